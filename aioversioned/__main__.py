@@ -1,0 +1,5 @@
+"""``python -m aioversioned``: the command line."""
+
+from .cli import main
+
+main()

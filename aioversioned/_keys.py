@@ -1,0 +1,179 @@
+"""The storage layout of ``versioned`` 1.x, and the rules for names and versions.
+
+Pure functions only: nothing here sends a request.
+
+Layout under ``s3://{bucket}/{prefix}/{name}/``::
+
+    versions/000000_LATEST{suffix}      the mutable LATEST
+    versions/999999_000001{suffix}      version 1 (newest sorts first)
+    aliases/{alias}.json                alias documents
+    .aioversioned/claims/999999_000001  number claims (aioversioned only)
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from .errors import InvalidInputError
+
+LATEST = "LATEST"
+MAX_VERSION = 999_999
+_WIDTH = 6
+_LATEST_STEM = "000000_LATEST"
+_META_DIR = ".aioversioned"
+
+_NAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,127}")
+_ALIAS_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}")
+_STEM_RE = re.compile(r"(\d{6})_(\d{6})")
+
+VersionLike = int | str | None
+"""A version as accepted from users: ``1``, ``"1"``, ``"000001"``, ``"LATEST"`` or ``None``."""
+
+
+def validate_name(name: object, argument: str = "name") -> str:
+    """Return ``name`` if it is a valid artifact name, else raise InvalidInputError."""
+    if not isinstance(name, str):
+        raise InvalidInputError(argument, f"must be a str, got {type(name).__name__}")
+    if name in (".", "..") or not _NAME_RE.fullmatch(name):
+        raise InvalidInputError(
+            argument,
+            f"{name!r} must be 1-128 characters of [A-Za-z0-9._-], not starting with '.' or '-'",
+        )
+    return name
+
+
+def validate_alias(alias: object, argument: str = "alias") -> str:
+    """Return ``alias`` if it is a valid alias name, else raise InvalidInputError."""
+    if not isinstance(alias, str):
+        raise InvalidInputError(argument, f"must be a str, got {type(alias).__name__}")
+    if alias == LATEST or not _ALIAS_RE.fullmatch(alias):
+        raise InvalidInputError(
+            argument,
+            f"{alias!r} must match [A-Za-z][A-Za-z0-9_]{{0,63}} and not be 'LATEST'",
+        )
+    return alias
+
+
+def parse_version(version: object, argument: str = "version") -> int | None:
+    """Parse a user's version: ``None`` for LATEST, else an int in 1..999999."""
+    if version is None or version == LATEST:
+        return None
+    if isinstance(version, bool) or not isinstance(version, int | str):
+        raise InvalidInputError(
+            argument, f"must be an int, a decimal str or 'LATEST', got {type(version).__name__}"
+        )
+    if isinstance(version, str):
+        if not (version.isascii() and version.isdigit()):
+            raise InvalidInputError(argument, f"{version!r} must be a decimal number or 'LATEST'")
+        number = int(version)
+    else:
+        number = version
+    if not 1 <= number <= MAX_VERSION:
+        raise InvalidInputError(argument, f"{version!r} must be between 1 and {MAX_VERSION}")
+    return number
+
+
+def version_str(number: int | None) -> str:
+    """The public form of a version: ``"LATEST"`` or a decimal string."""
+    return LATEST if number is None else str(number)
+
+
+def encode_stem(number: int | None) -> str:
+    """File stem of a version: LATEST first, then newest to oldest in key order."""
+    if number is None:
+        return _LATEST_STEM
+    return f"{MAX_VERSION - number + 1:0{_WIDTH}d}_{number:0{_WIDTH}d}"
+
+
+def decode_stem(stem: str) -> int | None:
+    """Inverse of :func:`encode_stem`; raises ValueError for a foreign stem."""
+    if stem == _LATEST_STEM:
+        return None
+    match = _STEM_RE.fullmatch(stem)
+    if match is None:
+        raise ValueError(stem)
+    number = int(match[2])
+    if not 1 <= number <= MAX_VERSION or int(match[1]) != MAX_VERSION - number + 1:
+        raise ValueError(stem)
+    return number
+
+
+def validate_suffix(suffix: object) -> str:
+    """Return ``suffix`` if it is usable after a version's file stem."""
+    if not isinstance(suffix, str):
+        raise InvalidInputError("suffix", f"must be a str, got {type(suffix).__name__}")
+    if "/" in suffix or len(suffix) > 64:
+        raise InvalidInputError("suffix", f"{suffix!r} must hold no '/' and at most 64 characters")
+    return suffix
+
+
+def normalize_prefix(prefix: object) -> str:
+    """Strip slashes from a key prefix; an empty prefix is refused."""
+    if not isinstance(prefix, str):
+        raise InvalidInputError("s3_prefix", f"must be a str, got {type(prefix).__name__}")
+    stripped = prefix.strip("/")
+    if not stripped or any(part in ("", ".", "..") for part in stripped.split("/")):
+        raise InvalidInputError(
+            "s3_prefix", f"{prefix!r} must be a non-empty path without empty, '.' or '..' parts"
+        )
+    return stripped
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Key builders for one repository (bucket, prefix and suffix)."""
+
+    bucket: str
+    prefix: str
+    suffix: str = ""
+
+    @property
+    def root(self) -> str:
+        """Key prefix of the whole repository, ending in ``/``."""
+        return f"{self.prefix}/"
+
+    def artifact_dir(self, name: str) -> str:
+        return f"{self.prefix}/{name}/"
+
+    def versions_dir(self, name: str) -> str:
+        return f"{self.prefix}/{name}/versions/"
+
+    def version_key(self, name: str, number: int | None) -> str:
+        return f"{self.versions_dir(name)}{encode_stem(number)}{self.suffix}"
+
+    def parse_version_key(self, name: str, key: str) -> int | None:
+        """Version number of a key under ``versions/``; ValueError if foreign."""
+        base = key.removeprefix(self.versions_dir(name))
+        if base == key or not base.endswith(self.suffix):
+            raise ValueError(key)
+        return decode_stem(base[: len(base) - len(self.suffix)])
+
+    def aliases_dir(self, name: str) -> str:
+        return f"{self.prefix}/{name}/aliases/"
+
+    def alias_key(self, name: str, alias: str) -> str:
+        return f"{self.aliases_dir(name)}{alias}.json"
+
+    def parse_alias_key(self, name: str, key: str) -> str:
+        """Alias name of a key under ``aliases/``; ValueError if foreign."""
+        base = key.removeprefix(self.aliases_dir(name))
+        alias = base.removesuffix(".json")
+        if base == key or alias in (base, LATEST) or not _ALIAS_RE.fullmatch(alias):
+            raise ValueError(key)
+        return alias
+
+    def claims_dir(self, name: str) -> str:
+        return f"{self.prefix}/{name}/{_META_DIR}/claims/"
+
+    def claim_key(self, name: str, number: int) -> str:
+        return f"{self.claims_dir(name)}{encode_stem(number)}"
+
+    def parse_claim_key(self, name: str, key: str) -> int:
+        number = decode_stem(key.removeprefix(self.claims_dir(name)))
+        if number is None:
+            raise ValueError(key)
+        return number
+
+    def s3uri(self, key: str) -> str:
+        return f"s3://{self.bucket}/{key}"

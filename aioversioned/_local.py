@@ -1,0 +1,125 @@
+"""A throwaway moto S3 server on 127.0.0.1, for the quick start, ``serve``, tests and benchmarks.
+
+The server runs single-threaded in a child process: moto checks a conditional write
+and then performs it in two steps, which only a one-request-at-a-time server keeps
+atomic, as real S3 is. Needs the ``aioversioned[local]`` extra (moto).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import select
+import signal
+import subprocess
+import sys
+import time
+from types import TracebackType
+
+_START_TIMEOUT = 60.0
+_FAKE_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
+
+
+class LocalS3:
+    """Start a moto server subprocess on a free loopback port; stop it on exit.
+
+    ``endpoint_url`` is set once started. ``port=0`` picks a free port.
+    """
+
+    def __init__(self, port: int = 0, *, verbose: bool = False) -> None:
+        self.port = port
+        self.verbose = verbose
+        self.endpoint_url = ""
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> LocalS3:
+        """Start the server and wait (at most a minute) until it listens."""
+        try:
+            import moto.server  # noqa: F401  # fail here, with a hint, not in the child
+        except ImportError as err:
+            raise RuntimeError(
+                "a local S3 server needs moto: pip install 'aioversioned[local]'"
+            ) from err
+        process = subprocess.Popen(
+            [sys.executable, "-m", "aioversioned._local", "--port", str(self.port)]
+            + (["--verbose"] if self.verbose else []),
+            stdout=subprocess.PIPE,
+            env={**os.environ, **_FAKE_CREDENTIALS},
+        )
+        self._process = process
+        assert process.stdout is not None
+        deadline = time.monotonic() + _START_TIMEOUT
+        line = b""
+        while not line.endswith(b"\n") and time.monotonic() < deadline:
+            ready, _, _ = select.select([process.stdout], [], [], 0.5)
+            if ready:
+                chunk = os.read(process.stdout.fileno(), 64)
+                if not chunk:
+                    break
+                line += chunk
+        if not line.strip().isdigit():
+            self.stop()
+            raise RuntimeError(f"moto server did not start (printed {line!r})")
+        self.port = int(line)
+        self.endpoint_url = f"http://127.0.0.1:{self.port}"
+        return self
+
+    def stop(self) -> None:
+        """Terminate the server process (SIGTERM, then SIGKILL after 5 s)."""
+        process, self._process = self._process, None
+        if process is None:
+            return
+        process.terminate()
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=5)
+        if process.stdout is not None:
+            process.stdout.close()
+
+    def __enter__(self) -> LocalS3:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def fake_credentials() -> dict[str, str]:
+    """Credentials a local moto server accepts."""
+    return dict(_FAKE_CREDENTIALS)
+
+
+def _serve(port: int, verbose: bool) -> None:
+    import logging
+
+    from moto.moto_server.werkzeug_app import (
+        DomainDispatcherApplication,
+        MotoRequestHandler,
+        create_backend_app,
+    )
+    from werkzeug.serving import make_server
+
+    app = DomainDispatcherApplication(create_backend_app)
+    server = make_server("127.0.0.1", port, app, threaded=False, request_handler=MotoRequestHandler)
+    logging.getLogger("werkzeug").setLevel(logging.INFO if verbose else logging.WARNING)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    print(server.server_port, flush=True)
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description="single-threaded moto S3 server on 127.0.0.1")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--verbose", action="store_true", help="log every request")
+    args = parser.parse_args()
+    _serve(args.port, args.verbose)

@@ -1,0 +1,131 @@
+"""Pydantic documents: :class:`Artifact`, :class:`Alias` and the stored alias JSON."""
+
+from __future__ import annotations
+
+import random
+from datetime import datetime, timezone
+from urllib.parse import quote
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from ._keys import LATEST, parse_version
+from .errors import CorruptDocumentError, InvalidInputError
+
+# The exact keys of an alias document: ``versioned`` 1.x rejects any other key.
+ALIAS_DOCUMENT_FIELDS = (
+    "name",
+    "alias",
+    "update_at",
+    "version",
+    "secondary_version",
+    "secondary_version_weight",
+    "version_s3uri",
+    "secondary_version_s3uri",
+)
+
+
+def _utc(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError("must be timezone-aware")
+    return value.astimezone(timezone.utc)
+
+
+def split_s3uri(s3uri: str) -> tuple[str, str]:
+    """``s3://bucket/key`` to ``(bucket, key)``."""
+    bucket, _, key = s3uri.removeprefix("s3://").partition("/")
+    return bucket, key
+
+
+class Artifact(BaseModel):
+    """One version of an artifact: LATEST or an immutable number.
+
+    ``version`` is ``"LATEST"`` or a decimal string; ``sha256`` is the hex digest of
+    the content; ``update_at`` is the S3 modification time (UTC).
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    version: str
+    update_at: datetime
+    s3uri: str
+    sha256: str
+
+    _check_update_at = field_validator("update_at")(_utc)
+
+    @property
+    def console_url(self) -> str:
+        """Link to this object in the AWS S3 console."""
+        bucket, key = split_s3uri(self.s3uri)
+        return f"https://console.aws.amazon.com/s3/object/{bucket}?prefix={quote(key)}"
+
+
+class Alias(BaseModel):
+    """A named pointer to a version, optionally splitting traffic with a second one.
+
+    ``secondary_version_weight`` percent (0-99) of picks go to ``secondary_version``.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    alias: str
+    update_at: datetime
+    version: str
+    secondary_version: str | None = None
+    secondary_version_weight: int | None = Field(default=None, ge=0, le=99)
+    version_s3uri: str
+    secondary_version_s3uri: str | None = None
+
+    _check_update_at = field_validator("update_at")(_utc)
+
+    def random_artifact(self) -> str:
+        """The s3 uri of the primary or the secondary version, in the configured proportion."""
+        weight = self.secondary_version_weight or 0
+        if self.secondary_version_s3uri is not None and random.randrange(100) < weight:
+            return self.secondary_version_s3uri
+        return self.version_s3uri
+
+    def to_document(self) -> bytes:
+        """The JSON body stored in S3, readable by ``versioned`` 1.x."""
+        return self.model_dump_json(include=set(ALIAS_DOCUMENT_FIELDS)).encode()
+
+
+class _AliasDocument(BaseModel):
+    """The stored alias JSON as ``versioned`` 1.x writes it (``update_at`` may be "unknown")."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    alias: str
+    update_at: str
+    version: str
+    secondary_version: str | None
+    secondary_version_weight: int | None = Field(ge=0, le=99)
+    version_s3uri: str
+    secondary_version_s3uri: str | None
+
+
+def parse_alias_document(body: bytes, key: str, last_modified: datetime) -> Alias:
+    """Parse a stored alias; any defect raises CorruptDocumentError naming ``key``.
+
+    ``versioned`` 1.x stores ``"unknown"`` as ``update_at`` and reads the object's
+    modification time instead; we do the same when the field holds no timestamp.
+    """
+    try:
+        doc = _AliasDocument.model_validate_json(body)
+        for field in ("version", "secondary_version"):
+            value = getattr(doc, field)
+            if value is not None and value != LATEST:
+                parse_version(value, field)
+        try:
+            update_at = datetime.fromisoformat(doc.update_at)
+        except ValueError:
+            update_at = last_modified
+        if update_at.tzinfo is None:
+            update_at = update_at.replace(tzinfo=timezone.utc)
+        if (doc.secondary_version is None) != (doc.secondary_version_s3uri is None):
+            raise ValueError("secondary_version and secondary_version_s3uri disagree")
+        return Alias(**{**doc.model_dump(), "update_at": update_at})
+    except (ValidationError, InvalidInputError, ValueError) as err:
+        raise CorruptDocumentError(key, str(err)) from err

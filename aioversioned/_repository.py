@@ -1,0 +1,519 @@
+"""AsyncRepository: the only code that orchestrates S3 requests."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import re
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta, timezone
+from functools import partial
+from types import TracebackType
+from typing import Any, cast
+
+from . import _keys
+from ._keys import LATEST, Layout, VersionLike
+from ._models import Alias, Artifact, parse_alias_document
+from ._retention import select_purge
+from ._s3 import S3, ObjectInfo, ObjectMissing
+from ._tasks import gather
+from .errors import (
+    AliasNotFoundError,
+    ArtifactNotFoundError,
+    CorruptDocumentError,
+    InvalidInputError,
+    VersionConflictError,
+)
+
+SHA256_KEY = "artifact_sha256"
+NAME_KEY = "artifact_name"
+DEFAULT_CONTENT_TYPE = "application/octet-stream"
+_CLAIM_ATTEMPTS = 64
+_COPY_ATTEMPTS = 8
+_BUCKET_RE = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+_META_KEY_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,127}")
+_METADATA_LIMIT = 2048  # S3's limit on user metadata, keys and values together
+
+
+def _validate_content(content: object) -> bytes:
+    if isinstance(content, bytes | bytearray | memoryview):
+        return bytes(content)
+    raise InvalidInputError(
+        "content", f"must be bytes, bytearray or memoryview, got {type(content).__name__}"
+    )
+
+
+def _validate_metadata(metadata: object) -> dict[str, str]:
+    if metadata is None:
+        return {}
+    if not isinstance(metadata, Mapping):
+        raise InvalidInputError("metadata", f"must be a dict of str, got {type(metadata).__name__}")
+    size = 0
+    for key, value in metadata.items():
+        if not isinstance(key, str) or not _META_KEY_RE.fullmatch(key):
+            raise InvalidInputError(
+                "metadata", f"key {key!r} must match [a-z0-9][a-z0-9_-]* (S3 lowercases keys)"
+            )
+        if key in (SHA256_KEY, NAME_KEY):
+            raise InvalidInputError("metadata", f"key {key!r} is reserved")
+        if not isinstance(value, str) or not (value.isascii() and value.isprintable()):
+            raise InvalidInputError("metadata", f"value of {key!r} must be printable ASCII str")
+        size += len(key) + len(value)
+    if size > _METADATA_LIMIT - 200:  # room for the two keys the library adds
+        raise InvalidInputError(
+            "metadata", f"keys and values must total at most {_METADATA_LIMIT - 200} characters"
+        )
+    return dict(metadata)
+
+
+def _validate_count(value: object, argument: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise InvalidInputError(argument, f"must be an int >= 0, got {value!r}")
+    return value
+
+
+def _validate_seconds(value: object, argument: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
+        raise InvalidInputError(argument, f"must be a number of seconds >= 0, got {value!r}")
+    return float(value)
+
+
+class AsyncRepository:
+    """Versioned artifacts and aliases under ``s3://{s3_bucket}/{s3_prefix}/``.
+
+    The layout is the one of ``versioned`` 1.x, so both libraries can share a bucket.
+    Use as ``async with AsyncRepository(...) as repo:``; the client is created on entry
+    and closed by ``aclose()``. Credentials come from the standard AWS chain and
+    ``AWS_ENDPOINT_URL`` works as botocore defines it. At most ``max_concurrency``
+    requests are in flight at once, matched by the connection pool.
+    """
+
+    def __init__(
+        self,
+        s3_bucket: str,
+        s3_prefix: str = "versioned-artifacts",
+        suffix: str = "",
+        *,
+        aws_region: str | None = None,
+        endpoint_url: str | None = None,
+        profile: str | None = None,
+        max_concurrency: int = 32,
+    ) -> None:
+        if not isinstance(s3_bucket, str) or not _BUCKET_RE.fullmatch(s3_bucket):
+            raise InvalidInputError(
+                "s3_bucket", f"{s3_bucket!r} must be 3-63 characters of [a-z0-9.-]"
+            )
+        if (
+            isinstance(max_concurrency, bool)
+            or not isinstance(max_concurrency, int)
+            or not (1 <= max_concurrency <= 1024)
+        ):
+            raise InvalidInputError(
+                "max_concurrency", f"must be an int in 1..1024, got {max_concurrency!r}"
+            )
+        self.layout = Layout(
+            s3_bucket, _keys.normalize_prefix(s3_prefix), _keys.validate_suffix(suffix)
+        )
+        self._connect_args: dict[str, Any] = {
+            "region": aws_region,
+            "endpoint_url": endpoint_url,
+            "profile": profile,
+            "max_concurrency": max_concurrency,
+        }
+        self._stack: contextlib.AsyncExitStack | None = None
+        self._s3_client: S3 | None = None
+
+    def __repr__(self) -> str:
+        where = f"s3://{self.layout.bucket}/{self.layout.root}"
+        return f"{type(self).__name__}({where}, suffix={self.layout.suffix!r})"
+
+    async def __aenter__(self) -> AsyncRepository:
+        if self._stack is not None:
+            raise RuntimeError("AsyncRepository is already open")
+        stack = contextlib.AsyncExitStack()
+        self._s3_client = await stack.enter_async_context(
+            S3.connect(self.layout.bucket, **self._connect_args)
+        )
+        self._stack = stack
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the S3 client; the repository can not be used afterwards."""
+        stack, self._stack, self._s3_client = self._stack, None, None
+        if stack is not None:
+            await stack.aclose()
+
+    @property
+    def _s3(self) -> S3:
+        if self._s3_client is None:
+            raise RuntimeError("use 'async with AsyncRepository(...) as repo:' before calling it")
+        return self._s3_client
+
+    # -- helpers -------------------------------------------------------------------------
+
+    def _artifact(
+        self, name: str, number: int | None, info: ObjectInfo, sha256: str | None = None
+    ) -> Artifact:
+        digest = sha256 or info.metadata.get(SHA256_KEY)
+        if not digest:
+            raise CorruptDocumentError(info.key, f"object has no {SHA256_KEY!r} metadata")
+        return Artifact(
+            name=name,
+            version=_keys.version_str(number),
+            update_at=info.last_modified,
+            s3uri=self.layout.s3uri(info.key),
+            sha256=digest,
+        )
+
+    async def _not_found(self, name: str, number: int | None) -> ArtifactNotFoundError:
+        await self._s3.ensure_bucket()
+        return ArtifactNotFoundError(name, _keys.version_str(number))
+
+    async def _head_version(self, name: str, number: int | None) -> ObjectInfo:
+        info = await self._s3.head(self.layout.version_key(name, number))
+        if info is None:
+            raise await self._not_found(name, number)
+        return info
+
+    async def _listed_versions(self, name: str) -> list[tuple[int | None, ObjectInfo]]:
+        """LATEST and published versions from one listing, in key order; foreign keys skipped."""
+        found = []
+        for info in await self._s3.list_all(self.layout.versions_dir(name)):
+            with contextlib.suppress(ValueError):
+                found.append((self.layout.parse_version_key(name, info.key), info))
+        return found
+
+    async def _first_entry(
+        self, directory: str, parse: Callable[[str], int | None], start_after: str | None = None
+    ) -> tuple[int, ObjectInfo] | None:
+        """The first numbered key of a reverse-sorted folder (the highest), reading few keys."""
+        async for page in self._s3.pages(directory, start_after=start_after, page_size=8):
+            for info in page:
+                with contextlib.suppress(ValueError):
+                    if (number := parse(info.key)) is not None:
+                        return number, info
+        return None
+
+    # -- artifacts -----------------------------------------------------------------------
+
+    async def bootstrap(self) -> None:
+        """Create the bucket if it does not exist (idempotent)."""
+        if not await self._s3.bucket_exists():
+            await self._s3.create_bucket()
+
+    async def put_artifact(
+        self,
+        name: str,
+        content: bytes,
+        content_type: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+    ) -> Artifact:
+        """Upload ``content`` as the mutable LATEST version of ``name``.
+
+        When LATEST already holds the same bytes, content type and metadata, nothing
+        is uploaded and the existing LATEST is returned.
+        """
+        _keys.validate_name(name)
+        body = _validate_content(content)
+        if content_type is None:
+            content_type = DEFAULT_CONTENT_TYPE
+        elif not isinstance(content_type, str) or not content_type.isascii() or not content_type:
+            raise InvalidInputError(
+                "content_type", f"must be a non-empty ASCII str, got {content_type!r}"
+            )
+        user_metadata = _validate_metadata(metadata)
+        digest = hashlib.sha256(body).hexdigest()
+        stored = {NAME_KEY: name, SHA256_KEY: digest, **user_metadata}
+        key = self.layout.version_key(name, None)
+        current = await self._s3.head(key)
+        if (
+            current is not None
+            and dict(current.metadata) == stored
+            and current.content_type == content_type
+        ):
+            return self._artifact(name, None, current)
+        written = await self._s3.put(key, body, metadata=stored, content_type=content_type)
+        return Artifact(
+            name=name,
+            version=LATEST,
+            update_at=written.last_modified,
+            s3uri=self.layout.s3uri(key),
+            sha256=digest,
+        )
+
+    async def get_artifact_version(self, name: str, version: VersionLike = None) -> Artifact:
+        """Describe one version (default LATEST); raises ArtifactNotFoundError if missing."""
+        _keys.validate_name(name)
+        number = _keys.parse_version(version)
+        return self._artifact(name, number, await self._head_version(name, number))
+
+    async def get_artifact_content(self, name: str, version: VersionLike = None) -> bytes:
+        """Download the bytes of one version (default LATEST)."""
+        _keys.validate_name(name)
+        number = _keys.parse_version(version)
+        found = await self._s3.get(self.layout.version_key(name, number))
+        if found is None:
+            raise await self._not_found(name, number)
+        return found[0]
+
+    async def list_artifact_names(self) -> list[str]:
+        """Names of all artifacts in the repository, sorted."""
+        root = self.layout.root
+        names = []
+        for folder in await self._s3.list_dirs(root):
+            name = folder.removeprefix(root).rstrip("/")
+            with contextlib.suppress(InvalidInputError):
+                names.append(_keys.validate_name(name))
+        return sorted(names)
+
+    async def list_artifact_versions(self, name: str) -> list[Artifact]:
+        """LATEST first, then published versions newest to oldest.
+
+        One listing, then concurrent HEAD requests for the sha256 of each version.
+        Raises ArtifactNotFoundError when the artifact has no version at all.
+        """
+        _keys.validate_name(name)
+        entries = await self._listed_versions(name)
+        heads = await gather(partial(self._s3.head, info.key) for _, info in entries)
+        artifacts = [
+            self._artifact(name, number, info)
+            for (number, _), info in zip(entries, heads, strict=True)
+            if info is not None  # deleted between the listing and the HEAD
+        ]
+        if not artifacts:
+            raise ArtifactNotFoundError(name)  # the listing already proved the bucket exists
+        return artifacts
+
+    async def publish_artifact_version(self, name: str) -> Artifact:
+        """Freeze LATEST as the next version number by a server-side copy.
+
+        Numbers are claimed with conditional writes, so concurrent publishers never
+        get the same number and a number is never handed out twice, even after the
+        newest version was deleted. When LATEST's sha256 equals the newest published
+        version's, nothing is copied and that version is returned.
+        """
+        _keys.validate_name(name)
+        results = await gather(
+            [
+                lambda: self._s3.head(self.layout.version_key(name, None)),
+                lambda: self._first_entry(
+                    self.layout.versions_dir(name),
+                    lambda key: self.layout.parse_version_key(name, key),
+                    start_after=self.layout.version_key(name, None),
+                ),
+                lambda: self._first_entry(
+                    self.layout.claims_dir(name), lambda key: self.layout.parse_claim_key(name, key)
+                ),
+            ]
+        )
+        latest = cast(ObjectInfo | None, results[0])
+        newest, claimed = (cast(tuple[int, ObjectInfo] | None, r) for r in results[1:])
+        if latest is None:
+            raise await self._not_found(name, None)
+        digest = self._artifact(name, None, latest).sha256
+        if newest is not None:
+            number, previous = newest
+            # Equal ETags mean equal bytes; otherwise only the recorded sha256 can tell.
+            if previous.etag == latest.etag:
+                return self._artifact(name, number, previous, sha256=digest)
+            head = await self._s3.head(previous.key)
+            if head is not None and head.metadata.get(SHA256_KEY) == digest:
+                return self._artifact(name, number, head)
+        highest = max(newest[0] if newest else 0, claimed[0] if claimed else 0)
+        number = await self._claim(name, highest + 1)
+        return await self._copy_latest(name, number, latest)
+
+    async def _claim(self, name: str, number: int) -> int:
+        """Take the first free number from ``number`` on by writing its claim object."""
+        for _ in range(_CLAIM_ATTEMPTS):
+            if number > _keys.MAX_VERSION:
+                break
+            try:
+                await self._s3.put(self.layout.claim_key(name, number), b"", if_none_match=True)
+            except VersionConflictError:
+                number += 1
+                continue
+            return number
+        raise VersionConflictError(
+            self.layout.claims_dir(name), f"no version number could be claimed up to {number}"
+        )
+
+    async def _copy_latest(self, name: str, number: int, latest: ObjectInfo) -> Artifact:
+        """Copy LATEST to the claimed ``number``, retrying when LATEST changes meanwhile."""
+        target = self.layout.version_key(name, number)
+        for _ in range(_COPY_ATTEMPTS):
+            try:
+                written = await self._s3.copy(latest.key, target, source_etag=latest.etag)
+            except ObjectMissing:
+                raise ArtifactNotFoundError(name, LATEST) from None
+            except VersionConflictError:
+                if await self._s3.head(target) is not None:
+                    # Only a writer that ignores claims (versioned 1.x) can get here.
+                    number = await self._claim(name, number + 1)
+                    target = self.layout.version_key(name, number)
+                latest = await self._head_version(name, None)
+                continue
+            if written.etag == latest.etag:
+                info = ObjectInfo(
+                    target, written.etag, written.last_modified, latest.size, latest.metadata
+                )
+                return self._artifact(name, number, info)
+            # The server ignored CopySourceIfMatch and LATEST changed: report what was copied.
+            return self._artifact(name, number, await self._head_version(name, number))
+        raise VersionConflictError(target, "LATEST kept changing while it was being published")
+
+    async def delete_artifact_version(self, name: str, version: VersionLike) -> None:
+        """Delete one published version; a missing version is a no-op, LATEST is refused."""
+        _keys.validate_name(name)
+        number = _keys.parse_version(version)
+        if number is None:
+            raise InvalidInputError("version", "LATEST can not be deleted; use purge_artifact()")
+        await self._s3.delete([self.layout.version_key(name, number)])
+
+    async def purge_artifact_versions(
+        self,
+        name: str,
+        keep_last_n: int = 10,
+        purge_older_than_secs: float = 90 * 24 * 60 * 60,
+    ) -> tuple[datetime, list[Artifact]]:
+        """Delete versions outside the newest ``keep_last_n`` AND older than the age limit.
+
+        LATEST is never deleted. Returns the purge time and the deleted versions.
+        """
+        _keys.validate_name(name)
+        keep = _validate_count(keep_last_n, "keep_last_n")
+        max_age = _validate_seconds(purge_older_than_secs, "purge_older_than_secs")
+        purge_time = datetime.now(timezone.utc)
+        published = [
+            (number, info.last_modified)
+            for number, info in await self._listed_versions(name)
+            if number is not None
+        ]
+        doomed = select_purge(
+            published,
+            keep,
+            purge_time - timedelta(seconds=max_age),
+        )
+        keys = [self.layout.version_key(name, number) for number in doomed]
+        heads = await gather(partial(self._s3.head, key) for key in keys)
+        deleted = [
+            self._artifact(name, number, info)
+            for number, info in zip(doomed, heads, strict=True)
+            if info is not None
+        ]
+        await self._s3.delete(keys)
+        return purge_time, deleted
+
+    async def purge_artifact(self, name: str) -> None:
+        """Delete everything of one artifact: versions, aliases and bookkeeping."""
+        _keys.validate_name(name)
+        await self._purge_prefix(self.layout.artifact_dir(name))
+
+    async def purge_all(self) -> None:
+        """Delete every object under the repository prefix."""
+        await self._purge_prefix(self.layout.root)
+
+    async def _purge_prefix(self, prefix: str) -> None:
+        async for page in self._s3.pages(prefix):
+            await self._s3.delete([info.key for info in page])
+
+    # -- aliases -------------------------------------------------------------------------
+
+    async def put_alias(
+        self,
+        name: str,
+        alias: str,
+        version: VersionLike = None,
+        secondary_version: VersionLike = None,
+        secondary_version_weight: int | None = None,
+    ) -> Alias:
+        """Create or move ``alias`` to ``version`` (None means LATEST).
+
+        With ``secondary_version``, ``secondary_version_weight`` (int 0-99) percent of
+        picks go to it. Both versions must exist (ArtifactNotFoundError otherwise).
+        """
+        _keys.validate_name(name)
+        _keys.validate_alias(alias)
+        number = _keys.parse_version(version)
+        secondary: int | None = None
+        if secondary_version is None and secondary_version_weight is None:
+            pass
+        elif secondary_version is None:
+            raise InvalidInputError(
+                "secondary_version", "is required with secondary_version_weight"
+            )
+        elif secondary_version_weight is None:
+            raise InvalidInputError(
+                "secondary_version_weight", "is required with secondary_version"
+            )
+        else:
+            secondary = _keys.parse_version(secondary_version, "secondary_version")
+            weight = secondary_version_weight
+            if isinstance(weight, bool) or not isinstance(weight, int) or not 0 <= weight <= 99:
+                raise InvalidInputError(
+                    "secondary_version_weight", f"must be an int in 0..99, got {weight!r}"
+                )
+            if secondary == number:
+                raise InvalidInputError("secondary_version", "must differ from version")
+        targets = [number] if secondary_version is None else [number, secondary]
+        await gather(partial(self._head_version, name, n) for n in targets)
+        document = Alias(
+            name=name,
+            alias=alias,
+            update_at=datetime.now(timezone.utc),
+            version=_keys.version_str(number),
+            secondary_version=None if secondary_version is None else _keys.version_str(secondary),
+            secondary_version_weight=secondary_version_weight,
+            version_s3uri=self.layout.s3uri(self.layout.version_key(name, number)),
+            secondary_version_s3uri=None
+            if secondary_version is None
+            else self.layout.s3uri(self.layout.version_key(name, secondary)),
+        )
+        await self._s3.put(
+            self.layout.alias_key(name, alias),
+            document.to_document(),
+            content_type="application/json",
+        )
+        return document
+
+    async def _read_alias(self, name: str, key: str) -> Alias | None:
+        found = await self._s3.get(key)
+        if found is None:
+            return None
+        body, info = found
+        return parse_alias_document(body, key, info.last_modified)
+
+    async def get_alias(self, name: str, alias: str) -> Alias:
+        """Read one alias; raises AliasNotFoundError if it does not exist."""
+        _keys.validate_name(name)
+        _keys.validate_alias(alias)
+        found = await self._read_alias(name, self.layout.alias_key(name, alias))
+        if found is None:
+            await self._s3.ensure_bucket()
+            raise AliasNotFoundError(name, alias)
+        return found
+
+    async def list_aliases(self, name: str) -> list[Alias]:
+        """All aliases of ``name``, sorted by alias name; documents are read concurrently."""
+        _keys.validate_name(name)
+        keys = []
+        for info in await self._s3.list_all(self.layout.aliases_dir(name)):
+            with contextlib.suppress(ValueError):
+                self.layout.parse_alias_key(name, info.key)
+                keys.append(info.key)
+        found = await gather(partial(self._read_alias, name, key) for key in keys)
+        return [alias for alias in found if alias is not None]
+
+    async def delete_alias(self, name: str, alias: str) -> None:
+        """Delete an alias; a missing alias is a no-op."""
+        _keys.validate_name(name)
+        _keys.validate_alias(alias)
+        await self._s3.delete([self.layout.alias_key(name, alias)])

@@ -1,0 +1,293 @@
+"""The one module that talks to aiobotocore.
+
+It owns the client, pagination, conditional writes, the bound on requests in flight,
+and the mapping of botocore errors to library errors.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import email.utils
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+import anyio
+from aiobotocore.config import AioConfig
+from aiobotocore.session import AioSession
+from botocore.exceptions import BotoCoreError, ClientError
+
+from .errors import BucketNotFoundError, StorageError, VersionConflictError
+
+DELETE_BATCH = 1000  # the most keys one DeleteObjects request takes
+_MISSING_CODES = {"404", "NoSuchKey", "NotFound"}
+_CONFLICT_CODES = {"412", "PreconditionFailed", "ConditionalRequestConflict"}
+
+
+class ObjectMissing(Exception):
+    """Internal: the key does not exist. Callers turn it into a library error."""
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    """What a HEAD, GET or listing tells about one object."""
+
+    key: str
+    etag: str
+    last_modified: datetime
+    size: int
+    metadata: Mapping[str, str] = field(default_factory=dict)
+    content_type: str | None = None
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    """ETag and server time of a successful write."""
+
+    etag: str
+    last_modified: datetime
+
+
+def _server_time(response: Mapping[str, Any]) -> datetime:
+    date = response.get("ResponseMetadata", {}).get("HTTPHeaders", {}).get("date")
+    if date:
+        return email.utils.parsedate_to_datetime(date).astimezone(timezone.utc)
+    return datetime.now(timezone.utc)
+
+
+class S3:
+    """A bucket seen through one aiobotocore client, with a bound on requests in flight."""
+
+    def __init__(self, client: Any, bucket: str, region: str | None, limit: int) -> None:
+        self._client = client
+        self.bucket = bucket
+        self._region = region
+        self._limiter = anyio.CapacityLimiter(limit)
+
+    @classmethod
+    @contextlib.asynccontextmanager
+    async def connect(
+        cls,
+        bucket: str,
+        *,
+        region: str | None,
+        endpoint_url: str | None,
+        profile: str | None,
+        max_concurrency: int,
+    ) -> AsyncIterator[S3]:
+        """Create the client on the running loop and close it on exit."""
+        config = AioConfig(
+            max_pool_connections=max_concurrency,
+            retries={"mode": "standard", "max_attempts": 5},
+            connect_timeout=10,
+            read_timeout=60,
+        )
+        session = AioSession(profile=profile)
+        try:
+            creator = session.create_client(
+                "s3", region_name=region, endpoint_url=endpoint_url, config=config
+            )
+            async with creator as client:
+                yield cls(client, bucket, region or client.meta.region_name, max_concurrency)
+        except BotoCoreError as err:
+            raise StorageError("Connect", bucket, None, type(err).__name__, str(err)) from err
+
+    @contextlib.asynccontextmanager
+    async def _request(
+        self, operation: str, key: str | None, missing_ok: bool = False
+    ) -> AsyncIterator[None]:
+        async with self._limiter:
+            try:
+                yield
+            except ClientError as err:
+                error = err.response.get("Error", {})
+                code = str(error.get("Code", "Unknown"))
+                message = str(error.get("Message", "")) or str(err)
+                if code == "NoSuchBucket":
+                    raise BucketNotFoundError(
+                        operation, self.bucket, key, code, "bucket does not exist; run bootstrap()"
+                    ) from err
+                if code in _CONFLICT_CODES:
+                    raise VersionConflictError(
+                        key or self.bucket, f"{operation}: {message}"
+                    ) from err
+                if missing_ok and code in _MISSING_CODES:
+                    raise ObjectMissing(key) from err
+                raise StorageError(operation, self.bucket, key, code, message) from err
+            except BotoCoreError as err:
+                raise StorageError(
+                    operation, self.bucket, key, type(err).__name__, str(err)
+                ) from err
+
+    async def bucket_exists(self) -> bool:
+        try:
+            async with self._request("HeadBucket", None, missing_ok=True):
+                await self._client.head_bucket(Bucket=self.bucket)
+        except (ObjectMissing, BucketNotFoundError):
+            return False
+        return True
+
+    async def create_bucket(self) -> None:
+        kwargs: dict[str, Any] = {"Bucket": self.bucket}
+        if self._region and self._region != "us-east-1":
+            kwargs["CreateBucketConfiguration"] = {"LocationConstraint": self._region}
+        try:
+            async with self._request("CreateBucket", None):
+                await self._client.create_bucket(**kwargs)
+        except StorageError as err:
+            if err.code not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+                raise
+
+    async def ensure_bucket(self) -> None:
+        """Raise BucketNotFoundError if the bucket is missing.
+
+        Called where a 404 is about to become a "not found" error: HEAD responses
+        carry no error code, so a missing key and a missing bucket look alike.
+        """
+        if not await self.bucket_exists():
+            raise BucketNotFoundError(
+                "HeadBucket",
+                self.bucket,
+                None,
+                "NoSuchBucket",
+                "bucket does not exist; run bootstrap()",
+            )
+
+    async def head(self, key: str) -> ObjectInfo | None:
+        """Metadata of ``key``, or None when it does not exist."""
+        try:
+            async with self._request("HeadObject", key, missing_ok=True):
+                resp = await self._client.head_object(Bucket=self.bucket, Key=key)
+        except ObjectMissing:
+            return None
+        return ObjectInfo(
+            key=key,
+            etag=resp["ETag"],
+            last_modified=resp["LastModified"],
+            size=resp["ContentLength"],
+            metadata=resp.get("Metadata", {}),
+            content_type=resp.get("ContentType"),
+        )
+
+    async def get(self, key: str) -> tuple[bytes, ObjectInfo] | None:
+        """Body and metadata of ``key``, or None when it does not exist."""
+        try:
+            async with self._request("GetObject", key, missing_ok=True):
+                resp = await self._client.get_object(Bucket=self.bucket, Key=key)
+                async with resp["Body"] as stream:
+                    body: bytes = await stream.read()
+        except ObjectMissing:
+            return None
+        info = ObjectInfo(
+            key=key,
+            etag=resp["ETag"],
+            last_modified=resp["LastModified"],
+            size=len(body),
+            metadata=resp.get("Metadata", {}),
+            content_type=resp.get("ContentType"),
+        )
+        return body, info
+
+    async def put(
+        self,
+        key: str,
+        body: bytes,
+        *,
+        metadata: Mapping[str, str] | None = None,
+        content_type: str | None = None,
+        if_none_match: bool = False,
+    ) -> WriteResult:
+        """Write ``key``; ``if_none_match`` makes it fail with VersionConflictError if it exists."""
+        kwargs: dict[str, Any] = {"Bucket": self.bucket, "Key": key, "Body": body}
+        if metadata:
+            kwargs["Metadata"] = dict(metadata)
+        if content_type:
+            kwargs["ContentType"] = content_type
+        if if_none_match:
+            kwargs["IfNoneMatch"] = "*"
+        async with self._request("PutObject", key):
+            resp = await self._client.put_object(**kwargs)
+        return WriteResult(etag=resp["ETag"], last_modified=_server_time(resp))
+
+    async def copy(self, source: str, target: str, *, source_etag: str) -> WriteResult:
+        """Server-side copy of ``source`` (only while it has ``source_etag``) to a new ``target``.
+
+        Raises ObjectMissing when the source is gone and VersionConflictError when the
+        source changed or the target exists (on servers that enforce the conditions).
+        """
+        async with self._request("CopyObject", target, missing_ok=True):
+            resp = await self._client.copy_object(
+                Bucket=self.bucket,
+                Key=target,
+                CopySource={"Bucket": self.bucket, "Key": source},
+                CopySourceIfMatch=source_etag,
+                IfNoneMatch="*",
+                MetadataDirective="COPY",
+            )
+        result = resp["CopyObjectResult"]
+        return WriteResult(etag=result["ETag"], last_modified=result["LastModified"])
+
+    async def pages(
+        self, prefix: str, *, start_after: str | None = None, page_size: int = 1000
+    ) -> AsyncIterator[list[ObjectInfo]]:
+        """Objects under ``prefix`` in key order, one list per ListObjectsV2 page."""
+        kwargs: dict[str, Any] = {"Bucket": self.bucket, "Prefix": prefix, "MaxKeys": page_size}
+        if start_after:
+            kwargs["StartAfter"] = start_after
+        while True:
+            async with self._request("ListObjectsV2", prefix):
+                resp = await self._client.list_objects_v2(**kwargs)
+            yield [
+                ObjectInfo(
+                    key=item["Key"],
+                    etag=item.get("ETag", ""),
+                    last_modified=item["LastModified"],
+                    size=item.get("Size", 0),
+                )
+                for item in resp.get("Contents", [])
+            ]
+            token = resp.get("NextContinuationToken")
+            if not resp.get("IsTruncated") or not token:
+                return
+            kwargs["ContinuationToken"] = token
+
+    async def list_all(self, prefix: str) -> list[ObjectInfo]:
+        """Every object under ``prefix``, in key order."""
+        return [info async for page in self.pages(prefix) for info in page]
+
+    async def list_dirs(self, prefix: str) -> list[str]:
+        """The immediate sub-folders of ``prefix`` (common prefixes), with their trailing ``/``."""
+        kwargs: dict[str, Any] = {"Bucket": self.bucket, "Prefix": prefix, "Delimiter": "/"}
+        dirs: list[str] = []
+        while True:
+            async with self._request("ListObjectsV2", prefix):
+                resp = await self._client.list_objects_v2(**kwargs)
+            dirs.extend(p["Prefix"] for p in resp.get("CommonPrefixes", []))
+            token = resp.get("NextContinuationToken")
+            if not resp.get("IsTruncated") or not token:
+                return dirs
+            kwargs["ContinuationToken"] = token
+
+    async def delete(self, keys: list[str]) -> None:
+        """Delete ``keys`` (missing ones are fine), 1000 per DeleteObjects, batches concurrently."""
+
+        async def batch(chunk: list[str]) -> None:
+            async with self._request("DeleteObjects", chunk[0]):
+                resp = await self._client.delete_objects(
+                    Bucket=self.bucket,
+                    Delete={"Objects": [{"Key": k} for k in chunk], "Quiet": True},
+                )
+            if errors := resp.get("Errors"):
+                first = errors[0]
+                raise StorageError(
+                    "DeleteObjects",
+                    self.bucket,
+                    first.get("Key"),
+                    first.get("Code", "Unknown"),
+                    f"{len(errors)} of {len(chunk)} keys not deleted: {first.get('Message', '')}",
+                )
+
+        async with anyio.create_task_group() as tg:
+            for start in range(0, len(keys), DELETE_BATCH):
+                tg.start_soon(batch, keys[start : start + DELETE_BATCH])

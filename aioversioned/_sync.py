@@ -1,0 +1,203 @@
+"""Repository: a blocking facade over AsyncRepository through one anyio portal."""
+
+from __future__ import annotations
+
+import os
+import queue
+import threading
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import datetime
+from functools import partial
+from types import TracebackType
+from typing import ParamSpec, TypeVar
+
+import anyio
+from anyio.from_thread import BlockingPortal
+
+from ._keys import VersionLike
+from ._models import Alias, Artifact
+from ._repository import AsyncRepository
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+def _start_portal() -> tuple[BlockingPortal, threading.Thread]:
+    """Run an event loop with a portal in a daemon thread.
+
+    A daemon thread (not anyio's ``start_blocking_portal``, whose worker is joined at
+    interpreter exit) so a script that never closes its repository still exits.
+    """
+    handoff: queue.Queue[BlockingPortal | BaseException] = queue.Queue()
+
+    async def serve() -> None:
+        async with BlockingPortal() as portal:
+            handoff.put(portal)
+            await portal.sleep_until_stopped()
+
+    def run() -> None:
+        try:
+            anyio.run(serve, backend="asyncio")
+        except BaseException as err:  # handed to the waiting constructor
+            handoff.put(err)
+
+    thread = threading.Thread(target=run, name="aioversioned-portal", daemon=True)
+    thread.start()
+    started = handoff.get(timeout=30)
+    if isinstance(started, BaseException):
+        raise started
+    return started, thread
+
+
+class Repository:
+    """The blocking twin of :class:`AsyncRepository`: same arguments, same methods.
+
+    Use as ``with Repository(...) as repo:`` or call ``close()``. Safe to share between
+    threads and to call from a thread that runs an event loop (a Jupyter cell). Do not
+    use it in a child process after ``fork``; create a new one there.
+    """
+
+    def __init__(
+        self,
+        s3_bucket: str,
+        s3_prefix: str = "versioned-artifacts",
+        suffix: str = "",
+        *,
+        aws_region: str | None = None,
+        endpoint_url: str | None = None,
+        profile: str | None = None,
+        max_concurrency: int = 32,
+    ) -> None:
+        self._arepo = AsyncRepository(
+            s3_bucket,
+            s3_prefix,
+            suffix,
+            aws_region=aws_region,
+            endpoint_url=endpoint_url,
+            profile=profile,
+            max_concurrency=max_concurrency,
+        )
+        self._pid = os.getpid()
+        self._portal: BlockingPortal | None = None
+        portal, self._thread = _start_portal()
+        try:
+            portal.call(self._arepo.__aenter__)
+        except BaseException:
+            portal.call(portal.stop)
+            self._thread.join(timeout=10)
+            raise
+        self._portal = portal
+
+    def __repr__(self) -> str:
+        return repr(self._arepo).replace("Async", "", 1)
+
+    def __enter__(self) -> Repository:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the S3 client and stop the portal thread (idempotent)."""
+        portal, self._portal = self._portal, None
+        if portal is None or os.getpid() != self._pid:
+            return
+        try:
+            portal.call(self._arepo.aclose)
+        finally:
+            portal.call(portal.stop)
+            self._thread.join(timeout=10)
+
+    def _call(self, fn: Callable[P, Awaitable[T]], *args: P.args, **kwargs: P.kwargs) -> T:
+        if os.getpid() != self._pid:
+            raise RuntimeError("this Repository was created before fork(); create a new one")
+        if self._portal is None:
+            raise RuntimeError("this Repository is closed")
+        return self._portal.call(partial(fn, *args, **kwargs))
+
+    def bootstrap(self) -> None:
+        """Blocking :meth:`AsyncRepository.bootstrap`."""
+        return self._call(self._arepo.bootstrap)
+
+    def put_artifact(
+        self,
+        name: str,
+        content: bytes,
+        content_type: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+    ) -> Artifact:
+        """Blocking :meth:`AsyncRepository.put_artifact`."""
+        return self._call(self._arepo.put_artifact, name, content, content_type, metadata)
+
+    def get_artifact_version(self, name: str, version: VersionLike = None) -> Artifact:
+        """Blocking :meth:`AsyncRepository.get_artifact_version`."""
+        return self._call(self._arepo.get_artifact_version, name, version)
+
+    def get_artifact_content(self, name: str, version: VersionLike = None) -> bytes:
+        """Blocking :meth:`AsyncRepository.get_artifact_content`."""
+        return self._call(self._arepo.get_artifact_content, name, version)
+
+    def list_artifact_names(self) -> list[str]:
+        """Blocking :meth:`AsyncRepository.list_artifact_names`."""
+        return self._call(self._arepo.list_artifact_names)
+
+    def list_artifact_versions(self, name: str) -> list[Artifact]:
+        """Blocking :meth:`AsyncRepository.list_artifact_versions`."""
+        return self._call(self._arepo.list_artifact_versions, name)
+
+    def publish_artifact_version(self, name: str) -> Artifact:
+        """Blocking :meth:`AsyncRepository.publish_artifact_version`."""
+        return self._call(self._arepo.publish_artifact_version, name)
+
+    def delete_artifact_version(self, name: str, version: VersionLike) -> None:
+        """Blocking :meth:`AsyncRepository.delete_artifact_version`."""
+        return self._call(self._arepo.delete_artifact_version, name, version)
+
+    def purge_artifact_versions(
+        self,
+        name: str,
+        keep_last_n: int = 10,
+        purge_older_than_secs: float = 90 * 24 * 60 * 60,
+    ) -> tuple[datetime, list[Artifact]]:
+        """Blocking :meth:`AsyncRepository.purge_artifact_versions`."""
+        return self._call(
+            self._arepo.purge_artifact_versions, name, keep_last_n, purge_older_than_secs
+        )
+
+    def purge_artifact(self, name: str) -> None:
+        """Blocking :meth:`AsyncRepository.purge_artifact`."""
+        return self._call(self._arepo.purge_artifact, name)
+
+    def purge_all(self) -> None:
+        """Blocking :meth:`AsyncRepository.purge_all`."""
+        return self._call(self._arepo.purge_all)
+
+    def put_alias(
+        self,
+        name: str,
+        alias: str,
+        version: VersionLike = None,
+        secondary_version: VersionLike = None,
+        secondary_version_weight: int | None = None,
+    ) -> Alias:
+        """Blocking :meth:`AsyncRepository.put_alias`."""
+        return self._call(
+            self._arepo.put_alias, name, alias, version, secondary_version, secondary_version_weight
+        )
+
+    def get_alias(self, name: str, alias: str) -> Alias:
+        """Blocking :meth:`AsyncRepository.get_alias`."""
+        return self._call(self._arepo.get_alias, name, alias)
+
+    def list_aliases(self, name: str) -> list[Alias]:
+        """Blocking :meth:`AsyncRepository.list_aliases`."""
+        return self._call(self._arepo.list_aliases, name)
+
+    def delete_alias(self, name: str, alias: str) -> None:
+        """Blocking :meth:`AsyncRepository.delete_alias`."""
+        return self._call(self._arepo.delete_alias, name, alias)

@@ -1,0 +1,43 @@
+"""Structured concurrency helpers over anyio task groups."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Awaitable, Callable, Iterable
+from typing import TypeVar, cast
+
+import anyio
+
+if sys.version_info < (3, 11):  # pragma: no cover - the backport anyio depends on
+    from exceptiongroup import BaseExceptionGroup
+
+T = TypeVar("T")
+
+
+def _first_leaf(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    leaf: BaseException = group
+    while isinstance(leaf, BaseExceptionGroup):
+        leaf = leaf.exceptions[0]
+    return leaf
+
+
+async def gather(calls: Iterable[Callable[[], Awaitable[T]]]) -> list[T]:
+    """Run the calls concurrently and return their results in order.
+
+    If any call fails the others are cancelled and its exception is raised as it is,
+    not wrapped in an exception group, so callers see the library's own errors.
+    """
+    calls = list(calls)
+    results: list[T | None] = [None] * len(calls)
+
+    async def run(index: int, call: Callable[[], Awaitable[T]]) -> None:
+        results[index] = await call()
+
+    try:
+        async with anyio.create_task_group() as tg:
+            for index, call in enumerate(calls):
+                tg.start_soon(run, index, call)
+    except BaseExceptionGroup as group:
+        # The leaf keeps its own __cause__ (the botocore error it was raised from).
+        raise _first_leaf(group)  # noqa: B904
+    return cast(list[T], results)

@@ -1,0 +1,123 @@
+"""The exception tree of aioversioned.
+
+Every error the library raises derives from :class:`AioVersionedError`; a botocore
+``ClientError`` never escapes, it is chained as ``__cause__``::
+
+    AioVersionedError
+    ├── InvalidInputError (ValueError)       a rejected argument; nothing was sent
+    ├── ArtifactNotFoundError (LookupError)  no such artifact or version
+    ├── AliasNotFoundError (LookupError)     no such alias
+    ├── CorruptDocumentError (ValueError)    a stored document that does not parse
+    ├── VersionConflictError                 a conditional write lost to another writer
+    └── StorageError                         any other S3 failure
+        └── BucketNotFoundError (LookupError)
+
+Errors keep their context as attributes and survive pickling.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AioVersionedError",
+    "AliasNotFoundError",
+    "ArtifactNotFoundError",
+    "BucketNotFoundError",
+    "CorruptDocumentError",
+    "InvalidInputError",
+    "StorageError",
+    "VersionConflictError",
+]
+
+
+class AioVersionedError(Exception):
+    """Base class of every error raised by aioversioned."""
+
+
+class InvalidInputError(AioVersionedError, ValueError):
+    """An argument broke a rule; raised before any request is sent.
+
+    ``argument`` names the argument, the message states the rule.
+    """
+
+    def __init__(self, argument: str, message: str) -> None:
+        super().__init__(argument, message)
+        self.argument = argument
+        self.message = message
+
+    def __str__(self) -> str:
+        return f"{self.argument}: {self.message}"
+
+
+class ArtifactNotFoundError(AioVersionedError, LookupError):
+    """The artifact, or the requested version of it, does not exist."""
+
+    def __init__(self, name: str, version: str | None = None) -> None:
+        super().__init__(name, version)
+        self.name = name
+        self.version = version
+
+    def __str__(self) -> str:
+        if self.version is None:
+            return f"artifact {self.name!r} not found"
+        return f"artifact {self.name!r} version {self.version} not found"
+
+
+class AliasNotFoundError(AioVersionedError, LookupError):
+    """The alias does not exist for this artifact."""
+
+    def __init__(self, name: str, alias: str) -> None:
+        super().__init__(name, alias)
+        self.name = name
+        self.alias = alias
+
+    def __str__(self) -> str:
+        return f"alias {self.alias!r} of artifact {self.name!r} not found"
+
+
+class CorruptDocumentError(AioVersionedError, ValueError):
+    """A stored JSON document could not be parsed; ``key`` names the S3 object."""
+
+    def __init__(self, key: str, detail: str) -> None:
+        super().__init__(key, detail)
+        self.key = key
+        self.detail = detail
+
+    def __str__(self) -> str:
+        return f"corrupt document at {self.key!r}: {self.detail}"
+
+
+class VersionConflictError(AioVersionedError):
+    """A conditional write lost: another writer changed the object first.
+
+    Never retried by the library: it means another writer won.
+    """
+
+    def __init__(self, key: str, detail: str) -> None:
+        super().__init__(key, detail)
+        self.key = key
+        self.detail = detail
+
+    def __str__(self) -> str:
+        return f"conflict on {self.key!r}: {self.detail}"
+
+
+class StorageError(AioVersionedError):
+    """An S3 request failed; carries ``operation``, ``bucket``, ``key`` and ``code``."""
+
+    def __init__(
+        self, operation: str, bucket: str, key: str | None, code: str, detail: str
+    ) -> None:
+        super().__init__(operation, bucket, key, code, detail)
+        self.operation = operation
+        self.bucket = bucket
+        self.key = key
+        self.code = code
+        self.detail = detail
+
+    def __str__(self) -> str:
+        where = f"s3://{self.bucket}/{self.key}" if self.key else f"s3://{self.bucket}"
+        return f"{self.operation} {where} failed ({self.code}): {self.detail}"
+
+
+class BucketNotFoundError(StorageError, LookupError):
+    """The bucket does not exist; ``bootstrap()`` creates it."""
