@@ -1,0 +1,35 @@
+"""The quick start runs end to end from the installed package, on its own moto server."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+
+def test_python_m_aioversioned_quickstart() -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    done = subprocess.run(
+        [sys.executable, "-m", "aioversioned", "quickstart"],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env=env,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    for expected in (
+        "1. bootstrap",
+        "publish_artifact_version: version 1",
+        "version 2; publish again unchanged: 2",
+        "prod -> 1, with 20% to 2",
+        "list_artifact_versions: ['LATEST', '2', '1']",
+        "get_artifact_content(version=1): b'weights v1'",
+        "deleted ['1']",
+        "publish again: version 3",
+        "artifacts left []",
+        "quick start complete",
+    ):
+        assert expected in out, f"{expected!r} missing from:\n{out}"
+    assert "Traceback" not in done.stderr

@@ -1,0 +1,322 @@
+"""AsyncRepository against a real moto server: every operation, outcomes asserted."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime, timedelta, timezone
+from functools import partial
+
+import pytest
+
+from aioversioned import (
+    AliasNotFoundError,
+    ArtifactNotFoundError,
+    AsyncRepository,
+    BucketNotFoundError,
+    CorruptDocumentError,
+    InvalidInputError,
+)
+from aioversioned._tasks import gather
+
+
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+async def keys(repo: AsyncRepository) -> list[str]:
+    return [info.key for info in await repo._s3.list_all("")]
+
+
+async def test_put_artifact_writes_latest_with_sha256(repo: AsyncRepository) -> None:
+    art = await repo.put_artifact("m", b"v1", content_type="text/plain", metadata={"commit": "abc"})
+    assert art.version == "LATEST"
+    assert art.sha256 == sha(b"v1")
+    assert art.s3uri == f"s3://{repo.layout.bucket}/versioned-artifacts/m/versions/000000_LATEST"
+    assert art.update_at.tzinfo is not None
+    info = await repo._s3.head("versioned-artifacts/m/versions/000000_LATEST")
+    assert info is not None
+    assert dict(info.metadata) == {
+        "artifact_name": "m",
+        "artifact_sha256": sha(b"v1"),
+        "commit": "abc",
+    }
+    assert info.content_type == "text/plain"
+    assert await repo.get_artifact_content("m") == b"v1"
+
+
+async def test_identical_put_uploads_nothing(repo: AsyncRepository) -> None:
+    first = await repo.put_artifact("m", b"same", metadata={"k": "v"})
+    etag = (await repo._s3.head(repo.layout.version_key("m", None))).etag  # type: ignore[union-attr]
+    again = await repo.put_artifact("m", b"same", metadata={"k": "v"})
+    assert again.update_at == (await repo.get_artifact_version("m")).update_at
+    assert again.sha256 == first.sha256
+    assert (await repo._s3.head(repo.layout.version_key("m", None))).etag == etag  # type: ignore[union-attr]
+
+
+async def test_changed_metadata_or_content_type_is_written(repo: AsyncRepository) -> None:
+    await repo.put_artifact("m", b"same", metadata={"k": "v"})
+    await repo.put_artifact("m", b"same", metadata={"k": "w"})
+    info = await repo._s3.head(repo.layout.version_key("m", None))
+    assert info is not None and info.metadata["k"] == "w"
+    await repo.put_artifact("m", b"same", metadata={"k": "w"}, content_type="application/zip")
+    info = await repo._s3.head(repo.layout.version_key("m", None))
+    assert info is not None and info.content_type == "application/zip"
+
+
+async def test_publish_numbers_versions_and_dedupes(repo: AsyncRepository) -> None:
+    await repo.put_artifact("m", b"one")
+    v1 = await repo.publish_artifact_version("m")
+    assert (v1.version, v1.sha256) == ("1", sha(b"one"))
+    assert v1.s3uri.endswith("/m/versions/999999_000001")
+    assert (await repo.publish_artifact_version("m")).version == "1"
+    await repo.put_artifact("m", b"two")
+    v2 = await repo.publish_artifact_version("m")
+    assert (v2.version, v2.sha256) == ("2", sha(b"two"))
+    assert await repo.get_artifact_content("m", 1) == b"one"
+    assert await repo.get_artifact_content("m", "000002") == b"two"
+    assert (await repo.get_artifact_version("m", "2")).sha256 == sha(b"two")
+
+
+async def test_publish_dedupes_by_sha256_when_etags_differ(repo: AsyncRepository) -> None:
+    await repo.put_artifact("m", b"one")
+    await repo.publish_artifact_version("m")
+    # New metadata rewrites LATEST with the same bytes: same sha256, so no new version.
+    await repo.put_artifact("m", b"one", metadata={"note": "x"})
+    assert (await repo.publish_artifact_version("m")).version == "1"
+    assert [a.version for a in await repo.list_artifact_versions("m")] == ["LATEST", "1"]
+
+
+async def test_publish_without_latest_is_not_found(repo: AsyncRepository) -> None:
+    with pytest.raises(ArtifactNotFoundError) as info:
+        await repo.publish_artifact_version("nothing")
+    assert info.value.version == "LATEST"
+    assert await keys(repo) == []
+
+
+async def test_numbers_are_never_reused_after_deleting_the_newest(repo: AsyncRepository) -> None:
+    for i in range(1, 8):
+        await repo.put_artifact("m", f"content {i}".encode())
+        assert (await repo.publish_artifact_version("m")).version == str(i)
+    await repo.delete_artifact_version("m", 7)
+    await repo.put_artifact("m", b"content 8")
+    assert (await repo.publish_artifact_version("m")).version == "8"
+    assert await repo.get_artifact_content("m", 8) == b"content 8"
+
+
+async def test_list_artifact_versions_order_and_missing(repo: AsyncRepository) -> None:
+    for i in range(3):
+        await repo.put_artifact("m", bytes([i]))
+        await repo.publish_artifact_version("m")
+    versions = await repo.list_artifact_versions("m")
+    assert [a.version for a in versions] == ["LATEST", "3", "2", "1"]
+    assert [a.sha256 for a in versions] == [sha(b"\x02"), sha(b"\x02"), sha(b"\x01"), sha(b"\x00")]
+    with pytest.raises(ArtifactNotFoundError):
+        await repo.list_artifact_versions("other")
+
+
+async def test_foreign_objects_under_versions_are_skipped(repo: AsyncRepository) -> None:
+    await repo.put_artifact("m", b"x")
+    await repo.publish_artifact_version("m")
+    await repo._s3.put("versioned-artifacts/m/versions/README.txt", b"hi")
+    await repo._s3.put("versioned-artifacts/m/versions/000000_000000", b"hi")
+    assert [a.version for a in await repo.list_artifact_versions("m")] == ["LATEST", "1"]
+    await repo.put_artifact("m", b"y")
+    assert (await repo.publish_artifact_version("m")).version == "2"
+
+
+async def test_object_without_sha256_metadata_is_corrupt(repo: AsyncRepository) -> None:
+    await repo._s3.put(repo.layout.version_key("m", None), b"raw")
+    with pytest.raises(CorruptDocumentError) as info:
+        await repo.get_artifact_version("m")
+    assert info.value.key == repo.layout.version_key("m", None)
+
+
+async def test_get_missing_versions(repo: AsyncRepository) -> None:
+    with pytest.raises(ArtifactNotFoundError) as info:
+        await repo.get_artifact_version("m", 3)
+    assert (info.value.name, info.value.version) == ("m", "3")
+    with pytest.raises(ArtifactNotFoundError):
+        await repo.get_artifact_content("m")
+
+
+async def test_delete_artifact_version(repo: AsyncRepository) -> None:
+    await repo.put_artifact("m", b"x")
+    await repo.publish_artifact_version("m")
+    await repo.delete_artifact_version("m", "1")
+    await repo.delete_artifact_version("m", 1)  # missing: a no-op
+    assert [a.version for a in await repo.list_artifact_versions("m")] == ["LATEST"]
+    with pytest.raises(InvalidInputError, match=r"^version: "):
+        await repo.delete_artifact_version("m", "LATEST")
+    with pytest.raises(InvalidInputError, match=r"^version: "):
+        await repo.delete_artifact_version("m", None)
+    assert await repo.get_artifact_content("m") == b"x"
+
+
+async def test_list_artifact_names(repo: AsyncRepository) -> None:
+    assert await repo.list_artifact_names() == []
+    for name in ("b", "a", "c.d"):
+        await repo.put_artifact(name, b"x")
+    await repo._s3.put("versioned-artifacts/not valid/versions/x", b"x")
+    assert await repo.list_artifact_names() == ["a", "b", "c.d"]
+
+
+async def test_aliases_lifecycle(repo: AsyncRepository) -> None:
+    await repo.put_artifact("m", b"one")
+    await repo.publish_artifact_version("m")
+    await repo.put_artifact("m", b"two")
+    await repo.publish_artifact_version("m")
+    prod = await repo.put_alias("m", "prod", 1)
+    assert (prod.version, prod.secondary_version, prod.secondary_version_weight) == (
+        "1",
+        None,
+        None,
+    )
+    assert prod.version_s3uri.endswith("/m/versions/999999_000001")
+    assert await repo.get_alias("m", "prod") == prod
+
+    canary = await repo.put_alias(
+        "m", "prod", "1", secondary_version=2, secondary_version_weight=30
+    )
+    assert (canary.secondary_version, canary.secondary_version_weight) == ("2", 30)
+    assert canary.secondary_version_s3uri is not None
+    assert canary.secondary_version_s3uri.endswith("/m/versions/999998_000002")
+    assert await repo.get_alias("m", "prod") == canary
+
+    dev = await repo.put_alias("m", "dev")
+    assert dev.version == "LATEST"
+    assert dev.version_s3uri.endswith("/m/versions/000000_LATEST")
+    assert [a.alias for a in await repo.list_aliases("m")] == ["dev", "prod"]
+
+    await repo.delete_alias("m", "dev")
+    await repo.delete_alias("m", "dev")  # missing: a no-op
+    assert [a.alias for a in await repo.list_aliases("m")] == ["prod"]
+    with pytest.raises(AliasNotFoundError) as info:
+        await repo.get_alias("m", "dev")
+    assert (info.value.name, info.value.alias) == ("m", "dev")
+
+
+async def test_alias_to_missing_version_writes_nothing(repo: AsyncRepository) -> None:
+    await repo.put_artifact("m", b"x")
+    with pytest.raises(ArtifactNotFoundError):
+        await repo.put_alias("m", "prod", 5)
+    await repo.publish_artifact_version("m")
+    with pytest.raises(ArtifactNotFoundError):
+        await repo.put_alias("m", "prod", 1, secondary_version=9, secondary_version_weight=5)
+    assert await repo.list_aliases("m") == []
+
+
+async def test_alias_document_on_disk_is_versioned_1x_shaped(repo: AsyncRepository) -> None:
+    await repo.put_artifact("m", b"x")
+    await repo.put_alias("m", "prod")
+    found = await repo._s3.get("versioned-artifacts/m/aliases/prod.json")
+    assert found is not None
+    doc = json.loads(found[0])
+    assert set(doc) == {
+        "name",
+        "alias",
+        "update_at",
+        "version",
+        "secondary_version",
+        "secondary_version_weight",
+        "version_s3uri",
+        "secondary_version_s3uri",
+    }
+    assert doc["version"] == "LATEST"
+
+
+async def test_corrupt_alias_document(repo: AsyncRepository) -> None:
+    await repo._s3.put("versioned-artifacts/m/aliases/prod.json", b"{oops")
+    with pytest.raises(CorruptDocumentError) as info:
+        await repo.get_alias("m", "prod")
+    assert info.value.key == "versioned-artifacts/m/aliases/prod.json"
+    with pytest.raises(CorruptDocumentError):
+        await repo.list_aliases("m")
+
+
+async def test_foreign_alias_keys_are_skipped(repo: AsyncRepository) -> None:
+    await repo.put_artifact("m", b"x")
+    await repo.put_alias("m", "prod")
+    await repo._s3.put("versioned-artifacts/m/aliases/notes.txt", b"hello")
+    assert [a.alias for a in await repo.list_aliases("m")] == ["prod"]
+
+
+async def test_purge_artifact_versions_keeps_newest_and_young(repo: AsyncRepository) -> None:
+    for i in range(5):
+        await repo.put_artifact("m", bytes([i]))
+        await repo.publish_artifact_version("m")
+    when, deleted = await repo.purge_artifact_versions("m", keep_last_n=2, purge_older_than_secs=0)
+    assert when.tzinfo is not None and abs(when - datetime.now(timezone.utc)) < timedelta(minutes=1)
+    assert [a.version for a in deleted] == ["3", "2", "1"]
+    assert [a.sha256 for a in deleted] == [sha(b"\x02"), sha(b"\x01"), sha(b"\x00")]
+    assert [a.version for a in await repo.list_artifact_versions("m")] == ["LATEST", "5", "4"]
+    # The default age limit (90 days) protects everything that was just written.
+    assert (await repo.purge_artifact_versions("m", keep_last_n=0))[1] == []
+    _, deleted = await repo.purge_artifact_versions("m", keep_last_n=0, purge_older_than_secs=0)
+    assert [a.version for a in deleted] == ["5", "4"]
+    assert await repo.get_artifact_content("m") == b"\x04"
+
+
+async def test_purge_artifact_and_purge_all(repo: AsyncRepository) -> None:
+    for name in ("a", "b"):
+        await repo.put_artifact(name, b"x")
+        await repo.publish_artifact_version(name)
+        await repo.put_alias(name, "prod", 1)
+    await repo._s3.put("elsewhere/keep.txt", b"keep")
+    await repo.purge_artifact("a")
+    assert await repo.list_artifact_names() == ["b"]
+    await repo.purge_all()
+    assert await keys(repo) == ["elsewhere/keep.txt"]
+
+
+async def test_purge_all_removes_more_than_one_delete_batch(repo: AsyncRepository) -> None:
+    await repo.put_artifact("m", b"x")
+    await repo._s3.delete([])
+    await gather(
+        partial(repo._s3.put, f"versioned-artifacts/m/junk/{i:05d}", b"") for i in range(1100)
+    )
+    await repo.purge_all()
+    assert await keys(repo) == []
+
+
+async def test_suffix_and_nested_prefix(endpoint_url: str, bucket: str) -> None:
+    async with AsyncRepository(bucket, "team/models/", ".bin", endpoint_url=endpoint_url) as repo:
+        await repo.bootstrap()
+        await repo.put_artifact("m", b"x")
+        v1 = await repo.publish_artifact_version("m")
+        assert v1.s3uri == f"s3://{bucket}/team/models/m/versions/999999_000001.bin"
+        assert [a.version for a in await repo.list_artifact_versions("m")] == ["LATEST", "1"]
+        assert await repo.list_artifact_names() == ["m"]
+
+
+async def test_missing_bucket_is_a_clear_error(endpoint_url: str) -> None:
+    async with AsyncRepository("no-such-bucket-here", endpoint_url=endpoint_url) as repo:
+        for call in (
+            repo.get_artifact_version("m"),
+            repo.get_artifact_content("m"),
+            repo.list_artifact_names(),
+            repo.put_artifact("m", b"x"),
+            repo.get_alias("m", "prod"),
+            repo.publish_artifact_version("m"),
+        ):
+            with pytest.raises(BucketNotFoundError) as info:
+                await call
+            assert info.value.bucket == "no-such-bucket-here"
+            assert "bootstrap" in str(info.value)
+
+
+async def test_bootstrap_is_idempotent(repo: AsyncRepository) -> None:
+    await repo.bootstrap()
+    await repo.put_artifact("m", b"x")
+    await repo.bootstrap()
+    assert await repo.get_artifact_content("m") == b"x"
+
+
+async def test_repository_must_be_entered(endpoint_url: str, bucket: str) -> None:
+    repo = AsyncRepository(bucket, endpoint_url=endpoint_url)
+    with pytest.raises(RuntimeError, match=r"async with"):
+        await repo.list_artifact_names()
+    async with repo:
+        await repo.bootstrap()
+    with pytest.raises(RuntimeError):
+        await repo.list_artifact_names()
