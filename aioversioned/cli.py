@@ -1,23 +1,401 @@
-"""The ``aioversioned`` command line (thin: parses, calls the repository, prints)."""
+"""The ``aioversioned`` command line (thin: parses, calls the repository, prints).
+
+Every repository command takes the connection options (``--bucket`` ... ``--profile``),
+``-q/--quiet`` and ``--debug``; see :mod:`aioversioned._cli_support`. Exit codes:
+0 success, 1 an operational error (one line on stderr), 2 a usage error.
+"""
 
 from __future__ import annotations
+
+import hashlib
+import signal
+import sys
+import time
+from pathlib import Path
+from types import FrameType
+from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
 
-from . import _quickstart
+from . import __version__, _quickstart
+from ._cli_support import (
+    Cli,
+    JsonOption,
+    parse_duration,
+    parse_metadata,
+    repo_command,
+    write_atomically,
+)
+from ._local import LocalS3, fake_credentials
+from ._models import Alias, Artifact
+from ._sync import Repository
+from .errors import ArtifactNotFoundError, CorruptDocumentError
 
 app = typer.Typer(
     help="Versioned binary artifacts on S3: put, publish, alias, purge.",
     no_args_is_help=True,
     add_completion=False,
+    pretty_exceptions_show_locals=False,  # locals may hold credentials
 )
+alias_app = typer.Typer(
+    help="Named pointers to versions: blue/green and canary deployments.",
+    no_args_is_help=True,
+)
+app.add_typer(alias_app, name="alias")
 console = Console(highlight=False, soft_wrap=True)
+
+# LATEST can change between the GET of its bytes and the HEAD of its description.
+_DOWNLOAD_ATTEMPTS = 3
+
+NameArgument = Annotated[
+    str, typer.Argument(metavar="NAME", help="Artifact name.", show_default=False)
+]
+AliasArgument = Annotated[
+    str, typer.Argument(metavar="ALIAS", help="Alias name.", show_default=False)
+]
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        typer.echo(f"aioversioned {__version__}")
+        raise typer.Exit()
 
 
 @app.callback()
-def _root() -> None:
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_show_version, is_eager=True, help="Show the version and exit."
+        ),
+    ] = False,
+) -> None:
     """Versioned binary artifacts on S3: put, publish, alias, purge."""
+
+
+# -- helpers ------------------------------------------------------------------------------
+
+
+def _when(artifact: Artifact | Alias) -> str:
+    return f"{artifact.update_at:%Y-%m-%d %H:%M:%S}Z"
+
+
+def _alias_target(alias: Alias) -> str:
+    """``1`` or ``1 (80%), 2 (20%)``."""
+    if alias.secondary_version is None:
+        return alias.version
+    weight = alias.secondary_version_weight or 0
+    return f"{alias.version} ({100 - weight}%), {alias.secondary_version} ({weight}%)"
+
+
+def _aliases_by_version(aliases: list[Alias]) -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {}
+    for alias in aliases:
+        if alias.secondary_version is None:
+            found.setdefault(alias.version, []).append(alias.alias)
+            continue
+        weight = alias.secondary_version_weight or 0
+        found.setdefault(alias.version, []).append(f"{alias.alias} ({100 - weight}%)")
+        found.setdefault(alias.secondary_version, []).append(f"{alias.alias} ({weight}%)")
+    return found
+
+
+def _pick_version(alias: Alias) -> str:
+    """The version one request through ``alias`` gets, as Alias.random_artifact() draws it."""
+    uri = alias.random_artifact()
+    if alias.secondary_version is not None and uri == alias.secondary_version_s3uri:
+        return alias.secondary_version
+    return alias.version
+
+
+def _download(repo: Repository, name: str, version: str | None) -> tuple[Artifact, bytes]:
+    """The bytes of a version and its description, checked against the recorded sha256."""
+    for attempt in range(1, _DOWNLOAD_ATTEMPTS + 1):
+        content = repo.get_artifact_content(name, version)
+        artifact = repo.get_artifact_version(name, version)
+        if hashlib.sha256(content).hexdigest() == artifact.sha256:
+            return artifact, content
+        # A published version never changes, so a mismatch there is damage, not a race.
+        if artifact.version != "LATEST" or attempt == _DOWNLOAD_ATTEMPTS:
+            raise CorruptDocumentError(
+                artifact.s3uri, f"content does not match its recorded sha256 {artifact.sha256}"
+            )
+    raise AssertionError("unreachable")
+
+
+# -- artifacts ----------------------------------------------------------------------------
+
+
+@repo_command(app)
+def bootstrap(cli: Cli) -> None:
+    """Create the bucket if it does not exist (idempotent)."""
+    cli.repo.bootstrap()
+    cli.say(f"bucket s3://{cli.connection.bucket} is ready")
+
+
+@repo_command(app)
+def put(
+    cli: Cli,
+    name: NameArgument,
+    file: Annotated[
+        typer.FileBinaryRead,
+        typer.Argument(metavar="FILE", help="File to upload, or - for stdin.", show_default=False),
+    ],
+    content_type: Annotated[
+        Optional[str],  # noqa: UP045  # typer evaluates annotations at runtime on 3.10
+        typer.Option("--content-type", help="Content-Type (default: application/octet-stream)."),
+    ] = None,
+    meta: Annotated[
+        Optional[list[str]],  # noqa: UP045
+        typer.Option("--meta", metavar="KEY=VALUE", help="User metadata; repeat for more."),
+    ] = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Upload FILE as the LATEST version of NAME (a no-op when nothing changed).
+
+    With -q, prints the sha256 of the content.
+    """
+    metadata = parse_metadata(meta or [])
+    content = file.read()
+    artifact = cli.repo.put_artifact(name, content, content_type, metadata)
+    if json_output:
+        cli.json(artifact.model_dump(mode="json"))
+    elif cli.quiet:
+        cli.value(artifact.sha256)
+    else:
+        cli.say(f"{name} LATEST: {len(content)} bytes, sha256 {artifact.sha256} ({artifact.s3uri})")
+
+
+@repo_command(app)
+def publish(cli: Cli, name: NameArgument, json_output: JsonOption = False) -> None:
+    """Freeze LATEST of NAME as the next version number.
+
+    If LATEST equals the newest version, nothing is copied and that version is printed.
+
+    With -q, prints the version number only.
+    """
+    artifact = cli.repo.publish_artifact_version(name)
+    if json_output:
+        cli.json(artifact.model_dump(mode="json"))
+    elif cli.quiet:
+        cli.value(artifact.version)
+    else:
+        cli.say(f"{name} version {artifact.version}: sha256 {artifact.sha256} ({artifact.s3uri})")
+
+
+@repo_command(app, "ls")
+def list_(
+    cli: Cli,
+    name: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Argument(
+            metavar="NAME", help="List the versions of this artifact.", show_default=False
+        ),
+    ] = None,
+    json_output: JsonOption = False,
+) -> None:
+    """List artifact names, or with NAME the versions of that artifact.
+
+    Versions: version, update time (UTC), sha256 prefix, aliases pointing at it.
+    """
+    if name is None:
+        names = cli.repo.list_artifact_names()
+        if json_output:
+            cli.json(names)
+        else:
+            for each in names:
+                cli.value(each)
+        return
+    versions = cli.repo.list_artifact_versions(name)
+    if json_output:
+        cli.json([artifact.model_dump(mode="json") for artifact in versions])
+        return
+    if cli.quiet:
+        for artifact in versions:
+            cli.value(artifact.version)
+        return
+    aliases = _aliases_by_version(cli.repo.list_aliases(name))
+    rows = [
+        (a.version, _when(a), a.sha256[:12], ", ".join(aliases.get(a.version, [])))
+        for a in versions
+    ]
+    cli.table(
+        f"{name} (s3://{cli.connection.bucket})", ("version", "updated", "sha256", "aliases"), rows
+    )
+
+
+@repo_command(app)
+def get(
+    cli: Cli,
+    name: NameArgument,
+    version: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option("--version", help="Version number or LATEST (default: LATEST)."),
+    ] = None,
+    alias: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option("--alias", help="Resolve this alias, drawing the canary by its weight."),
+    ] = None,
+    output: Annotated[
+        str, typer.Option("--output", "-o", help="File to write, or - for stdout.")
+    ] = "-",
+    json_output: Annotated[
+        bool,
+        typer.Option(
+            "--json",
+            help="Print the description of the version written (needs -o FILE).",
+            rich_help_panel="Output",
+        ),
+    ] = False,
+) -> None:
+    """Download a version of NAME (LATEST by default) to stdout or a file.
+
+    The content is checked against its recorded sha256.
+    """
+    if version is not None and alias is not None:
+        raise typer.BadParameter("give --version or --alias, not both")
+    if json_output and output == "-":
+        raise typer.BadParameter("--json prints to stdout; write the content with -o FILE")
+    if alias is not None:
+        version = _pick_version(cli.repo.get_alias(name, alias))
+    artifact, content = _download(cli.repo, name, version)
+    if output == "-":
+        stdout = typer.get_binary_stream("stdout")
+        stdout.write(content)
+        stdout.flush()
+        return
+    write_atomically(Path(output), content)
+    if json_output:
+        cli.json(artifact.model_dump(mode="json"))
+    else:
+        cli.say(f"wrote {len(content)} bytes of {name} version {artifact.version} to {output}")
+
+
+@repo_command(app)
+def rm(
+    cli: Cli,
+    name: NameArgument,
+    version: Annotated[
+        str, typer.Argument(metavar="VERSION", help="Version number.", show_default=False)
+    ],
+    missing_ok: Annotated[
+        bool, typer.Option("--missing-ok", help="Succeed when the version does not exist.")
+    ] = False,
+) -> None:
+    """Delete one published version of NAME (LATEST can not be deleted)."""
+    try:
+        cli.repo.get_artifact_version(name, version)
+    except ArtifactNotFoundError:
+        if not missing_ok:
+            raise
+        cli.say(f"{name} version {version} does not exist; nothing to delete")
+        return
+    cli.repo.delete_artifact_version(name, version)
+    cli.say(f"deleted {name} version {version}")
+
+
+@repo_command(app)
+def purge(
+    cli: Cli,
+    name: NameArgument,
+    keep: Annotated[
+        int, typer.Option("--keep", min=0, help="Always keep this many newest versions.")
+    ] = 10,
+    older_than: Annotated[
+        str,
+        typer.Option(
+            "--older-than", help="Delete only versions older than this: 30s, 15m, 12h, 90d, 2w."
+        ),
+    ] = "90d",
+    json_output: JsonOption = False,
+) -> None:
+    """Delete the versions of NAME beyond the newest --keep that are older than --older-than.
+
+    LATEST is never deleted. With -q, prints the deleted version numbers.
+    """
+    seconds = parse_duration(older_than)
+    purge_time, deleted = cli.repo.purge_artifact_versions(name, keep, seconds)
+    if json_output:
+        cli.json(
+            {
+                "purge_time": purge_time.isoformat(),
+                "deleted": [artifact.model_dump(mode="json") for artifact in deleted],
+            }
+        )
+    elif cli.quiet:
+        for artifact in deleted:
+            cli.value(artifact.version)
+    elif deleted:
+        numbers = ", ".join(artifact.version for artifact in deleted)
+        cli.say(f"deleted {len(deleted)} version(s) of {name}: {numbers}")
+    else:
+        cli.say(f"nothing to purge for {name}")
+
+
+# -- aliases ------------------------------------------------------------------------------
+
+
+@repo_command(alias_app, "set")
+def alias_set(
+    cli: Cli,
+    name: NameArgument,
+    alias: AliasArgument,
+    version: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Argument(
+            metavar="VERSION", help="Version number (default: LATEST).", show_default=False
+        ),
+    ] = None,
+    canary: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option("--canary", help="Second version receiving --weight percent of picks."),
+    ] = None,
+    weight: Annotated[
+        Optional[int],  # noqa: UP045
+        typer.Option("--weight", help="Percent (0-99) of picks that go to --canary."),
+    ] = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Point ALIAS of NAME at VERSION, optionally splitting traffic with a canary."""
+    document = cli.repo.put_alias(name, alias, version, canary, weight)
+    if json_output:
+        cli.json(document.model_dump(mode="json"))
+    else:
+        cli.say(f"{name} {alias} -> {_alias_target(document)}")
+
+
+@repo_command(alias_app, "ls")
+def alias_list(cli: Cli, name: NameArgument, json_output: JsonOption = False) -> None:
+    """List the aliases of NAME."""
+    aliases = cli.repo.list_aliases(name)
+    if json_output:
+        cli.json([alias.model_dump(mode="json") for alias in aliases])
+    elif cli.quiet:
+        for alias in aliases:
+            cli.value(alias.alias)
+    else:
+        rows = [(a.alias, _alias_target(a), _when(a)) for a in aliases]
+        cli.table(f"aliases of {name}", ("alias", "versions", "updated"), rows)
+
+
+@repo_command(alias_app, "rm")
+def alias_remove(
+    cli: Cli,
+    name: NameArgument,
+    alias: AliasArgument,
+    missing_ok: Annotated[
+        bool, typer.Option("--missing-ok", help="Succeed when the alias does not exist.")
+    ] = False,
+) -> None:
+    """Delete ALIAS of NAME."""
+    if not missing_ok:
+        cli.repo.get_alias(name, alias)  # AliasNotFoundError: exit 1
+    cli.repo.delete_alias(name, alias)
+    cli.say(f"deleted alias {alias} of {name}")
+
+
+# -- local server -------------------------------------------------------------------------
 
 
 @app.command()
@@ -25,6 +403,43 @@ def quickstart() -> None:
     """Run the whole quick start against an embedded moto server, printing each step."""
     _quickstart.run(console.print)
     console.print("[green]quick start complete[/green]")
+
+
+@app.command()
+def serve(
+    port: Annotated[
+        int, typer.Option("--port", min=0, max=65535, help="Port on 127.0.0.1 (0: any free).")
+    ] = 5000,
+) -> None:
+    """Run a local S3 server (moto) on 127.0.0.1 in the foreground until Ctrl-C."""
+    server = LocalS3(port=port, verbose=True)
+    try:
+        server.start()
+    except RuntimeError as err:
+        typer.secho(f"Error: {err}", err=True, fg=typer.colors.RED)
+        raise typer.Exit(1) from None
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    # Without this a plain `kill` would leave the moto child process running.
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        typer.echo(f"local S3 (moto) listening at {server.endpoint_url}; Ctrl-C stops it")
+        typer.echo(f"use it with: --endpoint-url {server.endpoint_url}")
+        typer.echo("or export these in another shell:")
+        typer.echo(f"  export AWS_ENDPOINT_URL={server.endpoint_url}")
+        for key, value in fake_credentials().items():
+            typer.echo(f"  export {key}={value}")
+        sys.stdout.flush()
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+        signal.signal(signal.SIGTERM, previous)
+    typer.echo("local S3 stopped", err=True)
 
 
 def main() -> None:
