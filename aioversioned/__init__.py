@@ -14,9 +14,11 @@ from .errors import (
     ArtifactNotFoundError,
     BucketNotFoundError,
     CorruptDocumentError,
+    IntegrityError,
     InvalidInputError,
     StorageError,
     VersionConflictError,
+    VersionInUseError,
 )
 
 __version__ = _version("aioversioned")
@@ -30,9 +32,11 @@ __all__ = [
     "AsyncRepository",
     "BucketNotFoundError",
     "CorruptDocumentError",
+    "IntegrityError",
     "InvalidInputError",
     "Repository",
     "StorageError",
     "VersionConflictError",
+    "VersionInUseError",
     "__version__",
 ]

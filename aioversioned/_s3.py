@@ -59,11 +59,28 @@ def _server_time(response: Mapping[str, Any]) -> datetime:
 class S3:
     """A bucket seen through one aiobotocore client, with a bound on requests in flight."""
 
-    def __init__(self, client: Any, bucket: str, region: str | None, limit: int) -> None:
+    def __init__(
+        self,
+        client: Any,
+        bucket: str,
+        region: str | None,
+        limit: int,
+        *,
+        expected_bucket_owner: str | None = None,
+        write_args: Mapping[str, str] | None = None,
+    ) -> None:
         self._client = client
         self.bucket = bucket
         self._region = region
         self._limiter = anyio.CapacityLimiter(limit)
+        self._owner = (
+            {"ExpectedBucketOwner": expected_bucket_owner} if expected_bucket_owner else {}
+        )
+        self._write_args = dict(write_args or {})
+
+    def _args(self, **kwargs: Any) -> dict[str, Any]:
+        """Request arguments with the bucket and the expected owner on every request."""
+        return {"Bucket": self.bucket, **self._owner, **kwargs}
 
     @classmethod
     @contextlib.asynccontextmanager
@@ -75,6 +92,8 @@ class S3:
         endpoint_url: str | None,
         profile: str | None,
         max_concurrency: int,
+        expected_bucket_owner: str | None = None,
+        write_args: Mapping[str, str] | None = None,
     ) -> AsyncIterator[S3]:
         """Create the client on the running loop and close it on exit."""
         config = AioConfig(
@@ -89,7 +108,14 @@ class S3:
                 "s3", region_name=region, endpoint_url=endpoint_url, config=config
             )
             async with creator as client:
-                yield cls(client, bucket, region or client.meta.region_name, max_concurrency)
+                yield cls(
+                    client,
+                    bucket,
+                    region or client.meta.region_name,
+                    max_concurrency,
+                    expected_bucket_owner=expected_bucket_owner,
+                    write_args=write_args,
+                )
         except BotoCoreError as err:
             raise StorageError("Connect", bucket, None, type(err).__name__, str(err)) from err
 
@@ -123,7 +149,7 @@ class S3:
     async def bucket_exists(self) -> bool:
         try:
             async with self._request("HeadBucket", None, missing_ok=True):
-                await self._client.head_bucket(Bucket=self.bucket)
+                await self._client.head_bucket(**self._args())
         except (ObjectMissing, BucketNotFoundError):
             return False
         return True
@@ -158,7 +184,7 @@ class S3:
         """Metadata of ``key``, or None when it does not exist."""
         try:
             async with self._request("HeadObject", key, missing_ok=True):
-                resp = await self._client.head_object(Bucket=self.bucket, Key=key)
+                resp = await self._client.head_object(**self._args(Key=key))
         except ObjectMissing:
             return None
         return ObjectInfo(
@@ -174,7 +200,7 @@ class S3:
         """Body and metadata of ``key``, or None when it does not exist."""
         try:
             async with self._request("GetObject", key, missing_ok=True):
-                resp = await self._client.get_object(Bucket=self.bucket, Key=key)
+                resp = await self._client.get_object(**self._args(Key=key))
                 async with resp["Body"] as stream:
                     body: bytes = await stream.read()
         except ObjectMissing:
@@ -199,7 +225,7 @@ class S3:
         if_none_match: bool = False,
     ) -> WriteResult:
         """Write ``key``; ``if_none_match`` makes it fail with VersionConflictError if it exists."""
-        kwargs: dict[str, Any] = {"Bucket": self.bucket, "Key": key, "Body": body}
+        kwargs = self._args(Key=key, Body=body, **self._write_args)
         if metadata:
             kwargs["Metadata"] = dict(metadata)
         if content_type:
@@ -218,8 +244,8 @@ class S3:
         """
         async with self._request("CopyObject", target, missing_ok=True):
             resp = await self._client.copy_object(
-                Bucket=self.bucket,
-                Key=target,
+                **self._args(Key=target, **self._write_args),
+                **self._source_owner,
                 CopySource={"Bucket": self.bucket, "Key": source},
                 CopySourceIfMatch=source_etag,
                 IfNoneMatch="*",
@@ -232,7 +258,7 @@ class S3:
         self, prefix: str, *, start_after: str | None = None, page_size: int = 1000
     ) -> AsyncIterator[list[ObjectInfo]]:
         """Objects under ``prefix`` in key order, one list per ListObjectsV2 page."""
-        kwargs: dict[str, Any] = {"Bucket": self.bucket, "Prefix": prefix, "MaxKeys": page_size}
+        kwargs = self._args(Prefix=prefix, MaxKeys=page_size)
         if start_after:
             kwargs["StartAfter"] = start_after
         while True:
@@ -258,7 +284,7 @@ class S3:
 
     async def list_dirs(self, prefix: str) -> list[str]:
         """The immediate sub-folders of ``prefix`` (common prefixes), with their trailing ``/``."""
-        kwargs: dict[str, Any] = {"Bucket": self.bucket, "Prefix": prefix, "Delimiter": "/"}
+        kwargs = self._args(Prefix=prefix, Delimiter="/")
         dirs: list[str] = []
         while True:
             async with self._request("ListObjectsV2", prefix):
@@ -275,7 +301,7 @@ class S3:
         async def batch(chunk: list[str]) -> None:
             async with self._request("DeleteObjects", chunk[0]):
                 resp = await self._client.delete_objects(
-                    Bucket=self.bucket,
+                    **self._args(),
                     Delete={"Objects": [{"Key": k} for k in chunk], "Quiet": True},
                 )
             if errors := resp.get("Errors"):

@@ -67,6 +67,9 @@ class Repository:
         endpoint_url: str | None = None,
         profile: str | None = None,
         max_concurrency: int = 32,
+        expected_bucket_owner: str | None = None,
+        sse: str | None = None,
+        sse_kms_key_id: str | None = None,
     ) -> None:
         self._arepo = AsyncRepository(
             s3_bucket,
@@ -76,6 +79,9 @@ class Repository:
             endpoint_url=endpoint_url,
             profile=profile,
             max_concurrency=max_concurrency,
+            expected_bucket_owner=expected_bucket_owner,
+            sse=sse,
+            sse_kms_key_id=sse_kms_key_id,
         )
         self._pid = os.getpid()
         self._portal: BlockingPortal | None = None

@@ -9,6 +9,8 @@ Every error the library raises derives from :class:`AioVersionedError`; a botoco
     ├── AliasNotFoundError (LookupError)     no such alias
     ├── CorruptDocumentError (ValueError)    a stored document that does not parse
     ├── VersionConflictError                 a conditional write lost to another writer
+    ├── VersionInUseError                    an alias still points to the version
+    ├── IntegrityError                       downloaded bytes do not match their sha256
     └── StorageError                         any other S3 failure
         └── BucketNotFoundError (LookupError)
 
@@ -23,9 +25,11 @@ __all__ = [
     "ArtifactNotFoundError",
     "BucketNotFoundError",
     "CorruptDocumentError",
+    "IntegrityError",
     "InvalidInputError",
     "StorageError",
     "VersionConflictError",
+    "VersionInUseError",
 ]
 
 
@@ -99,6 +103,33 @@ class VersionConflictError(AioVersionedError):
 
     def __str__(self) -> str:
         return f"conflict on {self.key!r}: {self.detail}"
+
+
+class VersionInUseError(AioVersionedError):
+    """The version is referenced by aliases (named in ``aliases``); pass ``force=True``."""
+
+    def __init__(self, name: str, version: str, aliases: tuple[str, ...]) -> None:
+        super().__init__(name, version, aliases)
+        self.name = name
+        self.version = version
+        self.aliases = aliases
+
+    def __str__(self) -> str:
+        names = ", ".join(self.aliases)
+        return f"artifact {self.name!r} version {self.version} is in use by aliases: {names}"
+
+
+class IntegrityError(AioVersionedError):
+    """Downloaded bytes do not hash to the sha256 recorded for the version."""
+
+    def __init__(self, key: str, expected: str, actual: str) -> None:
+        super().__init__(key, expected, actual)
+        self.key = key
+        self.expected = expected
+        self.actual = actual
+
+    def __str__(self) -> str:
+        return f"content of {self.key!r} has sha256 {self.actual}, expected {self.expected}"
 
 
 class StorageError(AioVersionedError):
