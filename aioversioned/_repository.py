@@ -9,20 +9,22 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta, timezone
 from functools import partial
 from types import TracebackType
-from typing import Any, cast
+from typing import Any
 
 from . import _keys
 from ._keys import LATEST, Layout, VersionLike
 from ._models import Alias, Artifact, parse_alias_document
-from ._retention import select_purge
+from ._retention import referenced_versions, select_purge
 from ._s3 import S3, ObjectInfo, ObjectMissing
-from ._tasks import gather
+from ._tasks import both, gather
 from .errors import (
     AliasNotFoundError,
     ArtifactNotFoundError,
     CorruptDocumentError,
+    IntegrityError,
     InvalidInputError,
     VersionConflictError,
+    VersionInUseError,
 )
 
 SHA256_KEY = "artifact_sha256"
@@ -66,6 +68,27 @@ def _validate_metadata(metadata: object) -> dict[str, str]:
     return dict(metadata)
 
 
+def _validate_owner(owner: object) -> str | None:
+    if owner is None or (isinstance(owner, str) and re.fullmatch(r"\d{12}", owner)):
+        return owner
+    raise InvalidInputError(
+        "expected_bucket_owner", f"must be a 12-digit account id, got {owner!r}"
+    )
+
+
+def _encryption_args(sse: object, kms_key_id: object) -> dict[str, str]:
+    """ServerSideEncryption arguments sent on every write."""
+    if sse not in (None, "AES256", "aws:kms", "aws:kms:dsse"):
+        raise InvalidInputError(
+            "sse", f"must be None, 'AES256', 'aws:kms' or 'aws:kms:dsse', got {sse!r}"
+        )
+    if kms_key_id is None:
+        return {} if sse is None else {"ServerSideEncryption": str(sse)}
+    if not isinstance(kms_key_id, str) or not kms_key_id or not str(sse).startswith("aws:kms"):
+        raise InvalidInputError("sse_kms_key_id", "must be a non-empty str and needs sse='aws:kms'")
+    return {"ServerSideEncryption": str(sse), "SSEKMSKeyId": kms_key_id}
+
+
 def _validate_count(value: object, argument: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise InvalidInputError(argument, f"must be an int >= 0, got {value!r}")
@@ -98,6 +121,9 @@ class AsyncRepository:
         endpoint_url: str | None = None,
         profile: str | None = None,
         max_concurrency: int = 32,
+        expected_bucket_owner: str | None = None,
+        sse: str | None = None,
+        sse_kms_key_id: str | None = None,
     ) -> None:
         if not isinstance(s3_bucket, str) or not _BUCKET_RE.fullmatch(s3_bucket):
             raise InvalidInputError(
@@ -119,6 +145,8 @@ class AsyncRepository:
             "endpoint_url": endpoint_url,
             "profile": profile,
             "max_concurrency": max_concurrency,
+            "expected_bucket_owner": _validate_owner(expected_bucket_owner),
+            "write_args": _encryption_args(sse, sse_kms_key_id),
         }
         self._stack: contextlib.AsyncExitStack | None = None
         self._s3_client: S3 | None = None
@@ -256,13 +284,22 @@ class AsyncRepository:
         return self._artifact(name, number, await self._head_version(name, number))
 
     async def get_artifact_content(self, name: str, version: VersionLike = None) -> bytes:
-        """Download the bytes of one version (default LATEST)."""
+        """Download the bytes of one version (default LATEST).
+
+        The bytes are checked against the version's recorded sha256: IntegrityError
+        on a mismatch, CorruptDocumentError when no sha256 is recorded.
+        """
         _keys.validate_name(name)
         number = _keys.parse_version(version)
         found = await self._s3.get(self.layout.version_key(name, number))
         if found is None:
             raise await self._not_found(name, number)
-        return found[0]
+        body, info = found
+        expected = self._artifact(name, number, info).sha256
+        actual = hashlib.sha256(body).hexdigest()
+        if actual != expected:
+            raise IntegrityError(info.key, expected, actual)
+        return body
 
     async def list_artifact_names(self) -> list[str]:
         """Names of all artifacts in the repository, sorted."""
@@ -301,21 +338,25 @@ class AsyncRepository:
         version's, nothing is copied and that version is returned.
         """
         _keys.validate_name(name)
-        results = await gather(
-            [
-                lambda: self._s3.head(self.layout.version_key(name, None)),
-                lambda: self._first_entry(
-                    self.layout.versions_dir(name),
-                    lambda key: self.layout.parse_version_key(name, key),
-                    start_after=self.layout.version_key(name, None),
-                ),
-                lambda: self._first_entry(
-                    self.layout.claims_dir(name), lambda key: self.layout.parse_claim_key(name, key)
-                ),
-            ]
+        latest, (newest, claimed) = await both(
+            partial(self._s3.head, self.layout.version_key(name, None)),
+            partial(
+                gather,
+                [
+                    partial(
+                        self._first_entry,
+                        self.layout.versions_dir(name),
+                        partial(self.layout.parse_version_key, name),
+                        self.layout.version_key(name, None),
+                    ),
+                    partial(
+                        self._first_entry,
+                        self.layout.claims_dir(name),
+                        partial(self.layout.parse_claim_key, name),
+                    ),
+                ],
+            ),
         )
-        latest = cast(ObjectInfo | None, results[0])
-        newest, claimed = (cast(tuple[int, ObjectInfo] | None, r) for r in results[1:])
         if latest is None:
             raise await self._not_found(name, None)
         digest = self._artifact(name, None, latest).sha256
@@ -370,12 +411,28 @@ class AsyncRepository:
             return self._artifact(name, number, await self._head_version(name, number))
         raise VersionConflictError(target, "LATEST kept changing while it was being published")
 
-    async def delete_artifact_version(self, name: str, version: VersionLike) -> None:
-        """Delete one published version; a missing version is a no-op, LATEST is refused."""
+    async def _alias_users(self, name: str) -> dict[int, list[str]]:
+        """Which aliases reference each published version of ``name``."""
+        users: dict[int, list[str]] = {}
+        for alias in await self.list_aliases(name):
+            for number in referenced_versions((alias.version, alias.secondary_version)):
+                users.setdefault(number, []).append(alias.alias)
+        return users
+
+    async def delete_artifact_version(
+        self, name: str, version: VersionLike, force: bool = False
+    ) -> None:
+        """Delete one published version; a missing version is a no-op, LATEST is refused.
+
+        A version that an alias references raises VersionInUseError naming the
+        aliases, unless ``force=True``.
+        """
         _keys.validate_name(name)
         number = _keys.parse_version(version)
         if number is None:
             raise InvalidInputError("version", "LATEST can not be deleted; use purge_artifact()")
+        if not force and (users := (await self._alias_users(name)).get(number)):
+            raise VersionInUseError(name, str(number), tuple(users))
         await self._s3.delete([self.layout.version_key(name, number)])
 
     async def purge_artifact_versions(
@@ -383,24 +440,26 @@ class AsyncRepository:
         name: str,
         keep_last_n: int = 10,
         purge_older_than_secs: float = 90 * 24 * 60 * 60,
+        dry_run: bool = False,
     ) -> tuple[datetime, list[Artifact]]:
         """Delete versions outside the newest ``keep_last_n`` AND older than the age limit.
 
-        LATEST is never deleted. Returns the purge time and the deleted versions.
+        LATEST and versions that an alias references are never deleted. Returns the
+        purge time and the deleted versions; with ``dry_run=True`` returns what would
+        be deleted and deletes nothing.
         """
         _keys.validate_name(name)
         keep = _validate_count(keep_last_n, "keep_last_n")
         max_age = _validate_seconds(purge_older_than_secs, "purge_older_than_secs")
         purge_time = datetime.now(timezone.utc)
-        published = [
-            (number, info.last_modified)
-            for number, info in await self._listed_versions(name)
-            if number is not None
-        ]
+        listed, users = await both(
+            partial(self._listed_versions, name), partial(self._alias_users, name)
+        )
         doomed = select_purge(
-            published,
+            [(number, info.last_modified) for number, info in listed if number is not None],
             keep,
             purge_time - timedelta(seconds=max_age),
+            protected=users,
         )
         keys = [self.layout.version_key(name, number) for number in doomed]
         heads = await gather(partial(self._s3.head, key) for key in keys)
@@ -409,7 +468,8 @@ class AsyncRepository:
             for number, info in zip(doomed, heads, strict=True)
             if info is not None
         ]
-        await self._s3.delete(keys)
+        if not dry_run:
+            await self._s3.delete(keys)
         return purge_time, deleted
 
     async def purge_artifact(self, name: str) -> None:

@@ -73,9 +73,11 @@ class S3:
         self.bucket = bucket
         self._region = region
         self._limiter = anyio.CapacityLimiter(limit)
-        self._owner = (
-            {"ExpectedBucketOwner": expected_bucket_owner} if expected_bucket_owner else {}
-        )
+        self._owner: dict[str, str] = {}
+        self._source_owner: dict[str, str] = {}
+        if expected_bucket_owner:
+            self._owner["ExpectedBucketOwner"] = expected_bucket_owner
+            self._source_owner["ExpectedSourceBucketOwner"] = expected_bucket_owner
         self._write_args = dict(write_args or {})
 
     def _args(self, **kwargs: Any) -> dict[str, Any]:

@@ -160,19 +160,20 @@ class Repository:
         """Blocking :meth:`AsyncRepository.publish_artifact_version`."""
         return self._call(self._arepo.publish_artifact_version, name)
 
-    def delete_artifact_version(self, name: str, version: VersionLike) -> None:
+    def delete_artifact_version(self, name: str, version: VersionLike, force: bool = False) -> None:
         """Blocking :meth:`AsyncRepository.delete_artifact_version`."""
-        return self._call(self._arepo.delete_artifact_version, name, version)
+        return self._call(self._arepo.delete_artifact_version, name, version, force)
 
     def purge_artifact_versions(
         self,
         name: str,
         keep_last_n: int = 10,
         purge_older_than_secs: float = 90 * 24 * 60 * 60,
+        dry_run: bool = False,
     ) -> tuple[datetime, list[Artifact]]:
         """Blocking :meth:`AsyncRepository.purge_artifact_versions`."""
         return self._call(
-            self._arepo.purge_artifact_versions, name, keep_last_n, purge_older_than_secs
+            self._arepo.purge_artifact_versions, name, keep_last_n, purge_older_than_secs, dry_run
         )
 
     def purge_artifact(self, name: str) -> None:

@@ -41,3 +41,15 @@ async def gather(calls: Iterable[Callable[[], Awaitable[T]]]) -> list[T]:
         # The leaf keeps its own __cause__ (the botocore error it was raised from).
         raise _first_leaf(group)  # noqa: B904
     return cast(list[T], results)
+
+
+A = TypeVar("A")
+B = TypeVar("B")
+
+
+async def both(
+    first: Callable[[], Awaitable[A]], second: Callable[[], Awaitable[B]]
+) -> tuple[A, B]:
+    """Run two calls of different result types concurrently, as :func:`gather` does."""
+    a, b = await gather([first, second])
+    return cast(A, a), cast(B, b)
