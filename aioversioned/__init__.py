@@ -5,7 +5,7 @@ The storage layout is the one of ``versioned`` 1.x; both libraries can share a b
 
 from importlib.metadata import version as _version
 
-from ._models import Alias, Artifact
+from ._models import Alias, AliasChange, Artifact
 from ._repository import AsyncRepository
 from ._sync import Repository
 from .errors import (
@@ -26,6 +26,7 @@ __version__ = _version("aioversioned")
 __all__ = [
     "AioVersionedError",
     "Alias",
+    "AliasChange",
     "AliasNotFoundError",
     "Artifact",
     "ArtifactNotFoundError",

@@ -8,6 +8,7 @@ Layout under ``s3://{bucket}/{prefix}/{name}/``::
     versions/999999_000001{suffix}      version 1 (newest sorts first)
     aliases/{alias}.json                alias documents
     .aioversioned/claims/999999_000001  number claims (aioversioned only)
+    .aioversioned/history/{alias}/999999999999  alias changes, newest first (aioversioned only)
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ MAX_VERSION = 999_999
 _WIDTH = 6
 _LATEST_STEM = "000000_LATEST"
 _META_DIR = ".aioversioned"
+_HISTORY_WIDTH = 12
+_HISTORY_LIMIT = 1_000_000_000_000  # 10 ** _HISTORY_WIDTH
 
 _NAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,127}")
 _ALIAS_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}")
@@ -167,6 +170,8 @@ class Layout:
         return f"{self.prefix}/{name}/{_META_DIR}/claims/"
 
     def claim_key(self, name: str, number: int) -> str:
+        if not 1 <= number <= MAX_VERSION:
+            raise ValueError(number)
         return f"{self.claims_dir(name)}{encode_stem(number)}"
 
     def parse_claim_key(self, name: str, key: str) -> int:
@@ -174,6 +179,20 @@ class Layout:
         if number is None:
             raise ValueError(key)
         return number
+
+    def history_dir(self, name: str, alias: str) -> str:
+        return f"{self.prefix}/{name}/{_META_DIR}/history/{alias}/"
+
+    def history_key(self, name: str, alias: str, sequence: int) -> str:
+        if not 1 <= sequence < _HISTORY_LIMIT:
+            raise ValueError(sequence)
+        return f"{self.history_dir(name, alias)}{_HISTORY_LIMIT - sequence:0{_HISTORY_WIDTH}d}"
+
+    def parse_history_key(self, name: str, alias: str, key: str) -> int:
+        stem = key.removeprefix(self.history_dir(name, alias))
+        if stem == key or len(stem) != _HISTORY_WIDTH or not stem.isdigit() or int(stem) < 1:
+            raise ValueError(key)
+        return _HISTORY_LIMIT - int(stem)
 
     def s3uri(self, key: str) -> str:
         return f"s3://{self.bucket}/{key}"

@@ -6,10 +6,10 @@ import random
 from datetime import datetime, timezone
 from urllib.parse import quote
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ._keys import LATEST, parse_version
-from .errors import CorruptDocumentError, InvalidInputError
+from .errors import CorruptDocumentError
 
 # The exact keys of an alias document: ``versioned`` 1.x rejects any other key.
 ALIAS_DOCUMENT_FIELDS = (
@@ -76,6 +76,8 @@ class Alias(BaseModel):
     secondary_version_weight: int | None = Field(default=None, ge=0, le=99)
     version_s3uri: str
     secondary_version_s3uri: str | None = None
+    revision: str | None = None
+    """Opaque token of the stored document (its ETag); pass it as ``expected_revision``."""
 
     _check_update_at = field_validator("update_at")(_utc)
 
@@ -89,6 +91,40 @@ class Alias(BaseModel):
     def to_document(self) -> bytes:
         """The JSON body stored in S3, readable by ``versioned`` 1.x."""
         return self.model_dump_json(include=set(ALIAS_DOCUMENT_FIELDS)).encode()
+
+
+class AliasChange(BaseModel):
+    """One recorded change of an alias: what it pointed to before and after.
+
+    ``version`` is None when the change deleted the alias; ``previous_version`` is
+    None when it created it. ``update_at`` is the server time of the alias write and
+    ``sequence`` the order in which changes were recorded (1, 2, 3 ...).
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    alias: str
+    sequence: int = Field(ge=1)
+    update_at: datetime
+    version: str | None
+    secondary_version: str | None = None
+    secondary_version_weight: int | None = Field(default=None, ge=0, le=99)
+    revision: str | None = None
+    previous_version: str | None = None
+    previous_secondary_version: str | None = None
+    previous_secondary_version_weight: int | None = Field(default=None, ge=0, le=99)
+    previous_revision: str | None = None
+
+    _check_update_at = field_validator("update_at")(_utc)
+
+
+def parse_alias_change(body: bytes, key: str) -> AliasChange:
+    """Parse a stored history record; any defect raises CorruptDocumentError naming ``key``."""
+    try:
+        return AliasChange.model_validate_json(body)
+    except ValueError as err:
+        raise CorruptDocumentError(key, str(err)) from err
 
 
 class _AliasDocument(BaseModel):
@@ -106,7 +142,9 @@ class _AliasDocument(BaseModel):
     secondary_version_s3uri: str | None
 
 
-def parse_alias_document(body: bytes, key: str, last_modified: datetime) -> Alias:
+def parse_alias_document(
+    body: bytes, key: str, last_modified: datetime, revision: str | None = None
+) -> Alias:
     """Parse a stored alias; any defect raises CorruptDocumentError naming ``key``.
 
     ``versioned`` 1.x stores ``"unknown"`` as ``update_at`` and reads the object's
@@ -126,6 +164,6 @@ def parse_alias_document(body: bytes, key: str, last_modified: datetime) -> Alia
             update_at = update_at.replace(tzinfo=timezone.utc)
         if (doc.secondary_version is None) != (doc.secondary_version_s3uri is None):
             raise ValueError("secondary_version and secondary_version_s3uri disagree")
-        return Alias(**{**doc.model_dump(), "update_at": update_at})
-    except (ValidationError, InvalidInputError, ValueError) as err:
+        return Alias(**{**doc.model_dump(), "update_at": update_at, "revision": revision})
+    except ValueError as err:  # pydantic's ValidationError and InvalidInputError included
         raise CorruptDocumentError(key, str(err)) from err

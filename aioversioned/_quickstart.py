@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 from ._local import LocalS3, fake_credentials
 from ._sync import Repository
+from .errors import VersionInUseError
 
 BUCKET = "aioversioned-quickstart"
 
@@ -68,8 +69,14 @@ def tour(repo: Repository, say: Callable[[str], None]) -> None:
     _, deleted = repo.purge_artifact_versions("my-model", keep_last_n=1, purge_older_than_secs=0)
     gone = [a.version for a in deleted]
     say(f"7. purge_artifact_versions(keep_last_n=1, older than 0 s): deleted {gone}")
-    repo.delete_artifact_version("my-model", 2)
+    try:
+        repo.delete_artifact_version("my-model", 2)
+    except VersionInUseError as err:
+        say(f"   delete version 2 refused: {err}")
+    repo.delete_artifact_version("my-model", 2, force=True)
     v3 = repo.publish_artifact_version("my-model")
-    say(f"   delete version 2, publish again: version {v3.version} (numbers are never reused)")
+    say(f"   delete it with force=True, publish again: version {v3.version} (never reused)")
+    history = repo.list_alias_history("my-model", "prod")
+    say(f"   prod history, newest first: {[change.version for change in history]}")
     repo.purge_all()
     say(f"   purge_all: artifacts left {repo.list_artifact_names()}")

@@ -5,20 +5,20 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
 from functools import partial
 from types import TracebackType
 from typing import Any
 
 from . import _keys
+from ._aliases import AliasOperations
 from ._keys import LATEST, Layout, VersionLike
-from ._models import Alias, Artifact, parse_alias_document
+from ._models import Artifact
 from ._retention import referenced_versions, select_purge
 from ._s3 import S3, ObjectInfo, ObjectMissing
 from ._tasks import both, gather
 from .errors import (
-    AliasNotFoundError,
     ArtifactNotFoundError,
     CorruptDocumentError,
     IntegrityError,
@@ -30,7 +30,6 @@ from .errors import (
 SHA256_KEY = "artifact_sha256"
 NAME_KEY = "artifact_name"
 DEFAULT_CONTENT_TYPE = "application/octet-stream"
-_CLAIM_ATTEMPTS = 64
 _COPY_ATTEMPTS = 8
 _BUCKET_RE = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 _META_KEY_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,127}")
@@ -101,7 +100,7 @@ def _validate_seconds(value: object, argument: str) -> float:
     return float(value)
 
 
-class AsyncRepository:
+class AsyncRepository(AliasOperations):
     """Versioned artifacts and aliases under ``s3://{s3_bucket}/{s3_prefix}/``.
 
     The layout is the one of ``versioned`` 1.x, so both libraries can share a bucket.
@@ -179,12 +178,6 @@ class AsyncRepository:
         if stack is not None:
             await stack.aclose()
 
-    @property
-    def _s3(self) -> S3:
-        if self._s3_client is None:
-            raise RuntimeError("use 'async with AsyncRepository(...) as repo:' before calling it")
-        return self._s3_client
-
     # -- helpers -------------------------------------------------------------------------
 
     def _artifact(
@@ -201,16 +194,6 @@ class AsyncRepository:
             sha256=digest,
         )
 
-    async def _not_found(self, name: str, number: int | None) -> ArtifactNotFoundError:
-        await self._s3.ensure_bucket()
-        return ArtifactNotFoundError(name, _keys.version_str(number))
-
-    async def _head_version(self, name: str, number: int | None) -> ObjectInfo:
-        info = await self._s3.head(self.layout.version_key(name, number))
-        if info is None:
-            raise await self._not_found(name, number)
-        return info
-
     async def _listed_versions(self, name: str) -> list[tuple[int | None, ObjectInfo]]:
         """LATEST and published versions from one listing, in key order; foreign keys skipped."""
         found = []
@@ -218,17 +201,6 @@ class AsyncRepository:
             with contextlib.suppress(ValueError):
                 found.append((self.layout.parse_version_key(name, info.key), info))
         return found
-
-    async def _first_entry(
-        self, directory: str, parse: Callable[[str], int | None], start_after: str | None = None
-    ) -> tuple[int, ObjectInfo] | None:
-        """The first numbered key of a reverse-sorted folder (the highest), reading few keys."""
-        async for page in self._s3.pages(directory, start_after=start_after, page_size=8):
-            for info in page:
-                with contextlib.suppress(ValueError):
-                    if (number := parse(info.key)) is not None:
-                        return number, info
-        return None
 
     # -- artifacts -----------------------------------------------------------------------
 
@@ -344,13 +316,13 @@ class AsyncRepository:
                 gather,
                 [
                     partial(
-                        self._first_entry,
+                        self._s3.first_numbered,
                         self.layout.versions_dir(name),
                         partial(self.layout.parse_version_key, name),
                         self.layout.version_key(name, None),
                     ),
                     partial(
-                        self._first_entry,
+                        self._s3.first_numbered,
                         self.layout.claims_dir(name),
                         partial(self.layout.parse_claim_key, name),
                     ),
@@ -373,18 +345,9 @@ class AsyncRepository:
         return await self._copy_latest(name, number, latest)
 
     async def _claim(self, name: str, number: int) -> int:
-        """Take the first free number from ``number`` on by writing its claim object."""
-        for _ in range(_CLAIM_ATTEMPTS):
-            if number > _keys.MAX_VERSION:
-                break
-            try:
-                await self._s3.put(self.layout.claim_key(name, number), b"", if_none_match=True)
-            except VersionConflictError:
-                number += 1
-                continue
-            return number
-        raise VersionConflictError(
-            self.layout.claims_dir(name), f"no version number could be claimed up to {number}"
+        """Take the first free version number from ``number`` on by writing its claim."""
+        return await self._s3.create_first_free(
+            partial(self.layout.claim_key, name), number, lambda _: b""
         )
 
     async def _copy_latest(self, name: str, number: int, latest: ObjectInfo) -> Artifact:
@@ -484,96 +447,3 @@ class AsyncRepository:
     async def _purge_prefix(self, prefix: str) -> None:
         async for page in self._s3.pages(prefix):
             await self._s3.delete([info.key for info in page])
-
-    # -- aliases -------------------------------------------------------------------------
-
-    async def put_alias(
-        self,
-        name: str,
-        alias: str,
-        version: VersionLike = None,
-        secondary_version: VersionLike = None,
-        secondary_version_weight: int | None = None,
-    ) -> Alias:
-        """Create or move ``alias`` to ``version`` (None means LATEST).
-
-        With ``secondary_version``, ``secondary_version_weight`` (int 0-99) percent of
-        picks go to it. Both versions must exist (ArtifactNotFoundError otherwise).
-        """
-        _keys.validate_name(name)
-        _keys.validate_alias(alias)
-        number = _keys.parse_version(version)
-        secondary: int | None = None
-        if secondary_version is None and secondary_version_weight is None:
-            pass
-        elif secondary_version is None:
-            raise InvalidInputError(
-                "secondary_version", "is required with secondary_version_weight"
-            )
-        elif secondary_version_weight is None:
-            raise InvalidInputError(
-                "secondary_version_weight", "is required with secondary_version"
-            )
-        else:
-            secondary = _keys.parse_version(secondary_version, "secondary_version")
-            weight = secondary_version_weight
-            if isinstance(weight, bool) or not isinstance(weight, int) or not 0 <= weight <= 99:
-                raise InvalidInputError(
-                    "secondary_version_weight", f"must be an int in 0..99, got {weight!r}"
-                )
-            if secondary == number:
-                raise InvalidInputError("secondary_version", "must differ from version")
-        targets = [number] if secondary_version is None else [number, secondary]
-        await gather(partial(self._head_version, name, n) for n in targets)
-        document = Alias(
-            name=name,
-            alias=alias,
-            update_at=datetime.now(timezone.utc),
-            version=_keys.version_str(number),
-            secondary_version=None if secondary_version is None else _keys.version_str(secondary),
-            secondary_version_weight=secondary_version_weight,
-            version_s3uri=self.layout.s3uri(self.layout.version_key(name, number)),
-            secondary_version_s3uri=None
-            if secondary_version is None
-            else self.layout.s3uri(self.layout.version_key(name, secondary)),
-        )
-        await self._s3.put(
-            self.layout.alias_key(name, alias),
-            document.to_document(),
-            content_type="application/json",
-        )
-        return document
-
-    async def _read_alias(self, name: str, key: str) -> Alias | None:
-        found = await self._s3.get(key)
-        if found is None:
-            return None
-        body, info = found
-        return parse_alias_document(body, key, info.last_modified)
-
-    async def get_alias(self, name: str, alias: str) -> Alias:
-        """Read one alias; raises AliasNotFoundError if it does not exist."""
-        _keys.validate_name(name)
-        _keys.validate_alias(alias)
-        found = await self._read_alias(name, self.layout.alias_key(name, alias))
-        if found is None:
-            await self._s3.ensure_bucket()
-            raise AliasNotFoundError(name, alias)
-        return found
-
-    async def list_aliases(self, name: str) -> list[Alias]:
-        """All aliases of ``name``, sorted by alias name; documents are read concurrently."""
-        _keys.validate_name(name)
-        keys = []
-        for info in await self._s3.list_all(self.layout.aliases_dir(name)):
-            with contextlib.suppress(ValueError):
-                self.layout.parse_alias_key(name, info.key)
-                keys.append(info.key)
-        found = await gather(partial(self._read_alias, name, key) for key in keys)
-        return [alias for alias in found if alias is not None]
-
-    async def delete_alias(self, name: str, alias: str) -> None:
-        """Delete an alias; a missing alias is a no-op."""
-        _keys.validate_name(name)
-        _keys.validate_alias(alias)
-        await self._s3.delete([self.layout.alias_key(name, alias)])

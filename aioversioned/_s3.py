@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import contextlib
 import email.utils
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from functools import partial
 from typing import Any
 
 import anyio
@@ -18,6 +19,7 @@ from aiobotocore.config import AioConfig
 from aiobotocore.session import AioSession
 from botocore.exceptions import BotoCoreError, ClientError
 
+from ._tasks import gather
 from .errors import BucketNotFoundError, StorageError, VersionConflictError
 
 DELETE_BATCH = 1000  # the most keys one DeleteObjects request takes
@@ -225,8 +227,13 @@ class S3:
         metadata: Mapping[str, str] | None = None,
         content_type: str | None = None,
         if_none_match: bool = False,
+        if_match: str | None = None,
     ) -> WriteResult:
-        """Write ``key``; ``if_none_match`` makes it fail with VersionConflictError if it exists."""
+        """Write ``key``.
+
+        ``if_none_match`` makes it fail with VersionConflictError if the key exists,
+        ``if_match`` unless the key exists with that ETag.
+        """
         kwargs = self._args(Key=key, Body=body, **self._write_args)
         if metadata:
             kwargs["Metadata"] = dict(metadata)
@@ -234,8 +241,13 @@ class S3:
             kwargs["ContentType"] = content_type
         if if_none_match:
             kwargs["IfNoneMatch"] = "*"
-        async with self._request("PutObject", key):
-            resp = await self._client.put_object(**kwargs)
+        if if_match is not None:
+            kwargs["IfMatch"] = if_match
+        try:
+            async with self._request("PutObject", key, missing_ok=True):
+                resp = await self._client.put_object(**kwargs)
+        except ObjectMissing as err:  # If-Match on a key that does not exist
+            raise VersionConflictError(key, "the object does not exist") from err.__cause__
         return WriteResult(etag=resp["ETag"], last_modified=_server_time(resp))
 
     async def copy(self, source: str, target: str, *, source_etag: str) -> WriteResult:
@@ -255,6 +267,47 @@ class S3:
             )
         result = resp["CopyObjectResult"]
         return WriteResult(etag=result["ETag"], last_modified=result["LastModified"])
+
+    async def first_numbered(
+        self, directory: str, parse: Callable[[str], int | None], start_after: str | None = None
+    ) -> tuple[int, ObjectInfo] | None:
+        """The first key under ``directory`` that ``parse`` maps to a number, reading few keys.
+
+        In a reverse-sorted folder (versions, claims, history) that is the highest number.
+        Keys that ``parse`` rejects with ValueError, or maps to None, are skipped.
+        """
+        async for page in self.pages(directory, start_after=start_after, page_size=8):
+            for info in page:
+                with contextlib.suppress(ValueError):
+                    if (number := parse(info.key)) is not None:
+                        return number, info
+        return None
+
+    async def create_first_free(
+        self,
+        key_of: Callable[[int], str],
+        start: int,
+        body_of: Callable[[int], bytes],
+        attempts: int = 64,
+    ) -> int:
+        """Create the first key ``key_of(n)``, n = start, start + 1 ..., that does not exist.
+
+        Each try is a conditional write (If-None-Match), so concurrent writers never
+        create the same key. ``key_of`` raises ValueError past its last number.
+        """
+        number = start
+        for _ in range(attempts):
+            try:
+                key = key_of(number)
+            except ValueError:
+                break
+            try:
+                await self.put(key, body_of(number), if_none_match=True)
+            except VersionConflictError:
+                number += 1
+                continue
+            return number
+        raise VersionConflictError(key_of(start), f"no free number from {start} to {number}")
 
     async def pages(
         self, prefix: str, *, start_after: str | None = None, page_size: int = 1000
@@ -297,10 +350,13 @@ class S3:
                 return dirs
             kwargs["ContinuationToken"] = token
 
-    async def delete(self, keys: list[str]) -> None:
-        """Delete ``keys`` (missing ones are fine), 1000 per DeleteObjects, batches concurrently."""
+    async def delete(self, keys: list[str]) -> datetime:
+        """Delete ``keys`` (missing ones are fine), 1000 per DeleteObjects, batches concurrently.
 
-        async def batch(chunk: list[str]) -> None:
+        Returns the server time of the (last) response.
+        """
+
+        async def batch(chunk: list[str]) -> datetime:
             async with self._request("DeleteObjects", chunk[0]):
                 resp = await self._client.delete_objects(
                     **self._args(),
@@ -315,7 +371,8 @@ class S3:
                     first.get("Code", "Unknown"),
                     f"{len(errors)} of {len(chunk)} keys not deleted: {first.get('Message', '')}",
                 )
+            return _server_time(resp)
 
-        async with anyio.create_task_group() as tg:
-            for start in range(0, len(keys), DELETE_BATCH):
-                tg.start_soon(batch, keys[start : start + DELETE_BATCH])
+        chunks = [keys[start : start + DELETE_BATCH] for start in range(0, len(keys), DELETE_BATCH)]
+        times = await gather(partial(batch, chunk) for chunk in chunks)
+        return max(times, default=datetime.now(timezone.utc))

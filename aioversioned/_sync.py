@@ -15,7 +15,7 @@ import anyio
 from anyio.from_thread import BlockingPortal
 
 from ._keys import VersionLike
-from ._models import Alias, Artifact
+from ._models import Alias, AliasChange, Artifact
 from ._repository import AsyncRepository
 
 P = ParamSpec("P")
@@ -191,15 +191,28 @@ class Repository:
         version: VersionLike = None,
         secondary_version: VersionLike = None,
         secondary_version_weight: int | None = None,
+        expected_revision: str | None = None,
     ) -> Alias:
         """Blocking :meth:`AsyncRepository.put_alias`."""
         return self._call(
-            self._arepo.put_alias, name, alias, version, secondary_version, secondary_version_weight
+            self._arepo.put_alias,
+            name,
+            alias,
+            version,
+            secondary_version,
+            secondary_version_weight,
+            expected_revision,
         )
 
-    def get_alias(self, name: str, alias: str) -> Alias:
+    def get_alias(self, name: str, alias: str, at: datetime | None = None) -> Alias:
         """Blocking :meth:`AsyncRepository.get_alias`."""
-        return self._call(self._arepo.get_alias, name, alias)
+        return self._call(self._arepo.get_alias, name, alias, at)
+
+    def list_alias_history(
+        self, name: str, alias: str, limit: int | None = None
+    ) -> list[AliasChange]:
+        """Blocking :meth:`AsyncRepository.list_alias_history`."""
+        return self._call(self._arepo.list_alias_history, name, alias, limit)
 
     def list_aliases(self, name: str) -> list[Alias]:
         """Blocking :meth:`AsyncRepository.list_aliases`."""

@@ -27,7 +27,9 @@ def test_python_m_aioversioned_quickstart() -> None:
         "list_artifact_versions: ['LATEST', '2', '1']",
         "get_artifact_content(version=1): b'weights v1'",
         "deleted ['1']",
+        "delete version 2 refused: artifact 'my-model' version 2 is in use by aliases: prod",
         "publish again: version 3",
+        "prod history, newest first: ['2', '1', '1']",
         "artifacts left []",
         "quick start complete",
     ):
