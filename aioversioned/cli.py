@@ -27,10 +27,11 @@ from ._cli_support import (
     repo_command,
     write_atomically,
 )
+from ._keys import parse_version
 from ._local import LocalS3, fake_credentials
 from ._models import Alias, Artifact
 from ._sync import Repository
-from .errors import ArtifactNotFoundError, CorruptDocumentError
+from .errors import ArtifactNotFoundError, VersionConflictError
 
 app = typer.Typer(
     help="Versioned binary artifacts on S3: put, publish, alias, purge.",
@@ -45,7 +46,6 @@ alias_app = typer.Typer(
 app.add_typer(alias_app, name="alias")
 console = Console(highlight=False, soft_wrap=True)
 
-# LATEST can change between the GET of its bytes and the HEAD of its description.
 _DOWNLOAD_ATTEMPTS = 3
 
 NameArgument = Annotated[
@@ -110,18 +110,14 @@ def _pick_version(alias: Alias) -> str:
 
 
 def _download(repo: Repository, name: str, version: str | None) -> tuple[Artifact, bytes]:
-    """The bytes of a version and its description, checked against the recorded sha256."""
-    for attempt in range(1, _DOWNLOAD_ATTEMPTS + 1):
+    """The bytes of a version (sha256-checked by the library) and their description."""
+    for _ in range(_DOWNLOAD_ATTEMPTS):
         content = repo.get_artifact_content(name, version)
         artifact = repo.get_artifact_version(name, version)
+        # Only LATEST can change between the two requests; then read both again.
         if hashlib.sha256(content).hexdigest() == artifact.sha256:
             return artifact, content
-        # A published version never changes, so a mismatch there is damage, not a race.
-        if artifact.version != "LATEST" or attempt == _DOWNLOAD_ATTEMPTS:
-            raise CorruptDocumentError(
-                artifact.s3uri, f"content does not match its recorded sha256 {artifact.sha256}"
-            )
-    raise AssertionError("unreachable")
+    raise VersionConflictError(artifact.s3uri, "LATEST kept changing while it was downloaded")
 
 
 # -- artifacts ----------------------------------------------------------------------------
@@ -251,7 +247,7 @@ def get(
 ) -> None:
     """Download a version of NAME (LATEST by default) to stdout or a file.
 
-    The content is checked against its recorded sha256.
+    The content is checked against its recorded sha256; a file is replaced atomically.
     """
     if version is not None and alias is not None:
         raise typer.BadParameter("give --version or --alias, not both")
@@ -279,11 +275,20 @@ def rm(
     version: Annotated[
         str, typer.Argument(metavar="VERSION", help="Version number.", show_default=False)
     ],
+    force: Annotated[
+        bool, typer.Option("--force", help="Delete it even if aliases point at it.")
+    ] = False,
     missing_ok: Annotated[
         bool, typer.Option("--missing-ok", help="Succeed when the version does not exist.")
     ] = False,
 ) -> None:
-    """Delete one published version of NAME (LATEST can not be deleted)."""
+    """Delete one published version of NAME.
+
+    LATEST can not be deleted; a version an alias points at needs --force.
+    """
+    # LATEST is refused by the library before the existence check could call it missing.
+    if parse_version(version) is None:
+        cli.repo.delete_artifact_version(name, version)
     try:
         cli.repo.get_artifact_version(name, version)
     except ArtifactNotFoundError:
@@ -291,7 +296,7 @@ def rm(
             raise
         cli.say(f"{name} version {version} does not exist; nothing to delete")
         return
-    cli.repo.delete_artifact_version(name, version)
+    cli.repo.delete_artifact_version(name, version, force=force)
     cli.say(f"deleted {name} version {version}")
 
 
@@ -308,18 +313,24 @@ def purge(
             "--older-than", help="Delete only versions older than this: 30s, 15m, 12h, 90d, 2w."
         ),
     ] = "90d",
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print what would be deleted; delete nothing.")
+    ] = False,
     json_output: JsonOption = False,
 ) -> None:
     """Delete the versions of NAME beyond the newest --keep that are older than --older-than.
 
-    LATEST is never deleted. With -q, prints the deleted version numbers.
+    LATEST and versions that aliases point at are never deleted.
+
+    With -q, prints the deleted version numbers.
     """
     seconds = parse_duration(older_than)
-    purge_time, deleted = cli.repo.purge_artifact_versions(name, keep, seconds)
+    purge_time, deleted = cli.repo.purge_artifact_versions(name, keep, seconds, dry_run=dry_run)
     if json_output:
         cli.json(
             {
                 "purge_time": purge_time.isoformat(),
+                "dry_run": dry_run,
                 "deleted": [artifact.model_dump(mode="json") for artifact in deleted],
             }
         )
@@ -328,7 +339,8 @@ def purge(
             cli.value(artifact.version)
     elif deleted:
         numbers = ", ".join(artifact.version for artifact in deleted)
-        cli.say(f"deleted {len(deleted)} version(s) of {name}: {numbers}")
+        verb = "would delete" if dry_run else "deleted"
+        cli.say(f"{verb} {len(deleted)} version(s) of {name}: {numbers}")
     else:
         cli.say(f"nothing to purge for {name}")
 
