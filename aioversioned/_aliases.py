@@ -9,6 +9,8 @@ import contextlib
 from datetime import datetime, timedelta, timezone
 from functools import partial
 
+import anyio
+
 from . import _keys
 from ._keys import Layout, VersionLike
 from ._models import Alias, AliasChange, parse_alias_change, parse_alias_document
@@ -20,12 +22,15 @@ from .errors import (
     ArtifactNotFoundError,
     InvalidInputError,
     StorageError,
+    VersionConflictError,
 )
 
 ABSENT = "absent"
 # History records are written just after their alias, so a record's LastModified
 # trails the change it describes by about one request.
 _HISTORY_SLACK = timedelta(minutes=1)
+# A deletion mark older than this was left by a crashed delete and is ignored.
+_MARK_TTL = timedelta(minutes=10)
 
 
 def _revision(etag: str) -> str:
@@ -142,8 +147,38 @@ class AliasOperations:
             if_match=if_match,
         )
         stored = document.model_copy(update={"revision": _revision(written.etag)})
+        if not all(await gather(partial(self._target_safe, name, n) for n in targets)):
+            await self._undo(key, previous, stored)
+            raise VersionConflictError(
+                key, f"a version {alias!r} points to was deleted meanwhile; alias not changed"
+            )
         await self._record(name, alias, newest + 1, written.last_modified, previous, stored)
         return stored
+
+    async def _target_safe(self, name: str, number: int | None) -> bool:
+        """After an alias write: the version still exists and no delete of it is under way."""
+        if number is None:
+            return True  # LATEST is never deleted
+        version, mark = await both(
+            partial(self._s3.head, self.layout.version_key(name, number)),
+            partial(self._s3.head, self.layout.deleting_key(name, number)),
+        )
+        fresh = mark is not None and mark.last_modified > datetime.now(timezone.utc) - _MARK_TTL
+        return version is not None and not fresh
+
+    async def _undo(self, key: str, previous: Alias | None, written: Alias) -> None:
+        """Put the alias back as it was before our write (unless someone changed it since)."""
+        with anyio.CancelScope(shield=True):
+            if previous is None:
+                await self._s3.delete([key])
+                return
+            with contextlib.suppress(VersionConflictError):
+                await self._s3.put(
+                    key,
+                    previous.to_document(),
+                    content_type="application/json",
+                    if_match=f'"{written.revision}"',
+                )
 
     async def _read_alias(self, key: str) -> Alias | None:
         found = await self._s3.get(key)

@@ -8,7 +8,9 @@ Layout under ``s3://{bucket}/{prefix}/{name}/``::
     versions/999999_000001{suffix}      version 1 (newest sorts first)
     aliases/{alias}.json                alias documents
     .aioversioned/claims/999999_000001  number claims (aioversioned only)
+    .aioversioned/uploads/{token}       streamed uploads in progress (aioversioned only)
     .aioversioned/history/{alias}/999999999999  alias changes, newest first (aioversioned only)
+    .aioversioned/deleting/999999_000001  versions being deleted, for a few seconds
 """
 
 from __future__ import annotations
@@ -179,6 +181,14 @@ class Layout:
         if number is None:
             raise ValueError(key)
         return number
+
+    def upload_key(self, name: str, token: str) -> str:
+        """Where a streamed upload lands before it is copied to LATEST."""
+        return f"{self.prefix}/{name}/{_META_DIR}/uploads/{token}"
+
+    def deleting_key(self, name: str, number: int) -> str:
+        """Mark of a version being deleted (see ``AsyncRepository._delete_guarded``)."""
+        return f"{self.prefix}/{name}/{_META_DIR}/deleting/{encode_stem(number)}"
 
     def history_dir(self, name: str, alias: str) -> str:
         return f"{self.prefix}/{name}/{_META_DIR}/history/{alias}/"

@@ -11,6 +11,8 @@ from functools import partial
 from types import TracebackType
 from typing import Any
 
+import anyio
+
 from . import _keys
 from ._aliases import AliasOperations
 from ._keys import LATEST, Layout, VersionLike
@@ -394,9 +396,32 @@ class AsyncRepository(AliasOperations):
         number = _keys.parse_version(version)
         if number is None:
             raise InvalidInputError("version", "LATEST can not be deleted; use purge_artifact()")
-        if not force and (users := (await self._alias_users(name)).get(number)):
+        if force:
+            await self._s3.delete([self.layout.version_key(name, number)])
+        elif users := (await self._delete_guarded(name, [number])).get(number):
             raise VersionInUseError(name, str(number), tuple(users))
-        await self._s3.delete([self.layout.version_key(name, number)])
+
+    async def _delete_guarded(self, name: str, numbers: list[int]) -> dict[int, list[str]]:
+        """Delete the versions that no alias references, safe against a racing put_alias.
+
+        Each version is first marked as being deleted, then the aliases are read: a
+        put_alias whose write came before that read is seen and its version kept; one
+        whose write came after it finds the mark and undoes itself. Returns the
+        aliases that kept versions alive.
+        """
+        if not numbers:
+            return {}
+        marks = [self.layout.deleting_key(name, number) for number in numbers]
+        await gather(partial(self._s3.put, mark, b"") for mark in marks)
+        try:
+            users = await self._alias_users(name)
+            await self._s3.delete(
+                [self.layout.version_key(name, n) for n in numbers if n not in users]
+            )
+        finally:
+            with anyio.CancelScope(shield=True):
+                await self._s3.delete(marks)
+        return {number: users[number] for number in numbers if number in users}
 
     async def purge_artifact_versions(
         self,
@@ -424,15 +449,12 @@ class AsyncRepository(AliasOperations):
             purge_time - timedelta(seconds=max_age),
             protected=users,
         )
-        keys = [self.layout.version_key(name, number) for number in doomed]
-        heads = await gather(partial(self._s3.head, key) for key in keys)
-        deleted = [
-            self._artifact(name, number, info)
-            for number, info in zip(doomed, heads, strict=True)
-            if info is not None
-        ]
-        if not dry_run:
-            await self._s3.delete(keys)
+        heads = await gather(
+            partial(self._s3.head, self.layout.version_key(name, number)) for number in doomed
+        )
+        found = {number: info for number, info in zip(doomed, heads, strict=True) if info}
+        kept = {} if dry_run else await self._delete_guarded(name, list(found))
+        deleted = [self._artifact(name, n, info) for n, info in found.items() if n not in kept]
         return purge_time, deleted
 
     async def purge_artifact(self, name: str) -> None:

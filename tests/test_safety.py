@@ -155,3 +155,34 @@ async def test_content_is_verified_on_download(any_repo: AsyncRepository) -> Non
     assert caught.value.actual == hashlib.sha256(b"tampered").hexdigest()
     assert caught.value.key == key
     assert await repo.get_artifact_content("m") == b"genuine"  # LATEST is untouched
+
+
+async def test_put_alias_racing_a_purge_never_dangles(any_repo: AsyncRepository) -> None:
+    """The purge has marked version 1 when put_alias writes: put_alias undoes itself."""
+    repo = any_repo
+    for i in range(3):
+        await publish(repo, "m", bytes([i]))
+    before = await repo.put_alias("m", "prod", 3)
+    real_users = AsyncRepository._alias_users
+    raised: list[Exception] = []
+
+    async def users_with_a_racing_put(self: AsyncRepository, name: str) -> dict[int, list[str]]:
+        marks = await self._s3.list_all(self.layout.artifact_dir(name) + ".aioversioned/deleting/")
+        if marks:  # the purge's second read: a put_alias slips in just before it
+            try:
+                await self.put_alias("m", "prod", 1)
+            except VersionConflictError as err:
+                raised.append(err)
+        return await real_users(self, name)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(AsyncRepository, "_alias_users", users_with_a_racing_put)
+        _, deleted = await repo.purge_artifact_versions("m", keep_last_n=1, purge_older_than_secs=0)
+    assert [a.version for a in deleted] == ["2", "1"]
+    assert len(raised) == 1 and "deleted meanwhile" in str(raised[0])
+    after = await repo.get_alias("m", "prod")
+    assert after.version == "3"  # put back as it was
+    assert [a.version for a in await repo.list_artifact_versions("m")] == ["LATEST", "3"]
+    assert [c.version for c in await repo.list_alias_history("m", "prod")] == ["3"]
+    assert before.version == after.version
+    assert await repo._s3.list_all(repo.layout.artifact_dir("m") + ".aioversioned/deleting/") == []
