@@ -22,6 +22,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from ._models import Alias, AliasChange, Artifact
 from ._sync import Repository
 from .errors import AioVersionedError, BucketNotFoundError, InvalidInputError
 
@@ -156,6 +157,13 @@ JsonOption = Annotated[
         help="Print JSON (the documented stable schema) instead of text.",
         rich_help_panel=OUTPUT_PANEL,
     ),
+]
+
+NameArgument = Annotated[
+    str, typer.Argument(metavar="NAME", help="Artifact name.", show_default=False)
+]
+AliasArgument = Annotated[
+    str, typer.Argument(metavar="ALIAS", help="Alias name.", show_default=False)
 ]
 
 
@@ -297,6 +305,29 @@ def repo_command(
         return function
 
     return decorate
+
+
+# -- formatting ---------------------------------------------------------------------------
+
+
+def when(item: Artifact | Alias | AliasChange) -> str:
+    """An update time as shown in tables: UTC, to the second."""
+    return f"{item.update_at:%Y-%m-%d %H:%M:%S}Z"
+
+
+def alias_target(alias: Alias) -> str:
+    """``1`` or ``1 (80%), 2 (20%)``."""
+    return change_target(alias.version, alias.secondary_version, alias.secondary_version_weight)
+
+
+def change_target(version: str | None, secondary: str | None, weight: int | None) -> str:
+    """What an alias points at; ``(absent)`` when it did not exist."""
+    if version is None:
+        return "(absent)"
+    if secondary is None:
+        return version
+    weight = weight or 0
+    return f"{version} ({100 - weight}%), {secondary} ({weight}%)"
 
 
 # -- argument parsing -------------------------------------------------------------------

@@ -19,12 +19,15 @@ import typer
 from rich.console import Console
 
 from . import __version__, _quickstart
+from ._cli_alias import alias_app
 from ._cli_support import (
     Cli,
     JsonOption,
+    NameArgument,
     parse_duration,
     parse_metadata,
     repo_command,
+    when,
     write_atomically,
 )
 from ._keys import parse_version
@@ -39,21 +42,10 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_show_locals=False,  # locals may hold credentials
 )
-alias_app = typer.Typer(
-    help="Named pointers to versions: blue/green and canary deployments.",
-    no_args_is_help=True,
-)
 app.add_typer(alias_app, name="alias")
 console = Console(highlight=False, soft_wrap=True)
 
 _DOWNLOAD_ATTEMPTS = 3
-
-NameArgument = Annotated[
-    str, typer.Argument(metavar="NAME", help="Artifact name.", show_default=False)
-]
-AliasArgument = Annotated[
-    str, typer.Argument(metavar="ALIAS", help="Alias name.", show_default=False)
-]
 
 
 def _show_version(value: bool) -> None:
@@ -75,18 +67,6 @@ def _root(
 
 
 # -- helpers ------------------------------------------------------------------------------
-
-
-def _when(artifact: Artifact | Alias) -> str:
-    return f"{artifact.update_at:%Y-%m-%d %H:%M:%S}Z"
-
-
-def _alias_target(alias: Alias) -> str:
-    """``1`` or ``1 (80%), 2 (20%)``."""
-    if alias.secondary_version is None:
-        return alias.version
-    weight = alias.secondary_version_weight or 0
-    return f"{alias.version} ({100 - weight}%), {alias.secondary_version} ({weight}%)"
 
 
 def _aliases_by_version(aliases: list[Alias]) -> dict[str, list[str]]:
@@ -213,8 +193,7 @@ def list_(
         return
     aliases = _aliases_by_version(cli.repo.list_aliases(name))
     rows = [
-        (a.version, _when(a), a.sha256[:12], ", ".join(aliases.get(a.version, [])))
-        for a in versions
+        (a.version, when(a), a.sha256[:12], ", ".join(aliases.get(a.version, []))) for a in versions
     ]
     cli.table(
         f"{name} (s3://{cli.connection.bucket})", ("version", "updated", "sha256", "aliases"), rows
@@ -346,68 +325,6 @@ def purge(
 
 
 # -- aliases ------------------------------------------------------------------------------
-
-
-@repo_command(alias_app, "set")
-def alias_set(
-    cli: Cli,
-    name: NameArgument,
-    alias: AliasArgument,
-    version: Annotated[
-        Optional[str],  # noqa: UP045
-        typer.Argument(
-            metavar="VERSION", help="Version number (default: LATEST).", show_default=False
-        ),
-    ] = None,
-    canary: Annotated[
-        Optional[str],  # noqa: UP045
-        typer.Option("--canary", help="Second version receiving --weight percent of picks."),
-    ] = None,
-    weight: Annotated[
-        Optional[int],  # noqa: UP045
-        typer.Option("--weight", help="Percent (0-99) of picks that go to --canary."),
-    ] = None,
-    json_output: JsonOption = False,
-) -> None:
-    """Point ALIAS of NAME at VERSION, optionally splitting traffic with a canary."""
-    document = cli.repo.put_alias(name, alias, version, canary, weight)
-    if json_output:
-        cli.json(document.model_dump(mode="json"))
-    else:
-        cli.say(f"{name} {alias} -> {_alias_target(document)}")
-
-
-@repo_command(alias_app, "ls")
-def alias_list(cli: Cli, name: NameArgument, json_output: JsonOption = False) -> None:
-    """List the aliases of NAME."""
-    aliases = cli.repo.list_aliases(name)
-    if json_output:
-        cli.json([alias.model_dump(mode="json") for alias in aliases])
-    elif cli.quiet:
-        for alias in aliases:
-            cli.value(alias.alias)
-    else:
-        rows = [(a.alias, _alias_target(a), _when(a)) for a in aliases]
-        cli.table(f"aliases of {name}", ("alias", "versions", "updated"), rows)
-
-
-@repo_command(alias_app, "rm")
-def alias_remove(
-    cli: Cli,
-    name: NameArgument,
-    alias: AliasArgument,
-    missing_ok: Annotated[
-        bool, typer.Option("--missing-ok", help="Succeed when the alias does not exist.")
-    ] = False,
-) -> None:
-    """Delete ALIAS of NAME."""
-    if not missing_ok:
-        cli.repo.get_alias(name, alias)  # AliasNotFoundError: exit 1
-    cli.repo.delete_alias(name, alias)
-    cli.say(f"deleted alias {alias} of {name}")
-
-
-# -- local server -------------------------------------------------------------------------
 
 
 @app.command()

@@ -23,7 +23,7 @@ import boto3
 import pytest
 from typer.testing import CliRunner, Result
 
-from aioversioned import Alias, Artifact, Repository
+from aioversioned import Alias, AliasChange, Artifact, Repository
 from aioversioned._cli_support import parse_duration
 from aioversioned.cli import app
 
@@ -116,13 +116,13 @@ def test_help_lists_every_command(runner: CliRunner) -> None:
     ):
         assert f" {command} " in out, command
     alias_help = ok(runner.invoke(app, ["alias", "--help"])).stdout
-    for command in ("set", "ls", "rm"):
+    for command in ("set", "ls", "rm", "history"):
         assert f" {command} " in alias_help
 
 
 def test_every_repository_command_takes_the_connection_options(runner: CliRunner) -> None:
     commands = [["bootstrap"], ["put"], ["publish"], ["ls"], ["get"], ["rm"], ["purge"]]
-    commands += [["alias", "set"], ["alias", "ls"], ["alias", "rm"]]
+    commands += [["alias", "set"], ["alias", "ls"], ["alias", "rm"], ["alias", "history"]]
     for command in commands:
         out = ok(runner.invoke(app, [*command, "--help"], env={"COLUMNS": "200"})).stdout
         for option in (
@@ -474,23 +474,64 @@ def test_get_detects_damaged_content(
 
 def test_alias_set_ls_rm(two_versions: Invoke, repo: Repository) -> None:
     cli = two_versions
-    assert ok(cli("alias", "set", "model", "prod", "1")).stdout == "model prod -> 1\n"
-    assert ok(cli("alias", "set", "model", "dev")).stdout == "model dev -> LATEST\n"
+    out = ok(cli("alias", "set", "model", "prod", "1")).stdout
+    assert out == f"model prod -> 1 (revision {repo.get_alias('model', 'prod').revision})\n"
+    out = ok(cli("alias", "set", "model", "dev")).stdout
+    assert out.startswith("model dev -> LATEST (revision ")
     out = ok(cli("alias", "set", "model", "prod", "1", "--canary", "2", "--weight", "25")).stdout
-    assert out == "model prod -> 1 (75%), 2 (25%)\n"
+    assert out.startswith("model prod -> 1 (75%), 2 (25%) (revision ")
     prod = repo.get_alias("model", "prod")
     assert (prod.version, prod.secondary_version, prod.secondary_version_weight) == ("1", "2", 25)
 
     lines = ok(cli("alias", "ls", "model")).stdout.splitlines()
-    assert lines[0] == "alias\tversions\tupdated"
-    assert [line.split("\t")[:2] for line in lines[1:]] == [
-        ["dev", "LATEST"],
-        ["prod", "1 (75%), 2 (25%)"],
+    assert lines[0] == "alias\tversions\tupdated\trevision"
+    rows = [line.split("\t") for line in lines[1:]]
+    assert [(r[0], r[1], r[3]) for r in rows] == [
+        ("dev", "LATEST", repo.get_alias("model", "dev").revision),
+        ("prod", "1 (75%), 2 (25%)", prod.revision),
     ]
     assert ok(cli("alias", "ls", "model", "-q")).stdout == "dev\nprod\n"
 
     assert ok(cli("alias", "rm", "model", "dev")).stdout == "deleted alias dev of model\n"
     assert [a.alias for a in repo.list_aliases("model")] == ["prod"]
+
+
+def test_alias_set_expect_revision(two_versions: Invoke, repo: Repository) -> None:
+    cli = two_versions
+    first = ok(cli("alias", "set", "model", "prod", "1", "--expect-revision", "absent", "-q"))
+    revision = first.stdout.strip()
+    assert revision == repo.get_alias("model", "prod").revision
+    failed(cli("alias", "set", "model", "prod", "2", "--expect-revision", "absent"), 1, "conflict")
+    ok(cli("alias", "set", "model", "prod", "2", "--expect-revision", revision))
+    # The revision moved on: a writer still holding the old one loses, nothing changes.
+    failed(cli("alias", "set", "model", "prod", "1", "--expect-revision", revision), 1, "conflict")
+    assert repo.get_alias("model", "prod").version == "2"
+
+
+def test_alias_history(two_versions: Invoke, repo: Repository) -> None:
+    cli = two_versions
+    ok(cli("alias", "set", "model", "prod", "1"))
+    ok(cli("alias", "set", "model", "prod", "1", "--canary", "2", "--weight", "10"))
+    ok(cli("alias", "rm", "model", "prod"))
+    lines = ok(cli("alias", "history", "model", "prod")).stdout.splitlines()
+    assert lines[0] == "change\tupdated\tfrom\tto\trevision"
+    rows = [line.split("\t") for line in lines[1:]]
+    assert [(r[0], r[2], r[3]) for r in rows] == [
+        ("3", "1 (90%), 2 (10%)", "(absent)"),
+        ("2", "1", "1 (90%), 2 (10%)"),
+        ("1", "(absent)", "1"),
+    ]
+    assert ok(cli("alias", "history", "model", "prod", "-n", "1", "-q")).stdout == "3\n"
+    data = json.loads(ok(cli("alias", "history", "model", "prod", "--json")).stdout)
+    assert all(set(item) == set(AliasChange.model_fields) for item in data)
+    assert [AliasChange.model_validate(item) for item in data] == repo.list_alias_history(
+        "model", "prod"
+    )
+    assert (
+        ok(cli("alias", "history", "model", "never")).stdout
+        == "change\tupdated\tfrom\tto\trevision\n"
+    )
+    failed(cli("alias", "history", "model", "prod", "--limit", "0"), 2, "--limit")
 
 
 def test_json_schemas_hold_the_documented_fields() -> None:
