@@ -152,8 +152,9 @@ class Weed:
         while time.monotonic() < deadline:
             assert self._process is not None and self._process.poll() is None, "weed exited"
             try:
-                client.create_bucket(Bucket="readiness-probe")
-                client.list_objects_v2(Bucket="readiness-probe")
+                if "readiness-probe" not in [b["Name"] for b in client.list_buckets()["Buckets"]]:
+                    client.create_bucket(Bucket="readiness-probe")
+                client.put_object(Bucket="readiness-probe", Key="probe", Body=b"ok")
                 return
             except Exception:  # not up yet: connection refused, 5xx, ...
                 time.sleep(0.5)
