@@ -11,6 +11,7 @@ Layout under ``s3://{bucket}/{prefix}/{name}/``::
     .aioversioned/uploads/{token}       streamed uploads in progress (aioversioned only)
     .aioversioned/history/{alias}/999999999999  alias changes, newest first (aioversioned only)
     .aioversioned/deleting/999999_000001  versions being deleted, for a few seconds
+    .aioversioned/published/999999_000001_{etag}_{sha256}  sha256 of published versions
 """
 
 from __future__ import annotations
@@ -185,6 +186,22 @@ class Layout:
     def upload_key(self, name: str, token: str) -> str:
         """Where a streamed upload lands before it is copied to LATEST."""
         return f"{self.prefix}/{name}/{_META_DIR}/uploads/{token}"
+
+    def published_dir(self, name: str) -> str:
+        return f"{self.prefix}/{name}/{_META_DIR}/published/"
+
+    def published_key(self, name: str, number: int, etag: str, sha256: str) -> str:
+        """Record of a version published by aioversioned: its ETag and sha256 in the key."""
+        return f"{self.published_dir(name)}{encode_stem(number)}_{etag.strip(chr(34))}_{sha256}"
+
+    def parse_published_key(self, name: str, key: str) -> tuple[int, str, str]:
+        """``(number, etag, sha256)`` of a published record; ValueError if foreign."""
+        rest = key.removeprefix(self.published_dir(name))
+        number = decode_stem(rest[:13])
+        etag, _, sha256 = rest[14:].rpartition("_")
+        if rest == key or number is None or not etag or len(sha256) != 64:
+            raise ValueError(key)
+        return number, etag, sha256
 
     def deleting_key(self, name: str, number: int) -> str:
         """Mark of a version being deleted (see ``AsyncRepository._delete_guarded``)."""

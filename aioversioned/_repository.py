@@ -25,6 +25,7 @@ from .errors import (
     CorruptDocumentError,
     IntegrityError,
     InvalidInputError,
+    StorageError,
     VersionConflictError,
     VersionInUseError,
 )
@@ -288,20 +289,41 @@ class AsyncRepository(AliasOperations):
     async def list_artifact_versions(self, name: str) -> list[Artifact]:
         """LATEST first, then published versions newest to oldest.
 
-        One listing, then concurrent HEAD requests for the sha256 of each version.
-        Raises ArtifactNotFoundError when the artifact has no version at all.
+        Two listings at once (versions, and the records aioversioned keeps of what it
+        published), then concurrent HEADs only for LATEST and versions without a record
+        (written by ``versioned`` 1.x, say). Raises ArtifactNotFoundError when the
+        artifact has no version at all.
         """
         _keys.validate_name(name)
         entries = await self._listed_versions(name)
-        heads = await gather(partial(self._s3.head, info.key) for _, info in entries)
-        artifacts = [
-            self._artifact(name, number, info)
-            for (number, _), info in zip(entries, heads, strict=True)
-            if info is not None  # deleted between the listing and the HEAD
-        ]
+        artifacts = await self._describe(name, entries)
         if not artifacts:
             raise ArtifactNotFoundError(name)  # the listing already proved the bucket exists
         return artifacts
+
+    async def _describe(
+        self, name: str, entries: list[tuple[int | None, ObjectInfo]]
+    ) -> list[Artifact]:
+        """Artifacts for listed versions, from published records where the ETag matches.
+
+        Versions deleted between the listing and a HEAD are left out.
+        """
+        records: dict[int, tuple[str, str]] = {}
+        if any(number is not None for number, _ in entries):
+            for info in await self._s3.list_all(self.layout.published_dir(name)):
+                with contextlib.suppress(ValueError):
+                    number, etag, sha256 = self.layout.parse_published_key(name, info.key)
+                    records[number] = (etag, sha256)
+
+        async def describe(number: int | None, info: ObjectInfo) -> Artifact | None:
+            etag, sha256 = records.get(number, ("", "")) if number else ("", "")
+            if etag and etag == info.etag.strip('"'):
+                return self._artifact(name, number, info, sha256=sha256)
+            head = await self._s3.head(info.key)
+            return None if head is None else self._artifact(name, number, head)
+
+        found = await gather(partial(describe, number, info) for number, info in entries)
+        return [artifact for artifact in found if artifact is not None]
 
     async def publish_artifact_version(self, name: str) -> Artifact:
         """Freeze LATEST as the next version number by a server-side copy.
@@ -344,7 +366,12 @@ class AsyncRepository(AliasOperations):
                 return self._artifact(name, number, head)
         highest = max(newest[0] if newest else 0, claimed[0] if claimed else 0)
         number = await self._claim(name, highest + 1)
-        return await self._copy_latest(name, number, latest)
+        published, etag = await self._copy_latest(name, number, latest)
+        # Lets listings learn the sha256 without a HEAD; without it they fall back to HEAD.
+        with contextlib.suppress(StorageError, VersionConflictError):
+            key = self.layout.published_key(name, int(published.version), etag, published.sha256)
+            await self._s3.put(key, b"")
+        return published
 
     async def _claim(self, name: str, number: int) -> int:
         """Take the first free version number from ``number`` on by writing its claim."""
@@ -352,8 +379,13 @@ class AsyncRepository(AliasOperations):
             partial(self.layout.claim_key, name), number, lambda _: b""
         )
 
-    async def _copy_latest(self, name: str, number: int, latest: ObjectInfo) -> Artifact:
-        """Copy LATEST to the claimed ``number``, retrying when LATEST changes meanwhile."""
+    async def _copy_latest(
+        self, name: str, number: int, latest: ObjectInfo
+    ) -> tuple[Artifact, str]:
+        """Copy LATEST to the claimed ``number``, retrying when LATEST changes meanwhile.
+
+        Returns the new version and its ETag.
+        """
         target = self.layout.version_key(name, number)
         for _ in range(_COPY_ATTEMPTS):
             try:
@@ -371,9 +403,10 @@ class AsyncRepository(AliasOperations):
                 info = ObjectInfo(
                     target, written.etag, written.last_modified, latest.size, latest.metadata
                 )
-                return self._artifact(name, number, info)
+                return self._artifact(name, number, info), written.etag
             # The server ignored CopySourceIfMatch and LATEST changed: report what was copied.
-            return self._artifact(name, number, await self._head_version(name, number))
+            info = await self._head_version(name, number)
+            return self._artifact(name, number, info), info.etag
         raise VersionConflictError(target, "LATEST kept changing while it was being published")
 
     async def _alias_users(self, name: str) -> dict[int, list[str]]:
@@ -449,13 +482,11 @@ class AsyncRepository(AliasOperations):
             purge_time - timedelta(seconds=max_age),
             protected=users,
         )
-        heads = await gather(
-            partial(self._s3.head, self.layout.version_key(name, number)) for number in doomed
-        )
-        found = {number: info for number, info in zip(doomed, heads, strict=True) if info}
-        kept = {} if dry_run else await self._delete_guarded(name, list(found))
-        deleted = [self._artifact(name, n, info) for n, info in found.items() if n not in kept]
-        return purge_time, deleted
+        listed_info = dict(listed)
+        doomed_artifacts = await self._describe(name, [(n, listed_info[n]) for n in doomed])
+        numbers = [int(artifact.version) for artifact in doomed_artifacts]
+        kept = {} if dry_run else await self._delete_guarded(name, numbers)
+        return purge_time, [a for a in doomed_artifacts if int(a.version) not in kept]
 
     async def purge_artifact(self, name: str) -> None:
         """Delete everything of one artifact: versions, aliases and bookkeeping."""

@@ -138,3 +138,9 @@ def test_layout_keys_and_parsing() -> None:
     with pytest.raises(ValueError):
         layout.parse_alias_key("m", "arts/m/aliases/LATEST.json")
     assert layout.parse_claim_key("m", layout.claim_key("m", 5)) == 5
+    record = layout.published_key("m", 7, '"abc-2"', "f" * 64)
+    assert record == f"arts/m/.aioversioned/published/999993_000007_abc-2_{'f' * 64}"
+    assert layout.parse_published_key("m", record) == (7, "abc-2", "f" * 64)
+    for foreign in ("arts/m/.aioversioned/published/999993_000007_x", "arts/m/other"):
+        with pytest.raises(ValueError):
+            layout.parse_published_key("m", foreign)

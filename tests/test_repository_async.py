@@ -320,3 +320,24 @@ async def test_repository_must_be_entered(endpoint_url: str, bucket: str) -> Non
         await repo.bootstrap()
     with pytest.raises(RuntimeError):
         await repo.list_artifact_names()
+
+
+async def test_listing_learns_sha256_from_published_records(repo: AsyncRepository) -> None:
+    for i in range(5):
+        await repo.put_artifact("m", bytes([i]))
+        await repo.publish_artifact_version("m")
+    sent: list[str] = []
+    repo._s3._client.meta.events.register(
+        "before-send.s3", lambda request, **_: sent.append(request.method)
+    )
+    versions = await repo.list_artifact_versions("m")
+    assert [a.sha256 for a in versions] == [sha(bytes([i])) for i in (4, 4, 3, 2, 1, 0)]
+    assert sorted(sent) == ["GET", "GET", "HEAD"]  # two listings, one HEAD for LATEST
+
+    # A version rewritten behind the library's back no longer matches its record: HEAD.
+    key = repo.layout.version_key("m", 2)
+    await repo._s3.put(key, b"other", metadata={"artifact_sha256": sha(b"other")})
+    sent.clear()
+    versions = await repo.list_artifact_versions("m")
+    assert [a.sha256 for a in versions if a.version == "2"] == [sha(b"other")]
+    assert sent.count("HEAD") == 2
