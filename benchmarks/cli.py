@@ -54,7 +54,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--budget",
         type=float,
         default=None,
-        help="seconds after which a contender stops repeating a case (12; quick 2)",
+        help="seconds after which a contender stops repeating a case (6; quick 2)",
     )
     parser.add_argument("--quick", action="store_true", help="tiny cases, few runs (tests)")
     parser.add_argument(
@@ -80,7 +80,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.repeat is None:
         args.repeat = 2 if args.quick else 5
     if args.budget is None:
-        args.budget = 2.0 if args.quick else 12.0
+        args.budget = 2.0 if args.quick else 6.0
     if args.repeat < 1:
         parser.error("--repeat must be >= 1")
     if args.endpoint is not None and urlsplit(args.endpoint).hostname not in ("127.0.0.1",):
@@ -131,6 +131,7 @@ async def run_async(
     args: argparse.Namespace, server_url: str, proxies: dict[float, DelayProxy]
 ) -> dict[str, Any]:
     """Seed, measure every case at every delay, and build the results document."""
+    machine = report.machine_info()  # before the run: its date and load average
     bucket = f"bench-{uuid.uuid4().hex[:16]}"
     config = AioConfig(max_pool_connections=SEED_CONCURRENCY)
     async with AioSession().create_client(
@@ -162,7 +163,7 @@ async def run_async(
                     )
     rows = report.result_rows(measurements)
     meta = {
-        **report.machine_info(),
+        **machine,
         "args": {
             "delays_ms": args.delays,
             "repeat": args.repeat,
@@ -190,6 +191,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         proxies = {delay: stack.enter_context(DelayProxy(port, delay)) for delay in args.delays}
         document = asyncio.run(run_async(args, server_url, proxies))
     document["meta"]["wall_seconds"] = round(time.monotonic() - started, 1)
+    document["meta"]["loadavg_end"] = report.load_average()
     report.write_json(args.out / "benchmarks.json", document)
     if not args.no_plot:
         write_plot(args.out / "img" / "benchmarks.png", document["results"])

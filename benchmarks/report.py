@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import subprocess
 import sys
 from datetime import datetime, timezone
 from importlib.metadata import PackageNotFoundError, version
@@ -109,6 +110,35 @@ def _version(package: str) -> str | None:
         return None
 
 
+def load_average() -> list[float] | None:
+    """1, 5 and 15 minute load: the machine is shared, so say how busy it was."""
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        return None
+
+
+def library_revision() -> dict[str, Any]:
+    """The commit of the measured aioversioned checkout, and whether it had local edits."""
+    import aioversioned
+
+    root = Path(aioversioned.__file__).resolve().parent.parent
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10
+        ).stdout.strip()
+        status = subprocess.run(
+            ["git", "status", "--porcelain", "--", "aioversioned"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return {"commit": None, "dirty": None}
+    return {"commit": commit or None, "dirty": bool(status.strip())}
+
+
 def machine_info() -> dict[str, Any]:
     """Date, interpreter, CPU and the versions of everything measured."""
     packages = ["aioversioned", "versioned", "aiobotocore", "botocore", "boto3", "moto"]
@@ -121,6 +151,8 @@ def machine_info() -> dict[str, Any]:
         else os.cpu_count(),
         "cpu_model": _cpu_model(),
         "packages": {name: _version(name) for name in packages},
+        "loadavg_start": load_average(),
+        "aioversioned_revision": library_revision(),
     }
 
 
@@ -137,14 +169,14 @@ def _ratio(value: float | None) -> str:
 def format_table(rows: list[dict[str, Any]]) -> str:
     """The terminal table, slowest delay first, cases in run order."""
     header = (
-        f"{'scenario':<40} {'delay':>6} {'contender':<9} {'median ms':>10} {'runs':>4} "
+        f"{'scenario':<48} {'delay':>6} {'contender':<9} {'median ms':>10} {'runs':>4} "
         f"{'requests':>8}  {'speedup vs peer':>15} {'time / floor':>12}  {'requests by type'}"
     )
     lines = [header, "-" * len(header)]
     for delay in sorted({r["delay_ms"] for r in rows}, reverse=True):
         for r in (r for r in rows if r["delay_ms"] == delay):
             lines.append(
-                f"{r['case']:<40} {r['delay_ms']:>4g}ms {r['contender']:<9} "
+                f"{r['case']:<48} {r['delay_ms']:>4g}ms {r['contender']:<9} "
                 f"{r['median_ms']:>10.1f} {r['runs']:>4} {r['requests']:>8}  "
                 f"{_ratio(r['speedup_vs_peer']):>15} {_ratio(r['ratio_vs_floor']):>12}  "
                 f"{describe(r['requests_by_operation'])}"

@@ -25,6 +25,8 @@ from .store import (
     SHA256_KEY,
     Store,
     aliases_dir,
+    parse_published_key,
+    published_dir,
     version_key,
     version_number,
     versions_dir,
@@ -116,20 +118,32 @@ def _expect(condition: bool, message: str) -> None:
 
 
 class ListVersions(Case):
-    """``list_artifact_versions`` of an artifact with LATEST and N published versions."""
+    """``list_artifact_versions`` of an artifact with LATEST and N published versions.
+
+    With ``records`` (the default) the store looks as aioversioned leaves it after
+    publishing each version; without, as ``versioned`` 1.x leaves it (the "legacy"
+    scenario), where the sha256 of each version is only in its metadata.
+    """
 
     scenario = "list_artifact_versions"
 
+    def __init__(self, param: int, records: bool = True) -> None:
+        super().__init__(param)
+        self.records = records
+        if not records:
+            self.scenario = "list_artifact_versions_legacy"
+
     @property
     def label(self) -> str:
-        return f"{self.scenario} N={self.param}"
+        suffix = "" if self.records else " (legacy, no records)"
+        return f"list_artifact_versions N={self.param}{suffix}"
 
     @property
     def name(self) -> str:
-        return f"list-{self.param}"
+        return f"list-{self.param}" if self.records else f"legacy-{self.param}"
 
     async def seed(self, store: Store) -> None:
-        await store.put_versions(self.name, [None, *range(1, self.param + 1)])
+        await store.put_versions(self.name, [None, *range(1, self.param + 1)], records=self.records)
 
     async def lib(self, repo: AsyncRepository, state: Any) -> Any:
         return [(a.version, a.sha256) for a in await repo.list_artifact_versions(self.name)]
@@ -139,6 +153,8 @@ class ListVersions(Case):
         return [(a.version, a.sha256) for a in versions]
 
     async def floor(self, floor: Floor, state: Any) -> Any:
+        if self.records:
+            return await self._floor_with_records(floor)
         # HEADs start as soon as their listing page arrives, overlapping later pages.
         kwargs: dict[str, Any] = {
             "Bucket": floor.bucket,
@@ -158,6 +174,29 @@ class ListVersions(Case):
             ("LATEST" if number is None else str(number), digest)
             for (number, _), digest in zip(heads, digests, strict=True)
         ]
+
+    async def _floor_with_records(self, floor: Floor) -> Any:
+        # Both listings and LATEST's HEAD (its key is known) go out at once.
+        items, records, latest = await asyncio.gather(
+            floor.list_keys(versions_dir(floor.prefix, self.name)),
+            floor.list_keys(published_dir(floor.prefix, self.name)),
+            floor.head_sha256(version_key(floor.prefix, self.name, None)),
+        )
+        known = {}
+        for record in records:
+            number, etag, digest = parse_published_key(record["Key"])
+            known[number] = (etag, digest)
+        result: list[tuple[str, str]] = []
+        for item in items:
+            number = version_number(item["Key"])
+            if number is None:
+                result.append(("LATEST", latest))
+                continue
+            etag, digest = known.get(number, ("", ""))
+            if etag != item["ETag"].strip('"'):
+                digest = await floor.head_sha256(item["Key"])  # never in this store
+            result.append((str(number), digest))
+        return result
 
     def check(self, contender: str, result: Any, state: Any) -> None:
         expected = ["LATEST", *(str(n) for n in range(self.param, 0, -1))]
@@ -200,7 +239,8 @@ class ListAliases(Case):
 
 
 class PurgeVersions(Case):
-    """``purge_artifact_versions(keep_last_n=5, purge_older_than_secs=0)`` of ``param``+5."""
+    """``purge_artifact_versions(keep_last_n=5, purge_older_than_secs=0)`` of ``param``+5
+    versions that aioversioned published (records present)."""
 
     scenario = "purge_artifact_versions"
     keep = 5
@@ -213,42 +253,63 @@ class PurgeVersions(Case):
     def name(self) -> str:
         return f"purge-{self.param}"
 
+    async def seed(self, store: Store) -> None:
+        await store.put_versions(
+            self.name, [None, *range(1, self.param + self.keep + 1)], records=True
+        )
+
     async def prepare(self, store: Store) -> Any:
-        await store.put_versions(self.name, [None, *range(1, self.param + self.keep + 1)])
+        # Same bodies, same ETags: the records written by seed() match again.
+        await store.put_versions(self.name, range(1, self.param + 1))
         return None
 
     async def lib(self, repo: AsyncRepository, state: Any) -> Any:
         _, deleted = await repo.purge_artifact_versions(
             self.name, keep_last_n=self.keep, purge_older_than_secs=0
         )
-        return sorted(int(a.version) for a in deleted)
+        return sorted((int(a.version), a.sha256) for a in deleted)
 
     def peer(self, peer: Peer, state: Any) -> Any:
         _, deleted = peer.repo.purge_artifact_versions(
             peer.bsm, self.name, keep_last_n=self.keep, purge_older_than_secs=0
         )
-        return sorted(int(a.version) for a in deleted)
+        return sorted((int(a.version), a.sha256) for a in deleted)
 
     async def floor(self, floor: Floor, state: Any) -> Any:
         now = datetime.now(timezone.utc)
-        items = await floor.list_keys(versions_dir(floor.prefix, self.name))
+        items, records = await asyncio.gather(
+            floor.list_keys(versions_dir(floor.prefix, self.name)),
+            floor.list_keys(published_dir(floor.prefix, self.name)),
+        )
+        known = {}
+        for record in records:
+            number, etag, digest = parse_published_key(record["Key"])
+            known[number] = (etag, digest)
         published = [item for item in items if version_number(item["Key"]) is not None]
-        doomed = [item["Key"] for item in published[self.keep :] if item["LastModified"] < now]
-        # The API returns each deleted version's sha256, which only a HEAD can tell.
-        await asyncio.gather(*(floor.head_sha256(key) for key in doomed))
+        doomed = [item for item in published[self.keep :] if item["LastModified"] < now]
+        deleted = []
+        for item in doomed:
+            number = version_number(item["Key"]) or 0
+            etag, digest = known.get(number, ("", ""))
+            if etag != item["ETag"].strip('"'):
+                digest = await floor.head_sha256(item["Key"])  # never in this store
+            deleted.append((number, digest))
+        keys = [item["Key"] for item in doomed]
         await asyncio.gather(
             *(
                 floor.client.delete_objects(
                     Bucket=floor.bucket,
-                    Delete={"Objects": [{"Key": k} for k in doomed[i : i + 1000]], "Quiet": True},
+                    Delete={"Objects": [{"Key": k} for k in keys[i : i + 1000]], "Quiet": True},
                 )
-                for i in range(0, len(doomed), 1000)
+                for i in range(0, len(keys), 1000)
             )
         )
-        return sorted(version_number(key) or 0 for key in doomed)
+        return sorted(deleted)
 
     def check(self, contender: str, result: Any, state: Any) -> None:
-        _expect(result == list(range(1, self.param + 1)), f"{contender}: purged {len(result)}")
+        numbers = [number for number, _ in result]
+        _expect(numbers == list(range(1, self.param + 1)), f"{contender}: purged {len(result)}")
+        _expect(all(len(d) == 64 for _, d in result), f"{contender}: missing sha256")
 
 
 class Publish(Case):
@@ -432,6 +493,7 @@ def _size(size: int) -> str:
 
 SCENARIOS = (
     "list_artifact_versions",
+    "list_artifact_versions_legacy",
     "list_aliases",
     "purge_artifact_versions",
     "publish_artifact_version",
@@ -448,6 +510,7 @@ def build_cases(names: list[str], quick: bool) -> list[Case]:
         "list_artifact_versions": [
             ListVersions(n) for n in ([3, 10] if quick else [10, 100, 200, 1000])
         ],
+        "list_artifact_versions_legacy": [ListVersions(3 if quick else 200, records=False)],
         "list_aliases": [ListAliases(5 if quick else 20)],
         "purge_artifact_versions": [PurgeVersions(20 if quick else 200)],
         "publish_artifact_version": [Publish(1)],

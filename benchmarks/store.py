@@ -32,6 +32,25 @@ def versions_dir(prefix: str, name: str) -> str:
     return f"{prefix}/{name}/versions/"
 
 
+def published_dir(prefix: str, name: str) -> str:
+    """Folder of aioversioned's records of the versions it published."""
+    return f"{prefix}/{name}/.aioversioned/published/"
+
+
+def published_key(prefix: str, name: str, number: int, etag: str, sha256: str) -> str:
+    """aioversioned's record of a published version: its ETag and sha256 in the key."""
+    stem = version_key(prefix, name, number).rsplit("/", 1)[-1]
+    return f"{published_dir(prefix, name)}{stem}_{etag.strip(chr(34))}_{sha256}"
+
+
+def parse_published_key(key: str) -> tuple[int, str, str]:
+    """``(number, etag, sha256)`` of a record key."""
+    stem_and_rest = key.rsplit("/", 1)[-1]
+    number = int(stem_and_rest[7:13])
+    etag, _, sha256 = stem_and_rest[14:].rpartition("_")
+    return number, etag, sha256
+
+
 def aliases_dir(prefix: str, name: str) -> str:
     """Folder of the alias documents of ``name``, ending in ``/``."""
     return f"{prefix}/{name}/aliases/"
@@ -63,29 +82,41 @@ class Store:
     client: Any  # aiobotocore S3 client
     endpoint_url: str
 
-    async def put(self, key: str, body: bytes, sha256: str | None = None) -> None:
-        """Write one object; versions carry their digest as the layout requires."""
+    async def put(self, key: str, body: bytes, sha256: str | None = None) -> str:
+        """Write one object and return its ETag; versions carry their digest in metadata."""
         kwargs: dict[str, Any] = {"Bucket": self.bucket, "Key": key, "Body": body}
         if sha256 is not None:
             kwargs["Metadata"] = {SHA256_KEY: sha256}
-        await self.client.put_object(**kwargs)
+        resp = await self.client.put_object(**kwargs)
+        return str(resp["ETag"])
 
     async def put_versions(
-        self, name: str, numbers: Iterable[int | None], size: int = 64
+        self,
+        name: str,
+        numbers: Iterable[int | None],
+        size: int = 64,
+        records: bool = False,
     ) -> dict[int | None, bytes]:
-        """Write LATEST (``None``) and published versions with distinct small bodies."""
+        """Write LATEST (``None``) and published versions with distinct small bodies.
+
+        With ``records``, also write the record aioversioned leaves when it publishes
+        a version, so the store looks as if aioversioned had published them all.
+        Bodies depend only on name and number: rewriting a version keeps its ETag,
+        so records written once stay valid.
+        """
         bodies = {
-            number: hashlib.sha256(f"{name}/{number}".encode()).digest() * (size // 32 + 1)
+            number: (hashlib.sha256(f"{name}/{number}".encode()).digest() * (size // 32 + 1))[:size]
             for number in numbers
         }
-        bodies = {number: body[:size] for number, body in bodies.items()}
+
+        async def one(number: int | None, body: bytes) -> None:
+            digest = hashlib.sha256(body).hexdigest()
+            etag = await self.put(version_key(self.prefix, name, number), body, digest)
+            if records and number is not None:
+                await self.put(published_key(self.prefix, name, number, etag, digest), b"")
+
         await bounded_gather(
-            (
-                lambda number=number, body=body: self.put(
-                    version_key(self.prefix, name, number), body, hashlib.sha256(body).hexdigest()
-                )
-                for number, body in bodies.items()
-            ),
+            (lambda n=number, b=body: one(n, b) for number, body in bodies.items()),
             SEED_CONCURRENCY,
         )
         return bodies

@@ -22,7 +22,7 @@ from benchmarks.counting import RequestCounter, describe
 from benchmarks.proxy import DelayProxy, body_framing
 from benchmarks.runner import measure, open_contenders
 from benchmarks.scenarios import ListVersions
-from benchmarks.store import Store, version_key
+from benchmarks.store import Store, parse_published_key, published_key, version_key
 
 
 @pytest.fixture
@@ -157,6 +157,10 @@ def test_hand_written_layout_matches_the_library() -> None:
     layout = Layout("bucket", "bench")
     for number in (None, 1, 7, 999_999):
         assert version_key("bench", "name", number) == layout.version_key("name", number)
+    digest = "ab" * 32
+    key = published_key("bench", "name", 7, '"0123abcd"', digest)
+    assert key == layout.published_key("name", 7, '"0123abcd"', digest)
+    assert parse_published_key(key) == (7, "0123abcd", digest)
 
 
 async def test_counter_counts_each_request_by_operation(direct: Any, bucket: str) -> None:
@@ -172,12 +176,27 @@ async def test_counter_counts_each_request_by_operation(direct: Any, bucket: str
     assert counter.total == 0
 
 
+@pytest.mark.parametrize(
+    ("records", "expected"),
+    [
+        # As aioversioned publishes: the sha256s are in its records, only LATEST needs a HEAD.
+        (True, {"lib": {"LIST": 2, "HEAD": 1}, "floor": {"LIST": 2, "HEAD": 1}}),
+        # As versioned 1.x writes: one HEAD per version and LATEST.
+        (False, {"lib": {"LIST": 2, "HEAD": 4}, "floor": {"LIST": 1, "HEAD": 4}}),
+    ],
+)
 async def test_list_versions_request_counts_of_each_contender(
-    direct: Any, endpoint_url: str, bucket: str, moto_server: LocalS3
+    direct: Any,
+    endpoint_url: str,
+    bucket: str,
+    moto_server: LocalS3,
+    records: bool,
+    expected: dict[str, dict[str, int]],
 ) -> None:
-    """N=3: one listing, then a HEAD for each of LATEST and the three versions."""
+    """N=3 published versions and LATEST; the peer always lists, then HEADs all four."""
+    expected = {**expected, "peer": {"LIST": 1, "HEAD": 4}}
     store = Store(bucket, "bench", direct, endpoint_url)
-    case = ListVersions(3)
+    case = ListVersions(3, records=records)
     await case.seed(store)
     with DelayProxy(moto_server.port, 0) as proxy:
         async with open_contenders(proxy.url, bucket, "bench", 0) as contenders:
@@ -186,7 +205,7 @@ async def test_list_versions_request_counts_of_each_contender(
     for name in ("lib", "peer", "floor"):
         assert len(by_contender[name].times_ms) == 2
         for counts in by_contender[name].requests:
-            assert counts == {"LIST": 1, "HEAD": 4}, (name, counts)
+            assert counts == expected[name], (name, counts)
 
 
 def test_a_wrong_answer_fails_the_run() -> None:
@@ -228,7 +247,10 @@ def test_quick_run_writes_json_and_png(moto_server: LocalS3, tmp_path: Path) -> 
     }
     for row in rows:
         assert row["median_ms"] > 0
-        assert row["requests"] == row["param"] + 2  # one LIST, a HEAD per version and LATEST
+        if row["contender"] == "peer":  # one LIST, a HEAD per version and LATEST
+            assert row["requests"] == row["param"] + 2
+        else:  # versions and records listed, LATEST's HEAD
+            assert row["requests"] == 3
         assert row["speedup_vs_peer"] > 0 and row["ratio_vs_floor"] > 0
     assert all(r["speedup_vs_peer"] == 1.0 for r in rows if r["contender"] == "peer")
     # No 20 ms delay ran: only the 0 ms "not slower than the peer" goals apply.
