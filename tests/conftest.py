@@ -132,6 +132,9 @@ class Weed:
                 f"-volume.port={self._ports['volume']}",
                 f"-filer.port={self._ports['filer']}",
                 "-master.volumeSizeLimitMB=64",
+                "-master.telemetry=false",  # never talk to anything beyond loopback
+                "-s3.port.iceberg=0",
+                "-s3.port.lance=0",
                 "-volume.max=2000",
                 "-s3",
                 f"-s3.port={self.s3_port}",
