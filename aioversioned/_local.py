@@ -51,36 +51,15 @@ class LocalS3:
             env={**os.environ, **_FAKE_CREDENTIALS},
         )
         self._process = process
-        assert process.stdout is not None
-        deadline = time.monotonic() + _START_TIMEOUT
-        line = b""
-        while not line.endswith(b"\n") and time.monotonic() < deadline:
-            ready, _, _ = select.select([process.stdout], [], [], 0.5)
-            if ready:
-                chunk = os.read(process.stdout.fileno(), 64)
-                if not chunk:
-                    break
-                line += chunk
-        if not line.strip().isdigit():
-            self.stop()
-            raise RuntimeError(f"moto server did not start (printed {line!r})")
-        self.port = int(line)
+        self.port = read_port(process, "moto server")
         self.endpoint_url = f"http://127.0.0.1:{self.port}"
         return self
 
     def stop(self) -> None:
         """Terminate the server process (SIGTERM, then SIGKILL after 5 s)."""
         process, self._process = self._process, None
-        if process is None:
-            return
-        process.terminate()
-        try:
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
-        if process.stdout is not None:
-            process.stdout.close()
+        if process is not None:
+            terminate(process)
 
     def __enter__(self) -> LocalS3:
         return self.start()
@@ -92,6 +71,40 @@ class LocalS3:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+def read_port(process: subprocess.Popen[bytes], what: str) -> int:
+    """Wait (at most a minute) for the port number a child prints on its first line.
+
+    The child is terminated, and RuntimeError raised, if it prints anything else.
+    """
+    assert process.stdout is not None
+    deadline = time.monotonic() + _START_TIMEOUT
+    line = b""
+    while not line.endswith(b"\n") and time.monotonic() < deadline:
+        ready, _, _ = select.select([process.stdout], [], [], 0.5)
+        if ready:
+            chunk = os.read(process.stdout.fileno(), 64)
+            if not chunk:
+                break
+            line += chunk
+    if not line.strip().isdigit():
+        terminate(process)
+        raise RuntimeError(f"{what} did not start (printed {line!r})")
+    return int(line)
+
+
+def terminate(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, then SIGKILL after 5 s; close the pipes."""
+    process.terminate()
+    try:
+        process.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=5)
+    for pipe in (process.stdin, process.stdout):
+        if pipe is not None:
+            pipe.close()
 
 
 def fake_credentials() -> dict[str, str]:

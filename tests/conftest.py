@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from aioversioned import AsyncRepository, Repository
-from aioversioned._local import LocalS3, fake_credentials
+from aioversioned._local import LocalS3, fake_credentials, terminate
 
 
 def _test_aws_variables() -> dict[str, str]:
@@ -173,14 +173,8 @@ class Weed:
     def stop(self) -> None:
         """SIGTERM, then SIGKILL after 5 s."""
         process, self._process = self._process, None
-        if process is None:
-            return
-        process.terminate()
-        try:
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+        if process is not None:
+            terminate(process)
 
 
 def _require_weed() -> None:
