@@ -6,6 +6,7 @@ Split from ``_repository.py`` to keep modules small; ``AsyncRepository`` inherit
 from __future__ import annotations
 
 import contextlib
+import json
 from datetime import datetime, timedelta, timezone
 from functools import partial
 
@@ -48,6 +49,15 @@ def _write_condition(expected_revision: object) -> tuple[bool, str | None]:
     if expected_revision == ABSENT:
         return True, None
     return False, f'"{_revision(expected_revision)}"'
+
+
+def _mark_covers(body: bytes, numbers: set[int]) -> bool:
+    """Whether a deletion mark names any of ``numbers``; an unreadable mark names all."""
+    try:
+        named = json.loads(body)
+    except ValueError:
+        return True
+    return not isinstance(named, list) or bool(numbers & {n for n in named if isinstance(n, int)})
 
 
 def _validate_weight(
@@ -147,7 +157,7 @@ class AliasOperations:
             if_match=if_match,
         )
         stored = document.model_copy(update={"revision": _revision(written.etag)})
-        if not all(await gather(partial(self._target_safe, name, n) for n in targets)):
+        if not await self._targets_safe(name, targets):
             await self._undo(key, previous, stored)
             raise VersionConflictError(
                 key, f"a version {alias!r} points to was deleted meanwhile; alias not changed"
@@ -155,16 +165,35 @@ class AliasOperations:
         await self._record(name, alias, newest + 1, written.last_modified, previous, stored)
         return stored
 
-    async def _target_safe(self, name: str, number: int | None) -> bool:
-        """After an alias write: the version still exists and no delete of it is under way."""
-        if number is None:
-            return True  # LATEST is never deleted
-        version, mark = await both(
-            partial(self._s3.head, self.layout.version_key(name, number)),
-            partial(self._s3.head, self.layout.deleting_key(name, number)),
+    async def _targets_safe(self, name: str, targets: list[int | None]) -> bool:
+        """After an alias write: its versions exist and no delete of them is under way."""
+        numbers = {number for number in targets if number is not None}  # LATEST stays
+        if not numbers:
+            return True
+        heads, marks = await both(
+            partial(
+                gather, [partial(self._s3.head, self.layout.version_key(name, n)) for n in numbers]
+            ),
+            partial(self._s3.list_all, self.layout.deleting_dir(name)),
         )
-        fresh = mark is not None and mark.last_modified > datetime.now(timezone.utc) - _MARK_TTL
-        return version is not None and not fresh
+        if any(head is None for head in heads):
+            return False
+        fresh = datetime.now(timezone.utc) - _MARK_TTL
+        for info in marks:
+            with contextlib.suppress(ValueError):
+                low, high = self.layout.parse_deleting_key(name, info.key)
+                if info.last_modified > fresh and any(low <= n <= high for n in numbers):
+                    found = await self._s3.get(info.key)
+                    if found is None:  # that delete just finished: did it take ours?
+                        return all(
+                            await gather(
+                                partial(self._s3.head, self.layout.version_key(name, n))
+                                for n in numbers
+                            )
+                        )
+                    if _mark_covers(found[0], numbers):
+                        return False
+        return True
 
     async def _undo(self, key: str, previous: Alias | None, written: Alias) -> None:
         """Put the alias back as it was before our write (unless someone changed it since)."""

@@ -10,7 +10,7 @@ Layout under ``s3://{bucket}/{prefix}/{name}/``::
     .aioversioned/claims/999999_000001  number claims (aioversioned only)
     .aioversioned/uploads/{token}       streamed uploads in progress (aioversioned only)
     .aioversioned/history/{alias}/999999999999  alias changes, newest first (aioversioned only)
-    .aioversioned/deleting/999999_000001  versions being deleted, for a few seconds
+    .aioversioned/deleting/{low}-{high}-{token}  deletes under way, for a few seconds
     .aioversioned/published/999999_000001_{etag}_{sha256}  sha256 of published versions
 """
 
@@ -203,9 +203,21 @@ class Layout:
             raise ValueError(key)
         return number, etag, sha256
 
-    def deleting_key(self, name: str, number: int) -> str:
-        """Mark of a version being deleted (see ``AsyncRepository._delete_guarded``)."""
-        return f"{self.prefix}/{name}/{_META_DIR}/deleting/{encode_stem(number)}"
+    def published_prefix(self, name: str, number: int) -> str:
+        """Key prefix of the published records of one version."""
+        return f"{self.published_dir(name)}{encode_stem(number)}_"
+
+    def deleting_dir(self, name: str) -> str:
+        return f"{self.prefix}/{name}/{_META_DIR}/deleting/"
+
+    def deleting_key(self, name: str, low: int, high: int, token: str) -> str:
+        """Mark of a delete under way of versions ``low..high`` (the exact list in its body)."""
+        return f"{self.deleting_dir(name)}{low:06d}-{high:06d}-{token}"
+
+    def parse_deleting_key(self, name: str, key: str) -> tuple[int, int]:
+        """``(low, high)`` of a deletion mark; ValueError if foreign."""
+        low, high, _ = key.removeprefix(self.deleting_dir(name)).split("-", 2)
+        return int(low), int(high)
 
     def history_dir(self, name: str, alias: str) -> str:
         return f"{self.prefix}/{name}/{_META_DIR}/history/{alias}/"

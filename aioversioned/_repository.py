@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import re
+import uuid
 from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
 from functools import partial
@@ -289,34 +291,46 @@ class AsyncRepository(AliasOperations):
     async def list_artifact_versions(self, name: str) -> list[Artifact]:
         """LATEST first, then published versions newest to oldest.
 
-        Two listings at once (versions, and the records aioversioned keeps of what it
-        published), then concurrent HEADs only for LATEST and versions without a record
+        At once: the versions listing, the records aioversioned keeps of what it
+        published, and a HEAD of LATEST; then HEADs only for versions without a record
         (written by ``versioned`` 1.x, say). Raises ArtifactNotFoundError when the
         artifact has no version at all.
         """
         _keys.validate_name(name)
-        entries = await self._listed_versions(name)
-        artifacts = await self._describe(name, entries)
+        (entries, records), latest = await both(
+            partial(both, partial(self._listed_versions, name), partial(self._records, name)),
+            partial(self._s3.head, self.layout.version_key(name, None)),
+        )
+        artifacts = await self._describe(name, entries, records, latest)
         if not artifacts:
             raise ArtifactNotFoundError(name)  # the listing already proved the bucket exists
         return artifacts
 
+    async def _records(self, name: str) -> dict[int, tuple[str, str, str]]:
+        """Published records by version number: ``(etag, sha256, record key)``."""
+        records = {}
+        for info in await self._s3.list_all(self.layout.published_dir(name)):
+            with contextlib.suppress(ValueError):
+                number, etag, sha256 = self.layout.parse_published_key(name, info.key)
+                records[number] = (etag, sha256, info.key)
+        return records
+
     async def _describe(
-        self, name: str, entries: list[tuple[int | None, ObjectInfo]]
+        self,
+        name: str,
+        entries: list[tuple[int | None, ObjectInfo]],
+        records: Mapping[int, tuple[str, str, str]],
+        latest: ObjectInfo | None = None,
     ) -> list[Artifact]:
-        """Artifacts for listed versions, from published records where the ETag matches.
+        """Artifacts for listed versions: from a record whose ETag matches, else a HEAD.
 
         Versions deleted between the listing and a HEAD are left out.
         """
-        records: dict[int, tuple[str, str]] = {}
-        if any(number is not None for number, _ in entries):
-            for info in await self._s3.list_all(self.layout.published_dir(name)):
-                with contextlib.suppress(ValueError):
-                    number, etag, sha256 = self.layout.parse_published_key(name, info.key)
-                    records[number] = (etag, sha256)
 
         async def describe(number: int | None, info: ObjectInfo) -> Artifact | None:
-            etag, sha256 = records.get(number, ("", "")) if number else ("", "")
+            if number is None and latest is not None:
+                return self._artifact(name, None, latest)
+            etag, sha256, _ = records.get(number or 0, ("", "", ""))
             if etag and etag == info.etag.strip('"'):
                 return self._artifact(name, number, info, sha256=sha256)
             head = await self._s3.head(info.key)
@@ -334,7 +348,7 @@ class AsyncRepository(AliasOperations):
         version's, nothing is copied and that version is returned.
         """
         _keys.validate_name(name)
-        latest, (newest, claimed) = await both(
+        latest, (newest, claimed, record) = await both(
             partial(self._s3.head, self.layout.version_key(name, None)),
             partial(
                 gather,
@@ -350,6 +364,11 @@ class AsyncRepository(AliasOperations):
                         self.layout.claims_dir(name),
                         partial(self.layout.parse_claim_key, name),
                     ),
+                    partial(
+                        self._s3.first_numbered,
+                        self.layout.published_dir(name),
+                        lambda key: self.layout.parse_published_key(name, key)[0],
+                    ),
                 ],
             ),
         )
@@ -358,20 +377,36 @@ class AsyncRepository(AliasOperations):
         digest = self._artifact(name, None, latest).sha256
         if newest is not None:
             number, previous = newest
-            # Equal ETags mean equal bytes; otherwise only the recorded sha256 can tell.
+            _, etag, sha256 = (
+                self.layout.parse_published_key(name, record[1].key) if record else (0, "", "")
+            )
+            # Equal ETags mean equal bytes; else the record (if it is this object's) or a
+            # HEAD tells the newest version's sha256.
             if previous.etag == latest.etag:
                 return self._artifact(name, number, previous, sha256=digest)
-            head = await self._s3.head(previous.key)
-            if head is not None and head.metadata.get(SHA256_KEY) == digest:
+            if record and record[0] == number and etag == previous.etag.strip('"'):
+                if sha256 == digest:
+                    return self._artifact(name, number, previous, sha256=digest)
+            elif (head := await self._s3.head(previous.key)) and head.metadata.get(
+                SHA256_KEY
+            ) == digest:
                 return self._artifact(name, number, head)
         highest = max(newest[0] if newest else 0, claimed[0] if claimed else 0)
         number = await self._claim(name, highest + 1)
-        published, etag = await self._copy_latest(name, number, latest)
-        # Lets listings learn the sha256 without a HEAD; without it they fall back to HEAD.
-        with contextlib.suppress(StorageError, VersionConflictError):
-            key = self.layout.published_key(name, int(published.version), etag, published.sha256)
-            await self._s3.put(key, b"")
+        # The record assumes the copy keeps LATEST's ETag; if it does not, it matches
+        # nothing and listings fall back to a HEAD (and a right record is written below).
+        (published, etag), _ = await both(
+            partial(self._copy_latest, name, number, latest),
+            partial(self._put_record, name, number, latest.etag, digest),
+        )
+        if (published.version, etag) != (str(number), latest.etag):
+            await self._put_record(name, int(published.version), etag, published.sha256)
         return published
+
+    async def _put_record(self, name: str, number: int, etag: str, sha256: str) -> None:
+        """Record a published version's sha256; a failure only costs listings a HEAD."""
+        with contextlib.suppress(StorageError, VersionConflictError):
+            await self._s3.put(self.layout.published_key(name, number, etag, sha256), b"")
 
     async def _claim(self, name: str, number: int) -> int:
         """Take the first free version number from ``number`` on by writing its claim."""
@@ -429,31 +464,39 @@ class AsyncRepository(AliasOperations):
         number = _keys.parse_version(version)
         if number is None:
             raise InvalidInputError("version", "LATEST can not be deleted; use purge_artifact()")
+        records = [
+            (number, info.key)
+            for info in await self._s3.list_all(self.layout.published_prefix(name, number))
+        ]
         if force:
-            await self._s3.delete([self.layout.version_key(name, number)])
-        elif users := (await self._delete_guarded(name, [number])).get(number):
+            await self._s3.delete([self.layout.version_key(name, number), *(k for _, k in records)])
+        elif users := (await self._delete_guarded(name, [number], records)).get(number):
             raise VersionInUseError(name, str(number), tuple(users))
 
-    async def _delete_guarded(self, name: str, numbers: list[int]) -> dict[int, list[str]]:
-        """Delete the versions that no alias references, safe against a racing put_alias.
+    async def _delete_guarded(
+        self, name: str, numbers: list[int], records: list[tuple[int, str]]
+    ) -> dict[int, list[str]]:
+        """Delete the versions (and their records) that no alias references.
 
-        Each version is first marked as being deleted, then the aliases are read: a
-        put_alias whose write came before that read is seen and its version kept; one
-        whose write came after it finds the mark and undoes itself. Returns the
-        aliases that kept versions alive.
+        Safe against a racing put_alias: a mark naming the versions is written first,
+        then the aliases are read. A put_alias whose write came before that read is
+        seen and its version kept; one whose write came after it finds the mark and
+        undoes itself. Returns the aliases that kept versions alive.
         """
         if not numbers:
             return {}
-        marks = [self.layout.deleting_key(name, number) for number in numbers]
-        await gather(partial(self._s3.put, mark, b"") for mark in marks)
+        mark = self.layout.deleting_key(name, min(numbers), max(numbers), uuid.uuid4().hex)
+        await self._s3.put(mark, json.dumps(sorted(numbers)).encode())
         try:
             users = await self._alias_users(name)
+            gone = {number for number in numbers if number not in users}
             await self._s3.delete(
-                [self.layout.version_key(name, n) for n in numbers if n not in users]
+                [self.layout.version_key(name, number) for number in sorted(gone)]
+                + [key for number, key in records if number in gone]
             )
         finally:
             with anyio.CancelScope(shield=True):
-                await self._s3.delete(marks)
+                await self._s3.delete([mark])
         return {number: users[number] for number in numbers if number in users}
 
     async def purge_artifact_versions(
@@ -473,8 +516,9 @@ class AsyncRepository(AliasOperations):
         keep = _validate_count(keep_last_n, "keep_last_n")
         max_age = _validate_seconds(purge_older_than_secs, "purge_older_than_secs")
         purge_time = datetime.now(timezone.utc)
-        listed, users = await both(
-            partial(self._listed_versions, name), partial(self._alias_users, name)
+        (listed, records), users = await both(
+            partial(both, partial(self._listed_versions, name), partial(self._records, name)),
+            partial(self._alias_users, name),
         )
         doomed = select_purge(
             [(number, info.last_modified) for number, info in listed if number is not None],
@@ -483,9 +527,12 @@ class AsyncRepository(AliasOperations):
             protected=users,
         )
         listed_info = dict(listed)
-        doomed_artifacts = await self._describe(name, [(n, listed_info[n]) for n in doomed])
+        doomed_artifacts = await self._describe(
+            name, [(n, listed_info[n]) for n in doomed], records
+        )
         numbers = [int(artifact.version) for artifact in doomed_artifacts]
-        kept = {} if dry_run else await self._delete_guarded(name, numbers)
+        record_keys = [(n, records[n][2]) for n in numbers if n in records]
+        kept = {} if dry_run else await self._delete_guarded(name, numbers, record_keys)
         return purge_time, [a for a in doomed_artifacts if int(a.version) not in kept]
 
     async def purge_artifact(self, name: str) -> None:

@@ -144,3 +144,16 @@ def test_layout_keys_and_parsing() -> None:
     for foreign in ("arts/m/.aioversioned/published/999993_000007_x", "arts/m/other"):
         with pytest.raises(ValueError):
             layout.parse_published_key("m", foreign)
+
+
+def test_deletion_marks() -> None:
+    from aioversioned._aliases import _mark_covers
+
+    layout = Layout("bkt", "arts")
+    key = layout.deleting_key("m", 3, 17, "tok")
+    assert key == "arts/m/.aioversioned/deleting/000003-000017-tok"
+    assert layout.parse_deleting_key("m", key) == (3, 17)
+    assert _mark_covers(b"[3, 9, 17]", {9})
+    assert not _mark_covers(b"[3, 9, 17]", {4, 5})
+    assert _mark_covers(b"not json", {4})  # unreadable: assume the worst
+    assert _mark_covers(b'{"a": 1}', {4})

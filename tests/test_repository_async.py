@@ -341,3 +341,14 @@ async def test_listing_learns_sha256_from_published_records(repo: AsyncRepositor
     versions = await repo.list_artifact_versions("m")
     assert [a.sha256 for a in versions if a.version == "2"] == [sha(b"other")]
     assert sent.count("HEAD") == 2
+
+
+async def test_deleting_versions_removes_their_records(repo: AsyncRepository) -> None:
+    for i in range(4):
+        await repo.put_artifact("m", bytes([i]))
+        await repo.publish_artifact_version("m")
+    await repo.delete_artifact_version("m", 4)
+    await repo.purge_artifact_versions("m", keep_last_n=1, purge_older_than_secs=0)
+    records = await repo._s3.list_all(repo.layout.published_dir("m"))
+    assert [repo.layout.parse_published_key("m", r.key)[0] for r in records] == [3]
+    assert await repo._s3.list_all(repo.layout.deleting_dir("m")) == []

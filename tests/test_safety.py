@@ -167,7 +167,7 @@ async def test_put_alias_racing_a_purge_never_dangles(any_repo: AsyncRepository)
     raised: list[Exception] = []
 
     async def users_with_a_racing_put(self: AsyncRepository, name: str) -> dict[int, list[str]]:
-        marks = await self._s3.list_all(self.layout.artifact_dir(name) + ".aioversioned/deleting/")
+        marks = await self._s3.list_all(self.layout.deleting_dir(name))
         if marks:  # the purge's second read: a put_alias slips in just before it
             try:
                 await self.put_alias("m", "prod", 1)
@@ -185,4 +185,4 @@ async def test_put_alias_racing_a_purge_never_dangles(any_repo: AsyncRepository)
     assert [a.version for a in await repo.list_artifact_versions("m")] == ["LATEST", "3"]
     assert [c.version for c in await repo.list_alias_history("m", "prod")] == ["3"]
     assert before.version == after.version
-    assert await repo._s3.list_all(repo.layout.artifact_dir("m") + ".aioversioned/deleting/") == []
+    assert await repo._s3.list_all(repo.layout.deleting_dir("m")) == []
