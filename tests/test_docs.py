@@ -1,0 +1,397 @@
+"""The documentation: every example runs against moto, and the reference pages match the code."""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import os
+import re
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import httpx
+import pytest
+
+import aioversioned._keys
+from aioversioned import Alias, AliasChange, Artifact, AsyncRepository, Repository
+from aioversioned.cli import app
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = ROOT / "docs"
+EXAMPLES = DOCS / "examples"
+SNIPPET = re.compile(r'^\s*-+8<-+\s+"([^"]+)"\s*$')
+
+
+def load(name: str) -> ModuleType:
+    """Import ``docs/examples/{name}.py`` (the folder is not a package)."""
+    spec = importlib.util.spec_from_file_location(f"docs_example_{name}", EXAMPLES / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def aws_endpoint(endpoint_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The examples connect the way users do: botocore reads AWS_ENDPOINT_URL."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint_url)
+    return endpoint_url
+
+
+# -- home page and tutorial ---------------------------------------------------------------
+
+
+async def test_home_page_example(aws_endpoint: str, bucket: str) -> None:
+    assert await load("home").main(bucket) == b"weights v1"
+
+
+def expected_output(path: Path) -> list[str]:
+    """The comments after the ``print(...)`` calls of a script: what the page says it prints."""
+    expected = []
+    for line in path.read_text().splitlines():
+        code, _, comment = line.partition("  # ")
+        if code.strip().startswith("print(") and comment:
+            expected.append(comment.strip())
+    return expected
+
+
+def check_output(printed: str, expected: list[str]) -> None:
+    lines = printed.splitlines()
+    assert len(lines) == len(expected), (lines, expected)
+    for line, claim in zip(lines, expected, strict=True):
+        if claim.endswith(", give or take"):  # a share of random draws
+            assert abs(float(line) - float(claim.split(",")[0])) <= 0.1, (line, claim)
+        else:
+            assert line == claim
+
+
+async def test_tutorial_async(
+    aws_endpoint: str, bucket: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    await load("tutorial_async").main(bucket)
+    check_output(capsys.readouterr().out, expected_output(EXAMPLES / "tutorial_async.py"))
+    with Repository(bucket, endpoint_url=aws_endpoint) as repo:
+        assert repo.list_artifact_names() == []  # the tutorial cleans up after itself
+
+
+def test_tutorial_sync(aws_endpoint: str, bucket: str, capsys: pytest.CaptureFixture[str]) -> None:
+    load("tutorial_sync").main(bucket)
+    check_output(capsys.readouterr().out, expected_output(EXAMPLES / "tutorial_sync.py"))
+
+
+def test_both_tutorials_claim_the_same_output() -> None:
+    async_claims = expected_output(EXAMPLES / "tutorial_async.py")
+    assert len(async_claims) >= 10
+    assert async_claims == expected_output(EXAMPLES / "tutorial_sync.py")
+
+
+def test_tutorial_sections_are_twins() -> None:
+    """The sync tab shows the async code without async and await, step by step."""
+
+    def sections(path: Path) -> list[str]:
+        return re.findall(r"--8<-- \[start:(\w+)\]", path.read_text())
+
+    assert sections(EXAMPLES / "tutorial_async.py") == sections(EXAMPLES / "tutorial_sync.py")
+    page = (DOCS / "tutorial.md").read_text()
+    for section in sections(EXAMPLES / "tutorial_async.py"):
+        for flavour in ("async", "sync"):
+            assert f'"docs/examples/tutorial_{flavour}.py:{section}"' in page, (section, flavour)
+
+
+@pytest.mark.parametrize("page", ["index.md", "tutorial.md"])
+def test_python_blocks_are_included_from_tested_scripts(page: str) -> None:
+    """No hand-written Python on these pages: each block includes a tested example."""
+    text = (DOCS / page).read_text()
+    blocks = re.findall(r"^ *```python\n(.*?)^ *```", text, flags=re.DOTALL | re.MULTILINE)
+    assert blocks
+    for block in blocks:
+        lines = [line for line in block.splitlines() if line.strip()]
+        assert len(lines) == 1 and SNIPPET.match(lines[0]), block
+
+
+def test_every_snippet_exists() -> None:
+    for page in DOCS.rglob("*.md"):
+        for line in page.read_text().splitlines():
+            if match := SNIPPET.match(line):
+                path, _, section = match[1].partition(":")
+                source = (ROOT / path).read_text()
+                if section:
+                    assert f"--8<-- [start:{section}]" in source, (page, match[1])
+
+
+# -- guides -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def greeter(endpoint_url: str, bucket: str) -> Iterator[Repository]:
+    """Two versions of the web service's "model", a greeting template."""
+    with Repository(bucket, endpoint_url=endpoint_url) as repo:
+        repo.bootstrap()
+        for template in (b"Hello, {}!", b"Hi, {}!"):
+            repo.put_artifact("greeter", template)
+            repo.publish_artifact_version("greeter")
+        yield repo
+
+
+async def test_fastapi_app(greeter: Repository, endpoint_url: str, bucket: str) -> None:
+    example = load("fastapi_app")
+    greeter.put_alias("greeter", "prod", 1, secondary_version=2, secondary_version_weight=50)
+    application = example.create_app(bucket, endpoint_url=endpoint_url)
+    async with application.router.lifespan_context(application):
+        transport = httpx.ASGITransport(app=application)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            answers = [
+                (await client.get("/greet/prod", params={"who": "world"})).json() for _ in range(40)
+            ]
+            assert {(a["version"], a["greeting"]) for a in answers} == {
+                ("1", "Hello, world!"),
+                ("2", "Hi, world!"),
+            }
+            # Published versions are downloaded once, however many requests use them.
+            assert application.state.models.downloads == 2
+
+            # Moving the alias takes effect on the next request, no restart.
+            greeter.put_alias("greeter", "prod", 2)
+            answer = (await client.get("/greet/prod", params={"who": "you"})).json()
+            assert answer == {"version": "2", "greeting": "Hi, you!"}
+
+            greeter.put_alias("greeter", "dev")  # LATEST: read on every request
+            for _ in range(2):
+                answer = (await client.get("/greet/dev", params={"who": "x"})).json()
+                assert answer == {"version": "LATEST", "greeting": "Hi, x!"}
+            assert application.state.models.downloads == 4
+
+            missing = await client.get("/greet/staging", params={"who": "x"})
+            assert missing.status_code == 404
+            assert missing.json() == {"detail": "no alias 'staging'"}
+            invalid = await client.get("/greet/not-an-alias", params={"who": "x"})
+            assert invalid.status_code == 422
+
+
+def test_fastapi_app_reads_its_bucket_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("AIOVERSIONED_BUCKET", raising=False)
+    example = load("fastapi_app")
+    with pytest.raises(KeyError, match="AIOVERSIONED_BUCKET"):
+        example.create_app()
+    monkeypatch.setenv("AIOVERSIONED_BUCKET", "from-env")
+    assert example.create_app().title == "FastAPI"
+
+
+@pytest.fixture
+def fleet(endpoint_url: str, bucket: str) -> Iterator[Repository]:
+    """Five artifacts; four have a prod alias, one does not."""
+    with Repository(bucket, endpoint_url=endpoint_url) as repo:
+        repo.bootstrap()
+        for i in range(5):
+            name = f"model-{i}"
+            for content in (f"{name} v1".encode(), f"{name} v2".encode()):
+                repo.put_artifact(name, content)
+                repo.publish_artifact_version(name)
+            if i:
+                repo.put_alias(name, "prod", 1 + i % 2)
+        yield repo
+
+
+def expected_fleet() -> dict[str, str]:
+    return {f"model-{i}": str(1 + i % 2) for i in range(1, 5)}
+
+
+async def test_fan_out_worker_async(
+    fleet: Repository, endpoint_url: str, bucket: str, tmp_path: Path
+) -> None:
+    example = load("fanout_worker")
+    async with AsyncRepository(bucket, endpoint_url=endpoint_url) as repo:
+        fetched = await example.fetch_all(repo, "prod", tmp_path)
+    assert fetched == expected_fleet()
+    for name, version in fetched.items():
+        assert (tmp_path / name).read_bytes() == f"{name} v{version}".encode()
+    assert not (tmp_path / "model-0").exists()
+
+
+def test_fan_out_worker_threads(fleet: Repository, tmp_path: Path) -> None:
+    fetched = load("fanout_worker").fetch_all_threads(fleet, "prod", tmp_path)
+    assert fetched == expected_fleet()
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(expected_fleet())
+
+
+def test_ci_cd_promotion_script(endpoint_url: str, bucket: str, tmp_path: Path) -> None:
+    env = {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        "AIOVERSIONED_BUCKET": bucket,
+        "AWS_ENDPOINT_URL": endpoint_url,
+        "GIT_COMMIT": "a1b2c3",
+    }
+
+    def step(*args: str) -> str:
+        done = subprocess.run(
+            ["bash", str(EXAMPLES / "promote.sh"), *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    with Repository(bucket, endpoint_url=endpoint_url) as repo:
+        repo.bootstrap()
+        (tmp_path / "one").write_bytes(b"build one")
+        (tmp_path / "two").write_bytes(b"build two")
+        assert step("publish", "ranker", str(tmp_path / "one")) == "1\n"
+        assert step("publish", "ranker", str(tmp_path / "one")) == "1\n"  # a re-run: same
+        step("promote", "ranker", "1")
+        assert step("publish", "ranker", str(tmp_path / "two")) == "2\n"
+        assert repo.get_alias("ranker", "staging").version == "2"
+        step("canary", "ranker", "2", "10")
+        prod = repo.get_alias("ranker", "prod")
+        assert (prod.version, prod.secondary_version, prod.secondary_version_weight) == (
+            "1",
+            "2",
+            10,
+        )
+        step("promote", "ranker", "2")
+        assert repo.get_alias("ranker", "prod").secondary_version is None
+        step("rollback", "ranker")  # back to the canary split
+        prod = repo.get_alias("ranker", "prod")
+        assert (prod.version, prod.secondary_version) == ("1", "2")
+        assert repo.get_artifact_content("ranker", 1) == b"build one"
+
+        # Undoing a deletion brings prod back.
+        repo.delete_alias("ranker", "prod")
+        step("rollback", "ranker")
+        assert repo.get_alias("ranker", "prod").secondary_version_weight == 10
+
+        # Undoing the creation of prod is refused with a message.
+        assert step("publish", "fresh", str(tmp_path / "one")) == "1\n"
+        step("promote", "fresh", "1")
+        done = subprocess.run(
+            ["bash", str(EXAMPLES / "promote.sh"), "rollback", "fresh"],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+            check=False,
+        )
+        assert done.returncode == 1
+        assert "nothing to roll back" in done.stderr
+        assert repo.get_alias("fresh", "prod").version == "1"
+
+
+def test_migration_from_versioned(aws_endpoint: str, bucket: str) -> None:
+    example = load("migrate_from_versioned")
+    example.before(bucket)
+    assert example.after(bucket) == b"weights v2"
+    assert example.read_back_with_versioned(bucket) == b"weights v2"
+    with Repository(bucket) as repo:
+        assert [a.version for a in repo.list_artifact_versions("my-model")] == [
+            "LATEST",
+            "2",
+            "1",
+        ]
+
+
+def test_examples_have_no_syntax_errors() -> None:
+    for path in EXAMPLES.glob("*.py"):
+        ast.parse(path.read_text(), str(path))
+    done = subprocess.run(["bash", "-n", str(EXAMPLES / "promote.sh")], check=False)
+    assert done.returncode == 0
+
+
+# -- reference pages ----------------------------------------------------------------------
+
+
+def test_concepts_layout_is_the_one_in_keys() -> None:
+    """The layout block on the concepts page is copied exactly from ``_keys.py``."""
+    doc = aioversioned._keys.__doc__
+    assert doc is not None
+    block = textwrap.dedent(doc.split("::", 1)[1]).strip("\n")
+    page = (DOCS / "concepts.md").read_text()
+    assert f"```text\n{block}\n```" in page
+
+
+def _commands(group: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], Any]]:
+    for name, command in group.commands.items():
+        if hasattr(command, "commands"):
+            yield from _commands(command, (*path, name))
+        else:
+            yield (*path, name), command
+
+
+def _cli_sections() -> dict[str, str]:
+    text = (DOCS / "cli.md").read_text()
+    parts = re.split(r"^### `aioversioned ([a-z ]+)`\n", text, flags=re.MULTILINE)
+    return dict(zip(parts[1::2], parts[2::2], strict=True))
+
+
+COMMON = {
+    "--bucket",
+    "--prefix",
+    "--suffix",
+    "--region",
+    "--endpoint-url",
+    "--profile",
+    "--quiet",
+    "--debug",
+    "--help",
+}
+
+
+def test_cli_reference_matches_the_commands() -> None:
+    import typer.main
+
+    root = typer.main.get_command(app)
+    commands = dict(_commands(root))
+    sections = _cli_sections()
+    assert set(sections) == {" ".join(path) for path in commands}
+    common_table = (DOCS / "cli.md").read_text().split("## Output")[0]
+    for path, command in commands.items():
+        section = sections[" ".join(path)]
+        options = {opt for param in command.params for opt in param.opts if opt.startswith("--")}
+        for option in options - COMMON:
+            assert re.search(rf"(?<![\w-]){option}(?![\w-])", section), (path, option)
+        for option in options & COMMON - {"--help"}:
+            assert f"`{option}" in common_table, option
+        for argument in (p for p in command.params if p.param_type_name == "argument"):
+            assert (argument.metavar or argument.name).upper() in section.split("\n```")[1]
+
+
+def test_cli_reference_lists_the_json_fields() -> None:
+    text = (DOCS / "cli.md").read_text()
+    for model, label in ((Artifact, "an **Artifact**"), (Alias, "an **Alias**")):
+        paragraph = text.split(label, 1)[1].split(";", 1)[0]
+        assert set(re.findall(r"`(\w+)`", paragraph)) == set(model.model_fields), model
+    change = text.split("an **AliasChange**", 1)[1].split("See the", 1)[0]
+    listed = set(re.findall(r"`(\w+)`", change))
+    unprefixed = {f for f in AliasChange.model_fields if not f.startswith("previous_")}
+    assert unprefixed <= listed
+    previous = {f.removeprefix("previous_") for f in AliasChange.model_fields} - unprefixed
+    assert not previous  # every previous_ field mirrors a current one
+
+
+def test_mkdocs_build_strict(tmp_path: Path) -> None:
+    pytest.importorskip("mkdocs")
+    pytest.importorskip("mkdocstrings")
+    done = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "-q", "-d", str(tmp_path / "site")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    tutorial = (tmp_path / "site" / "tutorial" / "index.html").read_text()
+    assert "publish_artifact_version" in tutorial and "--8&lt;--" not in tutorial
+    api = (tmp_path / "site" / "reference" / "api" / "index.html").read_text()
+    for name in ("AsyncRepository.put_alias", "Repository.put_artifact", "Alias.random_artifact"):
+        assert f'id="aioversioned.{name}"' in api, name
