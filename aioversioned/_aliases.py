@@ -15,7 +15,7 @@ import anyio
 from . import _keys
 from ._keys import Layout, VersionLike
 from ._models import Alias, AliasChange, parse_alias_change, parse_alias_document
-from ._s3 import S3, ObjectInfo
+from ._s3 import NOT_MODIFIED, S3, ObjectInfo
 from ._tasks import both, gather
 from .errors import (
     AioVersionedError,
@@ -85,6 +85,7 @@ class AliasOperations:
 
     layout: Layout
     _s3_client: S3 | None
+    _alias_memo: dict[str, tuple[Alias, str, float]]  # key -> (alias, ETag, when read)
 
     @property
     def _s3(self) -> S3:
@@ -216,6 +217,29 @@ class AliasOperations:
         body, info = found
         return parse_alias_document(body, key, info.last_modified, _revision(info.etag))
 
+    async def _read_alias_cached(self, key: str, max_age: float) -> Alias | None:
+        """``_read_alias`` answered from memory for ``max_age`` seconds, then revalidated
+        by a conditional GET: a 304 (no body) renews the answer for another ``max_age``."""
+        now = anyio.current_time()
+        memo = self._alias_memo.get(key)
+        if memo is None:
+            found = await self._s3.get(key)
+        elif now - memo[2] < max_age:
+            return memo[0]
+        else:
+            changed = await self._s3.get_if_changed(key, memo[1])
+            if changed is NOT_MODIFIED:
+                self._alias_memo[key] = (memo[0], memo[1], now)
+                return memo[0]
+            found = changed
+        if found is None:
+            self._alias_memo.pop(key, None)
+            return None
+        body, info = found
+        alias = parse_alias_document(body, key, info.last_modified, _revision(info.etag))
+        self._alias_memo[key] = (alias, info.etag, now)
+        return alias
+
     async def _newest_change(self, name: str, alias: str) -> int:
         found = await self._s3.first_numbered(
             self.layout.history_dir(name, alias),
@@ -266,15 +290,26 @@ class AliasOperations:
                 f"alias {alias!r} was changed, but its history record was not written: {err}",
             ) from err
 
-    async def get_alias(self, name: str, alias: str, at: datetime | None = None) -> Alias:
+    async def get_alias(
+        self, name: str, alias: str, at: datetime | None = None, *, max_age: float | None = None
+    ) -> Alias:
         """Read one alias, or with ``at`` (a tz-aware datetime) what it pointed to then.
 
         Raises AliasNotFoundError if it does not exist (or did not exist at ``at``).
         Point-in-time answers come from the alias history, which covers the changes
-        made through aioversioned.
+        made through aioversioned. With ``max_age`` (seconds) the answer may come from
+        this repository's memory and be up to that old, even after this repository
+        changed the alias; an older answer is revalidated with a conditional GET,
+        which costs no body when the alias did not change.
         """
         _keys.validate_name(name)
         _keys.validate_alias(alias)
+        if max_age is not None and (
+            isinstance(max_age, bool) or not isinstance(max_age, int | float) or not max_age >= 0
+        ):
+            raise InvalidInputError("max_age", f"must be None or seconds >= 0, got {max_age!r}")
+        if max_age is not None and at is not None:
+            raise InvalidInputError("max_age", "can not be combined with at")
         if at is not None:
             if not isinstance(at, datetime) or at.tzinfo is None:
                 raise InvalidInputError("at", f"must be a timezone-aware datetime, got {at!r}")
@@ -294,7 +329,11 @@ class AliasOperations:
                 secondary_version_s3uri=self._uri(name, change.secondary_version),
                 revision=change.revision,
             )
-        found = await self._read_alias(self.layout.alias_key(name, alias))
+        key = self.layout.alias_key(name, alias)
+        if max_age is None:
+            found = await self._read_alias(key)
+        else:
+            found = await self._read_alias_cached(key, max_age)
         if found is None:
             await self._s3.ensure_bucket()
             raise AliasNotFoundError(name, alias)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import random
 from datetime import datetime, timezone
 from urllib.parse import quote
@@ -9,7 +10,7 @@ from urllib.parse import quote
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ._keys import LATEST, parse_version
-from .errors import CorruptDocumentError
+from .errors import CorruptDocumentError, InvalidInputError
 
 # The exact keys of an alias document: ``versioned`` 1.x rejects any other key.
 ALIAS_DOCUMENT_FIELDS = (
@@ -91,6 +92,27 @@ class Alias(BaseModel):
     def to_document(self) -> bytes:
         """The JSON body stored in S3, readable by ``versioned`` 1.x."""
         return self.model_dump_json(include=set(ALIAS_DOCUMENT_FIELDS)).encode()
+
+    def pick_version(self, key: str | None = None) -> str:
+        """The version to serve: ``secondary_version`` for its weight in percent of picks.
+
+        Without ``key`` the pick is random. With a key (a user id, a host name) it is
+        sticky: the same key gets the same version for as long as the weight stays,
+        in every process (sha256 of the artifact, alias and key, not Python's salted
+        ``hash``), and raising the weight only moves keys from the primary version to
+        the secondary one, never back.
+        """
+        if key is not None and not isinstance(key, str):
+            raise InvalidInputError("key", f"must be None or a str, got {type(key).__name__}")
+        weight = self.secondary_version_weight or 0
+        if self.secondary_version is None or weight == 0:
+            return self.version
+        if key is None:
+            bucket = random.randrange(100)
+        else:
+            digest = hashlib.sha256("\0".join((self.name, self.alias, key)).encode()).digest()
+            bucket = int.from_bytes(digest[:8], "big") % 100
+        return self.secondary_version if bucket < weight else self.version
 
 
 class AliasChange(BaseModel):

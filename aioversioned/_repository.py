@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
+import os
 import re
 import uuid
 from collections.abc import Mapping
@@ -15,17 +15,18 @@ from typing import Any
 
 import anyio
 
-from . import _keys
-from ._aliases import AliasOperations
+from . import _keys, _transfer
+from ._cache import content_cache
+from ._content import ContentOperations
 from ._keys import LATEST, Layout, VersionLike
 from ._models import Artifact
 from ._retention import referenced_versions, select_purge
-from ._s3 import S3, ObjectInfo, ObjectMissing
+from ._s3 import S3, ObjectInfo, ObjectMissing, WriteResult
 from ._tasks import both, gather
+from ._transfer import Content, GiB, MiB, OnProgress
 from .errors import (
     ArtifactNotFoundError,
     CorruptDocumentError,
-    IntegrityError,
     InvalidInputError,
     StorageError,
     VersionConflictError,
@@ -39,14 +40,6 @@ _COPY_ATTEMPTS = 8
 _BUCKET_RE = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 _META_KEY_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,127}")
 _METADATA_LIMIT = 2048  # S3's limit on user metadata, keys and values together
-
-
-def _validate_content(content: object) -> bytes:
-    if isinstance(content, bytes | bytearray | memoryview):
-        return bytes(content)
-    raise InvalidInputError(
-        "content", f"must be bytes, bytearray or memoryview, got {type(content).__name__}"
-    )
 
 
 def _validate_metadata(metadata: object) -> dict[str, str]:
@@ -70,6 +63,11 @@ def _validate_metadata(metadata: object) -> dict[str, str]:
             "metadata", f"keys and values must total at most {_METADATA_LIMIT - 200} characters"
         )
     return dict(metadata)
+
+
+def _same(current: ObjectInfo, stored: Mapping[str, str], content_type: str) -> bool:
+    """Whether LATEST already holds this content (by sha256), content type and metadata."""
+    return dict(current.metadata) == stored and current.content_type == content_type
 
 
 def _validate_owner(owner: object) -> str | None:
@@ -105,7 +103,7 @@ def _validate_seconds(value: object, argument: str) -> float:
     return float(value)
 
 
-class AsyncRepository(AliasOperations):
+class AsyncRepository(ContentOperations):
     """Versioned artifacts and aliases under ``s3://{s3_bucket}/{s3_prefix}/``.
 
     The layout is the one of ``versioned`` 1.x, so both libraries can share a bucket.
@@ -113,6 +111,11 @@ class AsyncRepository(AliasOperations):
     and closed by ``aclose()``. Credentials come from the standard AWS chain and
     ``AWS_ENDPOINT_URL`` works as botocore defines it. At most ``max_concurrency``
     requests are in flight at once, matched by the connection pool.
+
+    Content above ``multipart_threshold`` bytes moves in parts of
+    ``multipart_chunksize`` (at least 5 MiB), several at a time. With ``cache_dir``,
+    downloaded content is kept on disk by sha256 (at most ``cache_max_bytes``, least
+    recently used evicted first), safe to share between processes.
     """
 
     def __init__(
@@ -128,6 +131,10 @@ class AsyncRepository(AliasOperations):
         expected_bucket_owner: str | None = None,
         sse: str | None = None,
         sse_kms_key_id: str | None = None,
+        multipart_threshold: int = 16 * MiB,
+        multipart_chunksize: int = 8 * MiB,
+        cache_dir: str | os.PathLike[str] | None = None,
+        cache_max_bytes: int = GiB,
     ) -> None:
         if not isinstance(s3_bucket, str) or not _BUCKET_RE.fullmatch(s3_bucket):
             raise InvalidInputError(
@@ -152,6 +159,10 @@ class AsyncRepository(AliasOperations):
             "expected_bucket_owner": _validate_owner(expected_bucket_owner),
             "write_args": _encryption_args(sse, sse_kms_key_id),
         }
+        self._config = _transfer.transfer_config(multipart_threshold, multipart_chunksize)
+        self._cache = content_cache(cache_dir, cache_max_bytes)
+        self._fills = {}
+        self._alias_memo = {}
         self._stack: contextlib.AsyncExitStack | None = None
         self._s3_client: S3 | None = None
 
@@ -217,17 +228,29 @@ class AsyncRepository(AliasOperations):
     async def put_artifact(
         self,
         name: str,
-        content: bytes,
+        content: Content,
         content_type: str | None = None,
         metadata: Mapping[str, str] | None = None,
+        *,
+        on_progress: OnProgress | None = None,
     ) -> Artifact:
         """Upload ``content`` as the mutable LATEST version of ``name``.
 
+        ``content`` is bytes, a path (``pathlib.Path`` or any ``os.PathLike``; a str is
+        refused), a binary file or an async iterable of bytes. Above
+        ``multipart_threshold`` it goes up as a multipart upload, several parts at a
+        time, memory bounded by the part size. Readers see the old LATEST or the new
+        one, never a mix; a failed or cancelled upload is aborted. A stream (an async
+        iterable, a file that can not seek) has no sha256 until it was read, so it is
+        uploaded under ``.aioversioned/uploads/`` and then copied to LATEST. A file
+        that changes while it is sent raises IntegrityError and changes nothing.
         When LATEST already holds the same bytes, content type and metadata, nothing
-        is uploaded and the existing LATEST is returned.
+        is uploaded and the existing LATEST is returned. ``on_progress(done_bytes,
+        total_bytes)`` is called on the event loop as bytes are sent (``total_bytes``
+        is None for a stream).
         """
         _keys.validate_name(name)
-        body = _validate_content(content)
+        source = _transfer.check_content(content)
         if content_type is None:
             content_type = DEFAULT_CONTENT_TYPE
         elif not isinstance(content_type, str) or not content_type.isascii() or not content_type:
@@ -235,23 +258,73 @@ class AsyncRepository(AliasOperations):
                 "content_type", f"must be a non-empty ASCII str, got {content_type!r}"
             )
         user_metadata = _validate_metadata(metadata)
-        digest = hashlib.sha256(body).hexdigest()
-        stored = {NAME_KEY: name, SHA256_KEY: digest, **user_metadata}
+        _transfer.check_callback(on_progress)
         key = self.layout.version_key(name, None)
-        current = await self._s3.head(key)
-        if (
-            current is not None
-            and dict(current.metadata) == stored
-            and current.content_type == content_type
-        ):
-            return self._artifact(name, None, current)
-        written = await self._s3.put(key, body, metadata=stored, content_type=content_type)
+        async with _transfer.measured(source, self._config) as body:
+            if isinstance(body, _transfer.Chunks):
+                return await self._put_stream(name, body, content_type, user_metadata, on_progress)
+            stored = {NAME_KEY: name, SHA256_KEY: body.sha256, **user_metadata}
+            current = await self._s3.head(key)
+            if current is not None and _same(current, stored, content_type):
+                return self._artifact(name, None, current)
+            written = await _transfer.upload(
+                self._s3,
+                key,
+                body,
+                self._config,
+                metadata=stored,
+                content_type=content_type,
+                progress=_transfer.progress_counter(on_progress, body.size),
+            )
+        return self._latest(name, written, body.sha256)
+
+    async def _put_stream(
+        self,
+        name: str,
+        chunks: _transfer.Chunks,
+        content_type: str,
+        user_metadata: dict[str, str],
+        on_progress: OnProgress | None,
+    ) -> Artifact:
+        """Upload a stream under a temporary key, then copy it to LATEST with its sha256."""
+        temp = self.layout.upload_key(name, uuid.uuid4().hex)
+        key = self.layout.version_key(name, None)
+        try:
+            uploaded, digest = await _transfer.upload_stream(
+                self._s3,
+                temp,
+                chunks,
+                self._config,
+                metadata={NAME_KEY: name},
+                content_type=content_type,
+                progress=_transfer.progress_counter(on_progress, None),
+            )
+            stored = {NAME_KEY: name, SHA256_KEY: digest, **user_metadata}
+            current = await self._s3.head(key)
+            if current is not None and _same(current, stored, content_type):
+                return self._artifact(name, None, current)
+            written = await _transfer.copy_object(
+                self._s3,
+                uploaded,
+                key,
+                self._config.part_size(uploaded.size),
+                metadata=stored,
+                content_type=content_type,
+                if_none_match=False,
+            )
+        finally:
+            # Left behind only if this fails too; purge_artifact() removes it then.
+            with anyio.CancelScope(shield=True), contextlib.suppress(StorageError):
+                await self._s3.delete([temp])
+        return self._latest(name, written, digest)
+
+    def _latest(self, name: str, written: WriteResult, sha256: str) -> Artifact:
         return Artifact(
             name=name,
             version=LATEST,
             update_at=written.last_modified,
-            s3uri=self.layout.s3uri(key),
-            sha256=digest,
+            s3uri=self.layout.s3uri(self.layout.version_key(name, None)),
+            sha256=sha256,
         )
 
     async def get_artifact_version(self, name: str, version: VersionLike = None) -> Artifact:
@@ -259,24 +332,6 @@ class AsyncRepository(AliasOperations):
         _keys.validate_name(name)
         number = _keys.parse_version(version)
         return self._artifact(name, number, await self._head_version(name, number))
-
-    async def get_artifact_content(self, name: str, version: VersionLike = None) -> bytes:
-        """Download the bytes of one version (default LATEST).
-
-        The bytes are checked against the version's recorded sha256: IntegrityError
-        on a mismatch, CorruptDocumentError when no sha256 is recorded.
-        """
-        _keys.validate_name(name)
-        number = _keys.parse_version(version)
-        found = await self._s3.get(self.layout.version_key(name, number))
-        if found is None:
-            raise await self._not_found(name, number)
-        body, info = found
-        expected = self._artifact(name, number, info).sha256
-        actual = hashlib.sha256(body).hexdigest()
-        if actual != expected:
-            raise IntegrityError(info.key, expected, actual)
-        return body
 
     async def list_artifact_names(self) -> list[str]:
         """Names of all artifacts in the repository, sorted."""
@@ -424,7 +479,13 @@ class AsyncRepository(AliasOperations):
         target = self.layout.version_key(name, number)
         for _ in range(_COPY_ATTEMPTS):
             try:
-                written = await self._s3.copy(latest.key, target, source_etag=latest.etag)
+                written = await _transfer.copy_object(
+                    self._s3,
+                    latest,
+                    target,
+                    self._config.part_size(latest.size),
+                    if_none_match=True,
+                )
             except ObjectMissing:
                 raise ArtifactNotFoundError(name, LATEST) from None
             except VersionConflictError:
@@ -439,7 +500,8 @@ class AsyncRepository(AliasOperations):
                     target, written.etag, written.last_modified, latest.size, latest.metadata
                 )
                 return self._artifact(name, number, info), written.etag
-            # The server ignored CopySourceIfMatch and LATEST changed: report what was copied.
+            # A multipart copy has an ETag of its own, or the server ignored
+            # CopySourceIfMatch and LATEST changed: report what was copied.
             info = await self._head_version(name, number)
             return self._artifact(name, number, info), info.etag
         raise VersionConflictError(target, "LATEST kept changing while it was being published")

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import contextlib
 import email.utils
-from collections.abc import AsyncIterator, Callable, Mapping
+import enum
+import io
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import partial
@@ -25,10 +27,53 @@ from .errors import BucketNotFoundError, StorageError, VersionConflictError
 DELETE_BATCH = 1000  # the most keys one DeleteObjects request takes
 _MISSING_CODES = {"404", "NoSuchKey", "NotFound"}
 _CONFLICT_CODES = {"412", "PreconditionFailed", "ConditionalRequestConflict"}
+_NOT_MODIFIED_CODES = {"304", "NotModified"}
 
 
 class ObjectMissing(Exception):
     """Internal: the key does not exist. Callers turn it into a library error."""
+
+
+class NotModified(enum.Enum):
+    """The answer of a conditional read whose object still has the given ETag."""
+
+    NOT_MODIFIED = "not modified"
+
+
+NOT_MODIFIED = NotModified.NOT_MODIFIED
+
+
+class _BytesReader(io.RawIOBase):
+    """A seekable read-only file over bytes, for part bodies.
+
+    botocore wraps a bytes body in a BytesIO, which aiohttp then copies whole
+    (``getbuffer``): a part in flight would cost twice its size. A file is sent in
+    pieces, and botocore rewinds it to retry.
+    """
+
+    def __init__(self, data: bytes) -> None:
+        self._view = memoryview(data)
+        self._position = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        piece = self._view[self._position : self._position + len(buffer)]
+        buffer[: len(piece)] = piece
+        self._position += len(piece)
+        return len(piece)
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: len(self._view)}
+        self._position = base[whence] + offset
+        return self._position
+
+    def tell(self) -> int:
+        return self._position
 
 
 @dataclass(frozen=True)
@@ -49,6 +94,17 @@ class WriteResult:
 
     etag: str
     last_modified: datetime
+
+
+def _object_info(key: str, response: Mapping[str, Any], size: int) -> ObjectInfo:
+    return ObjectInfo(
+        key=key,
+        etag=response["ETag"],
+        last_modified=response["LastModified"],
+        size=size,
+        metadata=response.get("Metadata", {}),
+        content_type=response.get("ContentType"),
+    )
 
 
 def _server_time(response: Mapping[str, Any]) -> datetime:
@@ -127,7 +183,11 @@ class S3:
     async def _request(
         self, operation: str, key: str | None, missing_ok: bool = False
     ) -> AsyncIterator[None]:
-        async with self._limiter:
+        # Borrowed for a token, not for the task: a streamed body (open()) may be closed
+        # by another task than the one that opened it (the sync facade's portal hops).
+        token = object()
+        await self._limiter.acquire_on_behalf_of(token)
+        try:
             try:
                 yield
             except ClientError as err:
@@ -149,6 +209,8 @@ class S3:
                 raise StorageError(
                     operation, self.bucket, key, type(err).__name__, str(err)
                 ) from err
+        finally:
+            self._limiter.release_on_behalf_of(token)
 
     async def bucket_exists(self) -> bool:
         try:
@@ -250,20 +312,38 @@ class S3:
             raise VersionConflictError(key, "the object does not exist") from err.__cause__
         return WriteResult(etag=resp["ETag"], last_modified=_server_time(resp))
 
-    async def copy(self, source: str, target: str, *, source_etag: str) -> WriteResult:
-        """Server-side copy of ``source`` (only while it has ``source_etag``) to a new ``target``.
+    async def copy(
+        self,
+        source: str,
+        target: str,
+        *,
+        source_etag: str,
+        metadata: Mapping[str, str] | None = None,
+        content_type: str | None = None,
+        if_none_match: bool = True,
+    ) -> WriteResult:
+        """Server-side copy of ``source`` (only while it has ``source_etag``) to ``target``.
 
-        Raises ObjectMissing when the source is gone and VersionConflictError when the
-        source changed or the target exists (on servers that enforce the conditions).
+        The copy keeps the source's metadata and content type unless ``metadata`` is
+        given (then both are replaced). Raises ObjectMissing when the source is gone and
+        VersionConflictError when the source changed or, with ``if_none_match``, the
+        target exists (on servers that enforce the conditions).
         """
+        kwargs = self._args(Key=target, **self._write_args)
+        if if_none_match:
+            kwargs["IfNoneMatch"] = "*"
+        if metadata is None:
+            kwargs["MetadataDirective"] = "COPY"
+        else:
+            kwargs.update(MetadataDirective="REPLACE", Metadata=dict(metadata))
+            if content_type:
+                kwargs["ContentType"] = content_type
         async with self._request("CopyObject", target, missing_ok=True):
             resp = await self._client.copy_object(
-                **self._args(Key=target, **self._write_args),
+                **kwargs,
                 **self._source_owner,
                 CopySource={"Bucket": self.bucket, "Key": source},
                 CopySourceIfMatch=source_etag,
-                IfNoneMatch="*",
-                MetadataDirective="COPY",
             )
         result = resp["CopyObjectResult"]
         return WriteResult(etag=result["ETag"], last_modified=result["LastModified"])
@@ -376,3 +456,138 @@ class S3:
         chunks = [keys[start : start + DELETE_BATCH] for start in range(0, len(keys), DELETE_BATCH)]
         times = await gather(partial(batch, chunk) for chunk in chunks)
         return max(times, default=datetime.now(timezone.utc))
+
+    # -- large objects: streamed reads, ranges, multipart and conditional reads ---------
+
+    async def get_if_changed(
+        self, key: str, etag: str
+    ) -> tuple[bytes, ObjectInfo] | NotModified | None:
+        """Like :meth:`get`, but NOT_MODIFIED (a 304 without a body) while ``key`` has ``etag``."""
+        try:
+            async with self._request("GetObject", key, missing_ok=True):
+                try:
+                    resp = await self._client.get_object(**self._args(Key=key, IfNoneMatch=etag))
+                except ClientError as err:
+                    if err.response.get("Error", {}).get("Code") in _NOT_MODIFIED_CODES:
+                        return NOT_MODIFIED
+                    raise
+                async with resp["Body"] as stream:
+                    body: bytes = await stream.read()
+        except ObjectMissing:
+            return None
+        return body, _object_info(key, resp, len(body))
+
+    @contextlib.asynccontextmanager
+    async def open(
+        self, key: str, *, if_match: str | None = None
+    ) -> AsyncIterator[tuple[ObjectInfo, Callable[[int], Awaitable[bytes]]]]:
+        """Stream ``key``: yields its info and ``read(n)``, which returns n bytes (fewer at end).
+
+        Raises ObjectMissing when the key does not exist and VersionConflictError when
+        it no longer has the ETag ``if_match``. The request slot and the connection are
+        held until exit, which may happen in another task than the entry.
+        """
+        kwargs = self._args(Key=key)
+        if if_match is not None:
+            kwargs["IfMatch"] = if_match
+        async with self._request("GetObject", key, missing_ok=True):
+            resp = await self._client.get_object(**kwargs)
+            async with resp["Body"] as stream:
+
+                async def read(size: int) -> bytes:
+                    pieces: list[bytes] = []
+                    wanted = size
+                    while wanted > 0 and (piece := await stream.read(wanted)):
+                        pieces.append(piece)
+                        wanted -= len(piece)
+                    return b"".join(pieces)
+
+                yield _object_info(key, resp, resp["ContentLength"]), read
+
+    async def get_range(self, key: str, first: int, last: int, *, if_match: str) -> bytes:
+        """Bytes ``first`` to ``last`` (inclusive) of ``key``, only while it has ETag ``if_match``.
+
+        Raises ObjectMissing when the key is gone and VersionConflictError when it changed.
+        """
+        async with self._request("GetObject", key, missing_ok=True):
+            resp = await self._client.get_object(
+                **self._args(Key=key, Range=f"bytes={first}-{last}", IfMatch=if_match)
+            )
+            async with resp["Body"] as stream:
+                body: bytes = await stream.read()
+        return body
+
+    async def create_multipart(
+        self, key: str, *, metadata: Mapping[str, str], content_type: str | None
+    ) -> str:
+        """Start a multipart upload of ``key``; returns its upload id."""
+        kwargs = self._args(Key=key, Metadata=dict(metadata), **self._write_args)
+        if content_type:
+            kwargs["ContentType"] = content_type
+        async with self._request("CreateMultipartUpload", key):
+            resp = await self._client.create_multipart_upload(**kwargs)
+        upload_id: str = resp["UploadId"]
+        return upload_id
+
+    async def upload_part(self, key: str, upload_id: str, number: int, body: bytes) -> str:
+        """Upload part ``number`` (1-based); returns its ETag."""
+        async with self._request("UploadPart", key):
+            resp = await self._client.upload_part(
+                **self._args(
+                    Key=key, UploadId=upload_id, PartNumber=number, Body=_BytesReader(body)
+                )
+            )
+        etag: str = resp["ETag"]
+        return etag
+
+    async def copy_part(
+        self,
+        key: str,
+        upload_id: str,
+        number: int,
+        *,
+        source: str,
+        source_etag: str,
+        first: int,
+        last: int,
+    ) -> str:
+        """Copy bytes ``first`` to ``last`` of ``source`` (while it has ``source_etag``) as a part.
+
+        Raises ObjectMissing when the source is gone and VersionConflictError when it
+        changed. Returns the part's ETag.
+        """
+        async with self._request("UploadPartCopy", key, missing_ok=True):
+            resp = await self._client.upload_part_copy(
+                **self._args(Key=key, UploadId=upload_id, PartNumber=number),
+                **self._source_owner,
+                CopySource={"Bucket": self.bucket, "Key": source},
+                CopySourceRange=f"bytes={first}-{last}",
+                CopySourceIfMatch=source_etag,
+            )
+        etag: str = resp["CopyPartResult"]["ETag"]
+        return etag
+
+    async def complete_multipart(
+        self, key: str, upload_id: str, etags: list[str], *, if_none_match: bool = False
+    ) -> WriteResult:
+        """Assemble the parts (ETags in part order) into ``key``, atomically.
+
+        With ``if_none_match`` it fails with VersionConflictError if ``key`` exists.
+        """
+        kwargs = self._args(
+            Key=key,
+            UploadId=upload_id,
+            MultipartUpload={
+                "Parts": [{"PartNumber": n, "ETag": etag} for n, etag in enumerate(etags, 1)]
+            },
+        )
+        if if_none_match:
+            kwargs["IfNoneMatch"] = "*"
+        async with self._request("CompleteMultipartUpload", key):
+            resp = await self._client.complete_multipart_upload(**kwargs)
+        return WriteResult(etag=resp["ETag"], last_modified=_server_time(resp))
+
+    async def abort_multipart(self, key: str, upload_id: str) -> None:
+        """Abort a multipart upload and free its parts."""
+        async with self._request("AbortMultipartUpload", key):
+            await self._client.abort_multipart_upload(**self._args(Key=key, UploadId=upload_id))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import queue
 import threading
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from datetime import datetime
 from functools import partial
 from types import TracebackType
@@ -14,12 +14,22 @@ from typing import ParamSpec, TypeVar
 import anyio
 from anyio.from_thread import BlockingPortal
 
+from ._content import DEFAULT_CHUNK_SIZE
 from ._keys import VersionLike
 from ._models import Alias, AliasChange, Artifact
 from ._repository import AsyncRepository
+from ._transfer import Content, GiB, MiB, OnProgress
 
 P = ParamSpec("P")
 T = TypeVar("T")
+
+
+async def _next_chunk(chunks: AsyncIterator[bytes]) -> bytes | None:
+    """The next chunk, or None at the end (chunks are never empty)."""
+    try:
+        return await anext(chunks)
+    except StopAsyncIteration:
+        return None
 
 
 def _start_portal() -> tuple[BlockingPortal, threading.Thread]:
@@ -70,6 +80,10 @@ class Repository:
         expected_bucket_owner: str | None = None,
         sse: str | None = None,
         sse_kms_key_id: str | None = None,
+        multipart_threshold: int = 16 * MiB,
+        multipart_chunksize: int = 8 * MiB,
+        cache_dir: str | os.PathLike[str] | None = None,
+        cache_max_bytes: int = GiB,
     ) -> None:
         self._arepo = AsyncRepository(
             s3_bucket,
@@ -82,6 +96,10 @@ class Repository:
             expected_bucket_owner=expected_bucket_owner,
             sse=sse,
             sse_kms_key_id=sse_kms_key_id,
+            multipart_threshold=multipart_threshold,
+            multipart_chunksize=multipart_chunksize,
+            cache_dir=cache_dir,
+            cache_max_bytes=cache_max_bytes,
         )
         self._pid = os.getpid()
         self._portal: BlockingPortal | None = None
@@ -133,12 +151,24 @@ class Repository:
     def put_artifact(
         self,
         name: str,
-        content: bytes,
+        content: Content,
         content_type: str | None = None,
         metadata: Mapping[str, str] | None = None,
+        *,
+        on_progress: OnProgress | None = None,
     ) -> Artifact:
-        """Blocking :meth:`AsyncRepository.put_artifact`."""
-        return self._call(self._arepo.put_artifact, name, content, content_type, metadata)
+        """Blocking :meth:`AsyncRepository.put_artifact`.
+
+        ``on_progress`` is called in the repository's event loop thread.
+        """
+        return self._call(
+            self._arepo.put_artifact,
+            name,
+            content,
+            content_type,
+            metadata,
+            on_progress=on_progress,
+        )
 
     def get_artifact_version(self, name: str, version: VersionLike = None) -> Artifact:
         """Blocking :meth:`AsyncRepository.get_artifact_version`."""
@@ -147,6 +177,44 @@ class Repository:
     def get_artifact_content(self, name: str, version: VersionLike = None) -> bytes:
         """Blocking :meth:`AsyncRepository.get_artifact_content`."""
         return self._call(self._arepo.get_artifact_content, name, version)
+
+    def download_artifact(
+        self,
+        name: str,
+        path: str | os.PathLike[str],
+        version: VersionLike = None,
+        *,
+        on_progress: OnProgress | None = None,
+    ) -> Artifact:
+        """Blocking :meth:`AsyncRepository.download_artifact`.
+
+        ``on_progress`` is called in the repository's event loop thread.
+        """
+        return self._call(
+            self._arepo.download_artifact, name, path, version, on_progress=on_progress
+        )
+
+    def iter_artifact_content(
+        self, name: str, version: VersionLike = None, chunk_size: int = DEFAULT_CHUNK_SIZE
+    ) -> Iterator[bytes]:
+        """Blocking :meth:`AsyncRepository.iter_artifact_content`, one chunk per call.
+
+        Leaving the loop early closes the stream when the generator is closed or
+        collected (at once in CPython once nothing refers to it).
+        """
+        chunks = self._arepo.iter_artifact_content(name, version, chunk_size)
+        try:
+            while (chunk := self._call(_next_chunk, chunks)) is not None:
+                yield chunk
+        finally:
+            if self._portal is not None and os.getpid() == self._pid:
+                self._portal.call(chunks.aclose)
+
+    def get_alias_content(
+        self, name: str, alias: str, key: str | None = None, *, max_age: float | None = None
+    ) -> bytes:
+        """Blocking :meth:`AsyncRepository.get_alias_content`."""
+        return self._call(self._arepo.get_alias_content, name, alias, key, max_age=max_age)
 
     def list_artifact_names(self) -> list[str]:
         """Blocking :meth:`AsyncRepository.list_artifact_names`."""
@@ -204,9 +272,11 @@ class Repository:
             expected_revision,
         )
 
-    def get_alias(self, name: str, alias: str, at: datetime | None = None) -> Alias:
+    def get_alias(
+        self, name: str, alias: str, at: datetime | None = None, *, max_age: float | None = None
+    ) -> Alias:
         """Blocking :meth:`AsyncRepository.get_alias`."""
-        return self._call(self._arepo.get_alias, name, alias, at)
+        return self._call(self._arepo.get_alias, name, alias, at, max_age=max_age)
 
     def list_alias_history(
         self, name: str, alias: str, limit: int | None = None

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import TypeVar, cast
 
 import anyio
+from anyio.abc import TaskGroup
 
 if sys.version_info < (3, 11):  # pragma: no cover - the backport anyio depends on
     from exceptiongroup import BaseExceptionGroup
@@ -53,3 +55,13 @@ async def both(
     """Run two calls of different result types concurrently, as :func:`gather` does."""
     a, b = await gather([first, second])
     return cast(A, a), cast(B, b)
+
+
+@contextlib.asynccontextmanager
+async def task_group() -> AsyncIterator[TaskGroup]:
+    """An anyio task group that raises its first error as it is, as :func:`gather` does."""
+    try:
+        async with anyio.create_task_group() as tg:
+            yield tg
+    except BaseExceptionGroup as group:
+        raise _first_leaf(group)  # noqa: B904

@@ -1,0 +1,165 @@
+"""Content reads of AsyncRepository: bytes, files, streams and alias content.
+
+Split from ``_repository.py`` to keep modules small; ``AsyncRepository`` inherits them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import AsyncGenerator, Callable
+
+import anyio
+import anyio.to_thread
+
+from . import _keys, _transfer
+from ._aliases import AliasOperations
+from ._cache import ContentCache
+from ._keys import VersionLike
+from ._models import Artifact
+from ._s3 import ObjectInfo, ObjectMissing
+from ._transfer import OnProgress, TransferConfig
+from .errors import IntegrityError, InvalidInputError
+
+DEFAULT_CHUNK_SIZE = 1 << 20
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+class ContentOperations(AliasOperations):
+    """Reading the bytes of versions, through the content cache when there is one."""
+
+    _config: TransferConfig
+    _cache: ContentCache | None
+    _fills: dict[str, anyio.Event]  # sha256 -> set when this repository's download ends
+    _artifact: Callable[[str, int | None, ObjectInfo], Artifact]  # from AsyncRepository
+
+    async def get_artifact_content(self, name: str, version: VersionLike = None) -> bytes:
+        """Download the bytes of one version (default LATEST).
+
+        The bytes are checked against the version's recorded sha256: IntegrityError
+        on a mismatch, CorruptDocumentError when no sha256 is recorded. With a
+        ``cache_dir``, a HEAD finds the version's sha256 and a cached copy is served
+        without a GET; concurrent misses of one content share a single download.
+        """
+        _keys.validate_name(name)
+        number = _keys.parse_version(version)
+        if self._cache is None:
+            return (await self._fetch(name, number))[0]
+        return await self._cached_content(self._cache, name, number)
+
+    async def _fetch(self, name: str, number: int | None) -> tuple[bytes, str]:
+        """One GET of a version, verified; returns the bytes and their sha256."""
+        found = await self._s3.get(self.layout.version_key(name, number))
+        if found is None:
+            raise await self._not_found(name, number)
+        body, info = found
+        expected = self._artifact(name, number, info).sha256
+        actual = await anyio.to_thread.run_sync(_sha256, body)
+        if actual != expected:
+            raise IntegrityError(info.key, expected, actual)
+        return body, actual
+
+    async def _cached_content(self, cache: ContentCache, name: str, number: int | None) -> bytes:
+        info = await self._head_version(name, number)
+        sha256 = self._artifact(name, number, info).sha256
+        while (data := await anyio.to_thread.run_sync(cache.read, sha256)) is None:
+            filling = self._fills.get(sha256)
+            if filling is None:
+                break
+            await filling.wait()  # then read what it stored, or download if it stored nothing
+        if data is not None:
+            return data
+        self._fills[sha256] = filling = anyio.Event()
+        try:
+            data, actual = await self._fetch(name, number)  # LATEST may have moved on: fine
+            await anyio.to_thread.run_sync(cache.store_bytes, actual, data)
+        finally:
+            del self._fills[sha256]
+            filling.set()
+        return data
+
+    async def download_artifact(
+        self,
+        name: str,
+        path: str | os.PathLike[str],
+        version: VersionLike = None,
+        *,
+        on_progress: OnProgress | None = None,
+    ) -> Artifact:
+        """Download one version (default LATEST) into the file ``path``; returns the version.
+
+        The bytes go to a temporary file next to ``path`` that replaces it only once
+        their sha256 matched; on IntegrityError (or any error) ``path`` is left as it
+        was. Above ``multipart_threshold`` concurrent ranged GETs fetch the parts,
+        pinned to the object's ETag: VersionConflictError if LATEST is overwritten
+        meanwhile (download again). ``on_progress(done_bytes, total_bytes)`` is called
+        on the event loop as bytes arrive. With a ``cache_dir`` the file is copied from
+        the cache when it holds the content, and stored there after a download.
+        """
+        _keys.validate_name(name)
+        number = _keys.parse_version(version)
+        target = _transfer.target_path(path)
+        _transfer.check_callback(on_progress)
+        info = await self._head_version(name, number)
+        artifact = self._artifact(name, number, info)
+        progress = _transfer.progress_counter(on_progress, info.size)
+        cache = self._cache
+        async with _transfer.replacing(target) as file:
+            hit = cache is not None and await anyio.to_thread.run_sync(
+                cache.copy_into, artifact.sha256, file
+            )
+            if hit:
+                progress(info.size)
+            else:
+                actual = await _transfer.download(self._s3, info, file, self._config, progress)
+                if actual != artifact.sha256:
+                    raise IntegrityError(info.key, artifact.sha256, actual)
+        if cache is not None and not hit:
+            await anyio.to_thread.run_sync(cache.store_file, artifact.sha256, target)
+        return artifact
+
+    async def iter_artifact_content(
+        self, name: str, version: VersionLike = None, chunk_size: int = DEFAULT_CHUNK_SIZE
+    ) -> AsyncGenerator[bytes, None]:
+        """Stream the bytes of one version (default LATEST) in chunks of ``chunk_size``.
+
+        One GET, hashed as it streams: after the last chunk IntegrityError is raised if
+        the bytes do not match the recorded sha256, so trust what you received only
+        once the iteration ended. Close an iterator you leave early (``aclose()`` or
+        ``contextlib.aclosing``) to free its connection. Does not use the cache.
+        """
+        _keys.validate_name(name)
+        number = _keys.parse_version(version)
+        if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
+            raise InvalidInputError("chunk_size", f"must be an int >= 1, got {chunk_size!r}")
+        key = self.layout.version_key(name, number)
+        digest = hashlib.sha256()
+        try:
+            async with self._s3.open(key) as (info, read):
+                expected = self._artifact(name, number, info).sha256
+                while chunk := await read(chunk_size):
+                    digest.update(chunk)
+                    yield chunk
+        except ObjectMissing:
+            raise await self._not_found(name, number) from None
+        if digest.hexdigest() != expected:
+            raise IntegrityError(key, expected, digest.hexdigest())
+
+    async def get_alias_content(
+        self, name: str, alias: str, key: str | None = None, *, max_age: float | None = None
+    ) -> bytes:
+        """The content of the version ``alias`` picks for ``key`` (see Alias.pick_version).
+
+        Without ``key`` the pick is random in the alias's proportion; with one (a user
+        id, a host name) the same key keeps getting the same version. ``max_age`` lets
+        the alias come from memory as in get_alias; the content comes through the
+        content cache when there is one. Raises AliasNotFoundError,
+        ArtifactNotFoundError and IntegrityError.
+        """
+        if key is not None and not isinstance(key, str):
+            raise InvalidInputError("key", f"must be None or a str, got {type(key).__name__}")
+        found = await self.get_alias(name, alias, max_age=max_age)
+        return await self.get_artifact_content(name, found.pick_version(key))

@@ -1,0 +1,497 @@
+"""Large artifacts: every input kind, multipart uploads and copies, atomicity, downloads."""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import io
+import random
+import re
+import tracemalloc
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+
+from aioversioned import (
+    ArtifactNotFoundError,
+    AsyncRepository,
+    IntegrityError,
+    InvalidInputError,
+    Repository,
+    VersionConflictError,
+    _transfer,
+)
+from aioversioned._s3 import S3
+from tests.s3log import RequestLog
+
+MiB = 1 << 20
+THRESHOLD = 5 * MiB + 1
+BIG = random.Random(7).randbytes(12 * MiB)  # three parts of 5, 5 and 2 MiB
+MULTIPART_ETAG = re.compile(r'"[0-9a-f]{32}-(\d+)"')
+
+
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+@pytest.fixture
+async def big(endpoint_url: str, bucket: str) -> AsyncIterator[AsyncRepository]:
+    """A repository that switches to multipart above 5 MiB, in 5 MiB parts."""
+    async with AsyncRepository(
+        bucket,
+        endpoint_url=endpoint_url,
+        multipart_threshold=THRESHOLD,
+        multipart_chunksize=5 * MiB,
+    ) as r:
+        await r.bootstrap()
+        yield r
+
+
+async def pieces(data: bytes, size: int = 777_777) -> AsyncIterator[bytes]:
+    for start in range(0, len(data), size):
+        yield data[start : start + size]
+
+
+class ReadOnly:
+    """A file-like object that can only read: not seekable, so it is a stream."""
+
+    def __init__(self, data: bytes) -> None:
+        self._file = io.BytesIO(data)
+
+    def read(self, size: int = -1) -> bytes:
+        return self._file.read(min(size, 100_000))  # short reads, as a pipe gives
+
+
+async def latest(repo: AsyncRepository) -> Any:
+    return await repo._s3.head(repo.layout.version_key("m", None))
+
+
+async def open_uploads(repo: AsyncRepository) -> list[Any]:
+    resp = await repo._s3._client.list_multipart_uploads(Bucket=repo.layout.bucket)
+    return list(resp.get("Uploads", []))
+
+
+async def keys(repo: AsyncRepository) -> list[str]:
+    return [info.key for info in await repo._s3.list_all("")]
+
+
+def files(directory: Path) -> list[Path]:
+    return sorted(directory.iterdir())
+
+
+def content_kinds(data: bytes, tmp_path: Path) -> Iterator[tuple[str, Any]]:
+    path = tmp_path / "content.bin"
+    path.write_bytes(data)
+    yield "bytes", data
+    yield "bytearray", bytearray(data)
+    yield "path", path
+    yield "binary file", path.open("rb")
+    yield "BytesIO", io.BytesIO(data)
+    yield "read-only file", ReadOnly(data)
+    yield "async iterable", pieces(data)
+
+
+@pytest.mark.parametrize("size", [0, 1000, 12 * MiB], ids=["empty", "small", "multipart"])
+async def test_every_input_kind_round_trips(
+    big: AsyncRepository, tmp_path: Path, size: int
+) -> None:
+    data = BIG[:size]
+    for kind, content in content_kinds(data, tmp_path):
+        await big.purge_all()
+        art = await big.put_artifact("m", content, metadata={"kind": kind.replace(" ", "-")})
+        assert art.sha256 == sha(data), kind
+        assert await big.get_artifact_content("m") == data, kind
+        info = await latest(big)
+        assert info.metadata["artifact_sha256"] == sha(data), kind
+        assert info.size == size, kind
+        assert await keys(big) == [big.layout.version_key("m", None)], kind
+        if isinstance(content, io.BufferedReader):
+            content.close()
+
+
+async def test_seekable_file_is_read_from_its_position(big: AsyncRepository) -> None:
+    file = io.BytesIO(b"header" + BIG)
+    file.seek(6)
+    assert (await big.put_artifact("m", file)).sha256 == sha(BIG)
+    assert await big.get_artifact_content("m") == BIG
+
+
+async def test_str_and_text_files_are_rejected_before_any_request(
+    repo: AsyncRepository, tmp_path: Path
+) -> None:
+    path = tmp_path / "exists.txt"
+    path.write_text("text")
+    log = RequestLog(repo)
+    with path.open() as text_file:
+        for content in (str(path), "plain text", text_file, io.StringIO("x"), tmp_path / "nope"):
+            with pytest.raises(InvalidInputError) as info:
+                await repo.put_artifact("m", content)  # type: ignore[arg-type]
+            assert info.value.argument == "content"
+    assert log.sent == []
+
+
+async def test_a_stream_of_str_fails_and_changes_nothing(repo: AsyncRepository) -> None:
+    await repo.put_artifact("m", b"old")
+
+    async def text() -> AsyncIterator[Any]:
+        yield "not bytes"
+
+    with pytest.raises(InvalidInputError, match=r"^content: "):
+        await repo.put_artifact("m", text())
+    assert await repo.get_artifact_content("m") == b"old"
+
+
+@pytest.mark.parametrize("kind", ["bytes", "path"])
+async def test_multipart_upload_above_the_threshold(
+    big: AsyncRepository, tmp_path: Path, kind: str
+) -> None:
+    path = tmp_path / "big.bin"
+    path.write_bytes(BIG)
+    seen: list[tuple[int, int | None]] = []
+    log = RequestLog(big)
+    art = await big.put_artifact(
+        "m",
+        BIG if kind == "bytes" else path,
+        metadata={"k": "v"},
+        on_progress=lambda done, total: seen.append((done, total)),
+    )
+    assert art.sha256 == sha(BIG)
+    info = await latest(big)
+    match = MULTIPART_ETAG.fullmatch(info.etag)
+    assert match is not None and match[1] == "3", info.etag
+    assert dict(info.metadata) == {"artifact_name": "m", "artifact_sha256": sha(BIG), "k": "v"}
+    assert log.sent.count("UploadPart") == 3
+    assert "PutObject" not in log.sent
+    assert sorted(seen) == [(5 * MiB, len(BIG)), (10 * MiB, len(BIG)), (len(BIG), len(BIG))]
+    assert await big.get_artifact_content("m") == BIG
+
+
+async def test_unchanged_file_is_not_uploaded_again(big: AsyncRepository, tmp_path: Path) -> None:
+    path = tmp_path / "big.bin"
+    path.write_bytes(BIG)
+    await big.put_artifact("m", path)
+    etag = (await latest(big)).etag
+    log = RequestLog(big)
+    await big.put_artifact("m", path)
+    assert log.sent == ["HeadObject"]
+    assert (await latest(big)).etag == etag
+
+
+async def test_stream_goes_through_a_temporary_key_then_a_copy(big: AsyncRepository) -> None:
+    log = RequestLog(big)
+    seen: list[tuple[int, int | None]] = []
+    art = await big.put_artifact(
+        "m", pieces(BIG), on_progress=lambda done, total: seen.append((done, total))
+    )
+    assert art.sha256 == sha(BIG)
+    assert log.sent.count("UploadPart") == 3
+    assert "CopyObject" in log.sent and "DeleteObjects" in log.sent
+    assert sorted(seen)[-1] == (len(BIG), None)
+    assert await keys(big) == [big.layout.version_key("m", None)]  # temporary key deleted
+    assert (await latest(big)).metadata["artifact_sha256"] == sha(BIG)
+    assert await big.get_artifact_content("m") == BIG
+    # The same stream again: uploaded (its sha256 is unknown up front), but not copied.
+    etag = (await latest(big)).etag
+    log.clear()
+    await big.put_artifact("m", pieces(BIG, 3 * MiB))
+    assert "CopyObject" not in log.sent
+    assert (await latest(big)).etag == etag
+    assert await keys(big) == [big.layout.version_key("m", None)]
+    assert await open_uploads(big) == []
+
+
+async def test_a_failing_stream_leaves_latest_and_no_upload(big: AsyncRepository) -> None:
+    await big.put_artifact("m", b"old")
+
+    async def breaks_after_two_parts() -> AsyncIterator[bytes]:
+        yield BIG[: 10 * MiB + 1]
+        await anyio.sleep(0.2)  # let the parts reach the server
+        raise RuntimeError("source failed")
+
+    with pytest.raises(RuntimeError, match="source failed"):
+        await big.put_artifact("m", breaks_after_two_parts())
+    assert await big.get_artifact_content("m") == b"old"
+    assert await open_uploads(big) == []
+    assert await keys(big) == [big.layout.version_key("m", None)]
+
+
+async def test_a_cancelled_upload_leaves_latest_and_no_upload(big: AsyncRepository) -> None:
+    await big.put_artifact("m", b"old")
+    two_parts_read = anyio.Event()
+
+    async def stalls() -> AsyncIterator[bytes]:
+        yield BIG[: 10 * MiB + 1]
+        two_parts_read.set()
+        await anyio.sleep_forever()
+        yield b""  # pragma: no cover
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(big.put_artifact, "m", stalls())
+        await two_parts_read.wait()
+        await anyio.sleep(0.3)
+        tg.cancel_scope.cancel()
+    assert await big.get_artifact_content("m") == b"old"
+    assert await open_uploads(big) == []
+    assert await keys(big) == [big.layout.version_key("m", None)]
+
+
+async def test_a_file_changed_while_uploading_is_refused(
+    big: AsyncRepository, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await big.put_artifact("m", b"old")
+    path = tmp_path / "big.bin"
+    path.write_bytes(BIG)
+    real = _transfer._hash_rest
+
+    def hash_then_change(file: Any, head: bytes, start: int) -> tuple[str, int]:
+        result = real(file, head, start)
+        with path.open("r+b") as writer:
+            writer.seek(len(BIG) - 1)
+            writer.write(b"!")
+        return result
+
+    monkeypatch.setattr(_transfer, "_hash_rest", hash_then_change)
+    with pytest.raises(IntegrityError) as info:
+        await big.put_artifact("m", path)
+    assert info.value.expected == sha(BIG)
+    assert await big.get_artifact_content("m") == b"old"
+    assert await open_uploads(big) == []
+
+
+async def test_publish_above_the_copy_limit_uses_upload_part_copy(
+    big: AsyncRepository, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_transfer, "COPY_LIMIT", 6 * MiB)
+    await big.put_artifact("m", BIG, content_type="application/zip", metadata={"k": "v"})
+    log = RequestLog(big)
+    v1 = await big.publish_artifact_version("m")
+    assert (v1.version, v1.sha256) == ("1", sha(BIG))
+    assert log.sent.count("UploadPartCopy") == 3
+    assert "CopyObject" not in log.sent
+    info = await big._s3.head(big.layout.version_key("m", 1))
+    assert info is not None and MULTIPART_ETAG.fullmatch(info.etag)
+    assert dict(info.metadata) == {"artifact_name": "m", "artifact_sha256": sha(BIG), "k": "v"}
+    assert info.content_type == "application/zip"
+    assert await big.get_artifact_content("m", 1) == BIG
+    assert (await big.publish_artifact_version("m")).version == "1"  # unchanged: no copy
+    assert await open_uploads(big) == []
+
+
+async def test_a_failed_part_copy_is_aborted_and_publish_retries(
+    big: AsyncRepository, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_transfer, "COPY_LIMIT", 6 * MiB)
+    await big.put_artifact("m", BIG)
+    real = S3.copy_part
+    failures = [VersionConflictError("k", "LATEST changed")]
+
+    async def flaky(self: S3, *args: Any, **kwargs: Any) -> str:
+        if kwargs["first"] > 0 and failures:
+            raise failures.pop()
+        return await real(self, *args, **kwargs)
+
+    monkeypatch.setattr(S3, "copy_part", flaky)
+    assert (await big.publish_artifact_version("m")).version == "1"
+    assert failures == []
+    assert await open_uploads(big) == []
+    assert await big.get_artifact_content("m", 1) == BIG
+
+
+async def test_stream_above_the_copy_limit_is_copied_in_parts(
+    big: AsyncRepository, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_transfer, "COPY_LIMIT", 6 * MiB)
+    log = RequestLog(big)
+    await big.put_artifact("m", pieces(BIG))
+    assert log.sent.count("UploadPartCopy") == 3
+    assert await big.get_artifact_content("m") == BIG
+    assert await keys(big) == [big.layout.version_key("m", None)]
+
+
+@pytest.mark.parametrize("size", [0, 1000, 12 * MiB], ids=["empty", "small", "ranged"])
+async def test_download_artifact(big: AsyncRepository, tmp_path: Path, size: int) -> None:
+    data = BIG[:size]
+    await big.put_artifact("m", data)
+    await big.publish_artifact_version("m")
+    target = tmp_path / "out.bin"
+    target.write_bytes(b"previous file")
+    seen: list[tuple[int, int | None]] = []
+    log = RequestLog(big)
+    art = await big.download_artifact(
+        "m", target, 1, on_progress=lambda done, total: seen.append((done, total))
+    )
+    assert (art.version, art.sha256) == ("1", sha(data))
+    assert target.read_bytes() == data
+    assert files(tmp_path) == [target]  # no temporary file left
+    if size > THRESHOLD:
+        assert sorted(log.ranges) == [
+            f"bytes=0-{5 * MiB - 1}",
+            f"bytes={10 * MiB}-{12 * MiB - 1}",
+            f"bytes={5 * MiB}-{10 * MiB - 1}",
+        ]
+        assert sorted(seen) == [(5 * MiB, size), (10 * MiB, size), (size, size)]
+    else:
+        assert log.ranges == []
+        assert log.sent == ["HeadObject", "GetObject"]
+    if size:
+        assert max(seen) == (size, size)
+
+
+@pytest.mark.parametrize("size", [1000, 12 * MiB], ids=["small", "ranged"])
+async def test_download_of_tampered_bytes_leaves_the_target_alone(
+    big: AsyncRepository, tmp_path: Path, size: int
+) -> None:
+    await big.put_artifact("m", BIG[:size])
+    key = big.layout.version_key("m", None)
+    info = await big._s3.head(key)
+    assert info is not None
+    await big._s3.put(key, bytes(size), metadata=info.metadata)  # same sha256 recorded
+    kept = tmp_path / "kept.bin"
+    kept.write_bytes(b"old file")
+    for target in (tmp_path / "new.bin", kept):
+        with pytest.raises(IntegrityError) as caught:
+            await big.download_artifact("m", target)
+        assert caught.value.expected == sha(BIG[:size])
+        assert caught.value.actual == sha(bytes(size))
+    assert not (tmp_path / "new.bin").exists()
+    assert kept.read_bytes() == b"old file"
+    assert files(tmp_path) == [kept]
+
+
+async def test_latest_overwritten_during_a_ranged_download(
+    big: AsyncRepository, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await big.put_artifact("m", BIG)
+    real = S3.get_range
+    overwritten = False
+
+    async def overwrite_first(self: S3, key: str, *args: Any, **kwargs: Any) -> bytes:
+        nonlocal overwritten
+        if not overwritten:
+            overwritten = True
+            await self.put(key, b"new", metadata={"artifact_sha256": sha(b"new")})
+        return await real(self, key, *args, **kwargs)
+
+    monkeypatch.setattr(S3, "get_range", overwrite_first)
+    target = tmp_path / "out.bin"
+    with pytest.raises(VersionConflictError):
+        await big.download_artifact("m", target)
+    assert files(tmp_path) == []
+
+
+async def test_download_rejects_bad_paths_before_any_request(
+    repo: AsyncRepository, tmp_path: Path
+) -> None:
+    log = RequestLog(repo)
+    for path in (tmp_path, tmp_path / "missing" / "x.bin", 42, ""):
+        with pytest.raises(InvalidInputError) as info:
+            await repo.download_artifact("m", path)  # type: ignore[arg-type]
+        assert info.value.argument == "path"
+    with pytest.raises(InvalidInputError, match=r"^on_progress: "):
+        await repo.download_artifact("m", tmp_path / "x", on_progress=3)  # type: ignore[arg-type]
+    assert log.sent == []
+    with pytest.raises(ArtifactNotFoundError):
+        await repo.download_artifact("m", tmp_path / "x")
+    assert files(tmp_path) == []
+
+
+async def test_iter_artifact_content(big: AsyncRepository) -> None:
+    await big.put_artifact("m", BIG)
+    chunks = [chunk async for chunk in big.iter_artifact_content("m", chunk_size=4 * MiB)]
+    assert [len(c) for c in chunks] == [4 * MiB, 4 * MiB, 4 * MiB]
+    assert b"".join(chunks) == BIG
+    with pytest.raises(ArtifactNotFoundError):
+        [c async for c in big.iter_artifact_content("m", 3)]
+    with pytest.raises(InvalidInputError, match=r"^chunk_size: "):
+        [c async for c in big.iter_artifact_content("m", chunk_size=0)]
+
+
+async def test_iter_artifact_content_raises_after_the_last_tampered_chunk(
+    repo: AsyncRepository,
+) -> None:
+    await repo.put_artifact("m", b"genuine bytes")
+    key = repo.layout.version_key("m", None)
+    info = await repo._s3.head(key)
+    assert info is not None
+    await repo._s3.put(key, b"tampered bytes", metadata=info.metadata)
+    received = []
+    with pytest.raises(IntegrityError):
+        async for chunk in repo.iter_artifact_content("m", chunk_size=4):
+            received.append(chunk)
+    assert b"".join(received) == b"tampered bytes"
+
+
+async def test_closing_the_iterator_early_frees_its_request_slot(
+    endpoint_url: str, bucket: str
+) -> None:
+    async with AsyncRepository(bucket, endpoint_url=endpoint_url, max_concurrency=1) as repo:
+        await repo.bootstrap()
+        await repo.put_artifact("m", BIG[:MiB])
+        chunks = repo.iter_artifact_content("m", chunk_size=1000)
+        assert len(await anext(chunks)) == 1000
+        await chunks.aclose()
+        with anyio.fail_after(10):  # the one slot is free again
+            assert await repo.get_artifact_content("m") == BIG[:MiB]
+
+
+def test_sync_transfers(endpoint_url: str, bucket: str, tmp_path: Path) -> None:
+    with Repository(
+        bucket,
+        endpoint_url=endpoint_url,
+        max_concurrency=1,
+        multipart_threshold=THRESHOLD,
+        multipart_chunksize=5 * MiB,
+    ) as repo:
+        repo.bootstrap()
+        path = tmp_path / "in.bin"
+        path.write_bytes(BIG)
+        seen: list[int] = []
+        assert repo.put_artifact("m", path, on_progress=lambda d, t: seen.append(d)).sha256 == sha(
+            BIG
+        )
+        assert max(seen) == len(BIG)
+        out = tmp_path / "out.bin"
+        assert repo.download_artifact("m", out).sha256 == sha(BIG)
+        assert out.read_bytes() == BIG
+        assert b"".join(repo.iter_artifact_content("m", chunk_size=5 * MiB)) == BIG
+        for chunk in repo.iter_artifact_content("m", chunk_size=1000):
+            assert len(chunk) == 1000
+            break  # the generator is closed here, freeing the only request slot
+        with pytest.raises(IntegrityError):
+            key = repo._arepo.layout.version_key("m", None)
+            info = repo._call(repo._arepo._s3.head, key)
+            repo._call(repo._arepo._s3.put, key, b"x" * 10, metadata=info.metadata)  # type: ignore[union-attr]
+            list(repo.iter_artifact_content("m"))
+
+
+def test_sync_iterator_has_the_async_parameters() -> None:
+    sync = inspect.signature(Repository.iter_artifact_content)
+    assert sync.parameters == inspect.signature(AsyncRepository.iter_artifact_content).parameters
+    assert sync.return_annotation == "Iterator[bytes]"
+
+
+async def test_memory_of_a_stream_upload_is_bounded_by_the_parts_in_flight(
+    big: AsyncRepository, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_transfer, "PARTS_IN_FLIGHT", 2)
+    digest = hashlib.sha256()
+
+    async def generated() -> AsyncIterator[bytes]:
+        rng = random.Random(3)
+        for _ in range(60):  # 60 MiB, made as it is read
+            piece = rng.randbytes(MiB)
+            digest.update(piece)
+            yield piece
+
+    tracemalloc.start()
+    try:
+        art = await big.put_artifact("m", generated())
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert art.sha256 == digest.hexdigest()
+    # (2 in flight + 1 being read) parts of 5 MiB, and the copies made while reading them.
+    assert peak < 35 * MiB, peak / MiB
