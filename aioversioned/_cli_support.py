@@ -9,17 +9,23 @@ import contextlib
 import functools
 import inspect
 import json
-import os
 import re
 import sys
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Annotated, Any, Optional, TypeVar
 
 import typer
 from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
 from rich.table import Table
 
 from ._models import Alias, AliasChange, Artifact
@@ -150,6 +156,9 @@ _COMMON_PARAMETERS = [
 ]
 _COMMON_NAMES = tuple(parameter.name for parameter in _COMMON_PARAMETERS)
 
+# The library's ``on_progress(done_bytes, total_bytes)`` callback.
+OnProgress = Callable[[int, int | None], object]
+
 JsonOption = Annotated[
     bool,
     typer.Option(
@@ -226,6 +235,32 @@ class Cli:
     def json(self, data: Any) -> None:
         """Print ``data`` as JSON; the schema is part of the CLI's interface."""
         typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
+
+    @contextlib.contextmanager
+    def progress(self, description: str) -> Iterator[OnProgress | None]:
+        """A transfer bar on stderr when it is a terminal and not ``--quiet``.
+
+        Yields the ``on_progress`` callback for the library, or None when no bar is shown.
+        """
+        console = Console(stderr=True)
+        if self.quiet or not console.is_terminal:
+            yield None
+            return
+        columns = (
+            TextColumn("{task.description}"),
+            BarColumn(),
+            DownloadColumn(),
+            TransferSpeedColumn(),
+            TimeRemainingColumn(),
+        )
+        with Progress(*columns, console=console, transient=True) as bar:
+            task = bar.add_task(description, total=None)
+
+            # Called from the repository's event loop thread; rich's Progress locks.
+            def update(done: int, total: int | None) -> None:
+                bar.update(task, completed=done, total=total)
+
+            yield update
 
     def table(self, title: str, columns: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
         """A rich table on a terminal; tab-separated lines with a header line otherwise."""
@@ -359,19 +394,3 @@ def parse_metadata(pairs: Sequence[str]) -> dict[str, str]:
             raise typer.BadParameter(f"key {key!r} given twice", param_hint="'--meta'")
         metadata[key] = value
     return metadata
-
-
-def write_atomically(path: Path, content: bytes) -> None:
-    """Write ``content`` to ``path`` via a temporary file, so readers never see half a file."""
-    # A sibling file (same filesystem, so the rename is atomic), created with the
-    # default permissions that mkstemp's 0600 would not give.
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.part")
-    file = open(temporary, "xb")  # noqa: SIM115  # closed below, before the rename
-    try:
-        with file:
-            file.write(content)
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temporary)
-        raise

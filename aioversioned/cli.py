@@ -7,13 +7,12 @@ Every repository command takes the connection options (``--bucket`` ... ``--prof
 
 from __future__ import annotations
 
-import hashlib
 import signal
 import sys
 import time
 from pathlib import Path
 from types import FrameType
-from typing import Annotated, Optional
+from typing import Annotated, BinaryIO, Optional
 
 import typer
 from rich.console import Console
@@ -28,13 +27,11 @@ from ._cli_support import (
     parse_metadata,
     repo_command,
     when,
-    write_atomically,
 )
 from ._keys import parse_version
 from ._local import LocalS3, fake_credentials
-from ._models import Alias, Artifact
-from ._sync import Repository
-from .errors import ArtifactNotFoundError, VersionConflictError
+from ._models import Alias
+from .errors import ArtifactNotFoundError
 
 app = typer.Typer(
     help="Versioned binary artifacts on S3: put, publish, alias, purge.",
@@ -44,8 +41,6 @@ app = typer.Typer(
 )
 app.add_typer(alias_app, name="alias")
 console = Console(highlight=False, soft_wrap=True)
-
-_DOWNLOAD_ATTEMPTS = 3
 
 
 def _show_version(value: bool) -> None:
@@ -81,25 +76,6 @@ def _aliases_by_version(aliases: list[Alias]) -> dict[str, list[str]]:
     return found
 
 
-def _pick_version(alias: Alias) -> str:
-    """The version one request through ``alias`` gets, as Alias.random_artifact() draws it."""
-    uri = alias.random_artifact()
-    if alias.secondary_version is not None and uri == alias.secondary_version_s3uri:
-        return alias.secondary_version
-    return alias.version
-
-
-def _download(repo: Repository, name: str, version: str | None) -> tuple[Artifact, bytes]:
-    """The bytes of a version (sha256-checked by the library) and their description."""
-    for _ in range(_DOWNLOAD_ATTEMPTS):
-        content = repo.get_artifact_content(name, version)
-        artifact = repo.get_artifact_version(name, version)
-        # Only LATEST can change between the two requests; then read both again.
-        if hashlib.sha256(content).hexdigest() == artifact.sha256:
-            return artifact, content
-    raise VersionConflictError(artifact.s3uri, "LATEST kept changing while it was downloaded")
-
-
 # -- artifacts ----------------------------------------------------------------------------
 
 
@@ -115,7 +91,7 @@ def put(
     cli: Cli,
     name: NameArgument,
     file: Annotated[
-        typer.FileBinaryRead,
+        str,
         typer.Argument(metavar="FILE", help="File to upload, or - for stdin.", show_default=False),
     ],
     content_type: Annotated[
@@ -130,17 +106,30 @@ def put(
 ) -> None:
     """Upload FILE as the LATEST version of NAME (a no-op when nothing changed).
 
+    Large files go up in parts, with a progress bar on a terminal.
+
     With -q, prints the sha256 of the content.
     """
     metadata = parse_metadata(meta or [])
-    content = file.read()
-    artifact = cli.repo.put_artifact(name, content, content_type, metadata)
+    # A path lets the library hash, size and multipart-upload the file without
+    # holding it in memory; stdin is uploaded as a stream.
+    content: Path | BinaryIO
+    if file == "-":
+        content = typer.get_binary_stream("stdin")
+    elif Path(file).is_file():
+        content = Path(file)
+    else:
+        raise typer.BadParameter(f"{file!r} is not a file", param_hint="'FILE'")
+    with cli.progress(f"put {name}") as on_progress:
+        artifact = cli.repo.put_artifact(
+            name, content, content_type, metadata, on_progress=on_progress
+        )
     if json_output:
         cli.json(artifact.model_dump(mode="json"))
     elif cli.quiet:
         cli.value(artifact.sha256)
     else:
-        cli.say(f"{name} LATEST: {len(content)} bytes, sha256 {artifact.sha256} ({artifact.s3uri})")
+        cli.say(f"{name} LATEST: sha256 {artifact.sha256} ({artifact.s3uri})")
 
 
 @repo_command(app)
@@ -212,6 +201,12 @@ def get(
         Optional[str],  # noqa: UP045
         typer.Option("--alias", help="Resolve this alias, drawing the canary by its weight."),
     ] = None,
+    key: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(
+            "--key", help="With --alias: a sticky pick for this key (a host name, a user id)."
+        ),
+    ] = None,
     output: Annotated[
         str, typer.Option("--output", "-o", help="File to write, or - for stdout.")
     ] = "-",
@@ -226,25 +221,32 @@ def get(
 ) -> None:
     """Download a version of NAME (LATEST by default) to stdout or a file.
 
-    The content is checked against its recorded sha256; a file is replaced atomically.
+    The content is checked against its recorded sha256; a file is replaced only then.
     """
     if version is not None and alias is not None:
         raise typer.BadParameter("give --version or --alias, not both")
     if json_output and output == "-":
         raise typer.BadParameter("--json prints to stdout; write the content with -o FILE")
+    if key is not None and alias is None:
+        raise typer.BadParameter("--key needs --alias", param_hint="'--key'")
     if alias is not None:
-        version = _pick_version(cli.repo.get_alias(name, alias))
-    artifact, content = _download(cli.repo, name, version)
+        version = cli.repo.get_alias(name, alias).pick_version(key)
     if output == "-":
+        # Streamed as it arrives; the library checks the sha256 at the end, so a damaged
+        # object still ends in exit code 1 (after its bytes were written).
         stdout = typer.get_binary_stream("stdout")
-        stdout.write(content)
+        for chunk in cli.repo.iter_artifact_content(name, version):
+            stdout.write(chunk)
         stdout.flush()
         return
-    write_atomically(Path(output), content)
+    path = Path(output)
+    with cli.progress(f"get {name}") as on_progress:
+        artifact = cli.repo.download_artifact(name, path, version, on_progress=on_progress)
     if json_output:
         cli.json(artifact.model_dump(mode="json"))
     else:
-        cli.say(f"wrote {len(content)} bytes of {name} version {artifact.version} to {output}")
+        size = path.stat().st_size
+        cli.say(f"wrote {size} bytes of {name} version {artifact.version} to {output}")
 
 
 @repo_command(app)
