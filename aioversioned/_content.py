@@ -12,7 +12,7 @@ from collections.abc import AsyncGenerator, Callable
 import anyio
 import anyio.to_thread
 
-from . import _keys, _transfer
+from . import _download, _keys, _transfer
 from ._aliases import AliasOperations
 from ._cache import ContentCache
 from ._keys import VersionLike
@@ -101,20 +101,23 @@ class ContentOperations(AliasOperations):
         """
         _keys.validate_name(name)
         number = _keys.parse_version(version)
-        target = _transfer.target_path(path)
+        target = _download.target_path(path)
         _transfer.check_callback(on_progress)
         info = await self._head_version(name, number)
         artifact = self._artifact(name, number, info)
         progress = _transfer.progress_counter(on_progress, info.size)
         cache = self._cache
-        async with _transfer.replacing(target) as file:
+        async with _download.replacing(target) as file:
             hit = cache is not None and await anyio.to_thread.run_sync(
                 cache.copy_into, artifact.sha256, file
             )
             if hit:
                 progress(info.size)
             else:
-                actual = await _transfer.download(self._s3, info, file, self._config, progress)
+                try:
+                    actual = await _download.download(self._s3, info, file, self._config, progress)
+                except ObjectMissing:  # deleted since the HEAD
+                    raise await self._not_found(name, number) from None
                 if actual != artifact.sha256:
                     raise IntegrityError(info.key, artifact.sha256, actual)
         if cache is not None and not hit:

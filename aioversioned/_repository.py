@@ -15,15 +15,16 @@ from typing import Any
 
 import anyio
 
-from . import _keys, _transfer
+from . import _keys, _sources, _transfer
 from ._cache import content_cache
 from ._content import ContentOperations
 from ._keys import LATEST, Layout, VersionLike
 from ._models import Artifact
 from ._retention import referenced_versions, select_purge
 from ._s3 import S3, ObjectInfo, ObjectMissing, WriteResult
+from ._sources import Content
 from ._tasks import both, gather
-from ._transfer import Content, GiB, MiB, OnProgress
+from ._transfer import GiB, MiB, OnProgress
 from .errors import (
     ArtifactNotFoundError,
     CorruptDocumentError,
@@ -250,7 +251,7 @@ class AsyncRepository(ContentOperations):
         is None for a stream).
         """
         _keys.validate_name(name)
-        source = _transfer.check_content(content)
+        source = _sources.check_content(content)
         if content_type is None:
             content_type = DEFAULT_CONTENT_TYPE
         elif not isinstance(content_type, str) or not content_type.isascii() or not content_type:
@@ -260,8 +261,10 @@ class AsyncRepository(ContentOperations):
         user_metadata = _validate_metadata(metadata)
         _transfer.check_callback(on_progress)
         key = self.layout.version_key(name, None)
-        async with _transfer.measured(source, self._config) as body:
-            if isinstance(body, _transfer.Chunks):
+        async with _sources.measured(
+            source, self._config.threshold, self._config.chunksize
+        ) as body:
+            if isinstance(body, _sources.Chunks):
                 return await self._put_stream(name, body, content_type, user_metadata, on_progress)
             stored = {NAME_KEY: name, SHA256_KEY: body.sha256, **user_metadata}
             current = await self._s3.head(key)
@@ -281,7 +284,7 @@ class AsyncRepository(ContentOperations):
     async def _put_stream(
         self,
         name: str,
-        chunks: _transfer.Chunks,
+        chunks: _sources.Chunks,
         content_type: str,
         user_metadata: dict[str, str],
         on_progress: OnProgress | None,
@@ -303,15 +306,20 @@ class AsyncRepository(ContentOperations):
             current = await self._s3.head(key)
             if current is not None and _same(current, stored, content_type):
                 return self._artifact(name, None, current)
-            written = await _transfer.copy_object(
-                self._s3,
-                uploaded,
-                key,
-                self._config.part_size(uploaded.size),
-                metadata=stored,
-                content_type=content_type,
-                if_none_match=False,
-            )
+            try:
+                written = await _transfer.copy_object(
+                    self._s3,
+                    uploaded,
+                    key,
+                    self._config.part_size(uploaded.size),
+                    metadata=stored,
+                    content_type=content_type,
+                    if_none_match=False,
+                )
+            except ObjectMissing:
+                raise VersionConflictError(
+                    temp, "the uploaded stream was deleted (by a purge?) before it was copied"
+                ) from None
         finally:
             # Left behind only if this fails too; purge_artifact() removes it then.
             with anyio.CancelScope(shield=True), contextlib.suppress(StorageError):

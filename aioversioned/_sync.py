@@ -18,7 +18,8 @@ from ._content import DEFAULT_CHUNK_SIZE
 from ._keys import VersionLike
 from ._models import Alias, AliasChange, Artifact
 from ._repository import AsyncRepository
-from ._transfer import Content, GiB, MiB, OnProgress
+from ._sources import Content
+from ._transfer import GiB, MiB, OnProgress
 
 P = ParamSpec("P")
 T = TypeVar("T")

@@ -22,6 +22,7 @@ from aioversioned import (
     InvalidInputError,
     Repository,
     VersionConflictError,
+    _sources,
     _transfer,
 )
 from aioversioned._s3 import S3
@@ -244,7 +245,7 @@ async def test_a_file_changed_while_uploading_is_refused(
     await big.put_artifact("m", b"old")
     path = tmp_path / "big.bin"
     path.write_bytes(BIG)
-    real = _transfer._hash_rest
+    real = _sources._hash_rest
 
     def hash_then_change(file: Any, head: bytes, start: int) -> tuple[str, int]:
         result = real(file, head, start)
@@ -253,7 +254,7 @@ async def test_a_file_changed_while_uploading_is_refused(
             writer.write(b"!")
         return result
 
-    monkeypatch.setattr(_transfer, "_hash_rest", hash_then_change)
+    monkeypatch.setattr(_sources, "_hash_rest", hash_then_change)
     with pytest.raises(IntegrityError) as info:
         await big.put_artifact("m", path)
     assert info.value.expected == sha(BIG)
@@ -379,6 +380,22 @@ async def test_latest_overwritten_during_a_ranged_download(
     target = tmp_path / "out.bin"
     with pytest.raises(VersionConflictError):
         await big.download_artifact("m", target)
+    assert files(tmp_path) == []
+
+
+async def test_latest_deleted_during_a_ranged_download(
+    big: AsyncRepository, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await big.put_artifact("m", BIG)
+    real = S3.get_range
+
+    async def delete_first(self: S3, key: str, *args: Any, **kwargs: Any) -> bytes:
+        await self.delete([key])
+        return await real(self, key, *args, **kwargs)
+
+    monkeypatch.setattr(S3, "get_range", delete_first)
+    with pytest.raises(ArtifactNotFoundError):
+        await big.download_artifact("m", tmp_path / "out.bin")
     assert files(tmp_path) == []
 
 
