@@ -166,6 +166,17 @@ async def test_fastapi_app(greeter: Repository, endpoint_url: str, bucket: str) 
                 assert answer == {"version": "LATEST", "greeting": "Hi, x!"}
             assert application.state.models.downloads == 4
 
+            # A user id makes the canary draw sticky.
+            greeter.put_alias(
+                "greeter", "prod", 1, secondary_version=2, secondary_version_weight=50
+            )
+            pointer = greeter.get_alias("greeter", "prod")
+            for user in ("alice", "bob", "carol"):
+                for _ in range(5):
+                    params = {"who": user, "user": user}
+                    answer = (await client.get("/greet/prod", params=params)).json()
+                    assert answer["version"] == pointer.pick_version(key=user)
+
             missing = await client.get("/greet/staging", params={"who": "x"})
             assert missing.status_code == 404
             assert missing.json() == {"detail": "no alias 'staging'"}

@@ -14,17 +14,9 @@ from contextlib import asynccontextmanager
 import anyio
 from fastapi import FastAPI, HTTPException, Request
 
-from aioversioned import Alias, AliasNotFoundError, AsyncRepository, InvalidInputError
+from aioversioned import AliasNotFoundError, AsyncRepository, InvalidInputError
 
 MODEL = "greeter"
-
-
-def pick_version(alias: Alias) -> str:
-    """The version one request gets: the canary in its share of draws, else the primary."""
-    uri = alias.random_artifact()
-    if alias.secondary_version is not None and uri == alias.secondary_version_s3uri:
-        return alias.secondary_version
-    return alias.version
 
 
 class Models:
@@ -74,7 +66,9 @@ def create_app(
     app = FastAPI(lifespan=lifespan)
 
     @app.get("/greet/{alias}")
-    async def greet(alias: str, who: str, request: Request) -> dict[str, str]:
+    async def greet(
+        alias: str, who: str, request: Request, user: str | None = None
+    ) -> dict[str, str]:
         repo: AsyncRepository = request.app.state.repo
         try:
             # One small GET per request: moving the alias takes effect immediately.
@@ -83,7 +77,8 @@ def create_app(
             raise HTTPException(422, str(err)) from None
         except AliasNotFoundError:
             raise HTTPException(404, f"no alias {alias!r}") from None
-        version = pick_version(pointer)
+        # A canary draw per request; with a user id the same user keeps the same version.
+        version = pointer.pick_version(key=user)
         template = await request.app.state.models.get(version)
         return {"version": version, "greeting": template.format(who)}
 

@@ -38,16 +38,17 @@ async def main(bucket: str = "my-artifacts") -> None:
         prod = await repo.put_alias(
             "my-model", "prod", version=1, secondary_version=2, secondary_version_weight=20
         )
-        canary = sum(prod.random_artifact() == prod.secondary_version_s3uri for _ in range(1000))
-        print(round(canary / 1000, 1))  # 0.2, give or take
+        picks = [prod.pick_version() for _ in range(1000)]
+        print(round(picks.count("2") / 1000, 1))  # 0.2, give or take
         # --8<-- [end:canary]
 
         # --8<-- [start:serve]
         prod = await repo.get_alias("my-model", "prod")
-        uri = prod.random_artifact()  # one draw per request: 20 % get the canary
-        version = prod.secondary_version if uri == prod.secondary_version_s3uri else prod.version
+        version = prod.pick_version()  # one draw per request: 20 % get the canary
         model = await repo.get_artifact_content("my-model", version)
         print(model in (b"weights v1", b"weights v2"))  # True
+        sticky = prod.pick_version(key="host-17")  # the same key, the same version
+        print(all(prod.pick_version(key="host-17") == sticky for _ in range(100)))  # True
         # --8<-- [end:serve]
 
         # --8<-- [start:promote]
