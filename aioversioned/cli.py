@@ -344,11 +344,17 @@ def serve(
 ) -> None:
     """Run a local S3 server (moto) on 127.0.0.1 in the foreground until Ctrl-C."""
     server = LocalS3(port=port, verbose=True)
+    # Ctrl-C reaches the whole foreground process group. The moto child inherits an
+    # ignored SIGINT, so only this process reacts (and stops the child cleanly) instead
+    # of the child also dying with a KeyboardInterrupt traceback.
+    previous_interrupt = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         server.start()
     except RuntimeError as err:
         typer.secho(f"Error: {err}", err=True, fg=typer.colors.RED)
         raise typer.Exit(1) from None
+    finally:
+        signal.signal(signal.SIGINT, previous_interrupt)
 
     def stop(signum: int, frame: FrameType | None) -> None:
         raise KeyboardInterrupt

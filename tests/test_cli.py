@@ -784,14 +784,15 @@ def _read_endpoint(process: subprocess.Popen[str]) -> str:
     raise AssertionError("serve did not print its endpoint")
 
 
-@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
-def test_serve_runs_until_interrupted(stop: signal.Signals) -> None:
+@pytest.mark.parametrize("stop", ["ctrl-c", "sigint", "sigterm"])
+def test_serve_runs_until_interrupted(stop: str) -> None:
     process = subprocess.Popen(
         [_script(), "serve", "--port", "0"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         env={k: v for k, v in os.environ.items() if not k.startswith("AWS_")},
+        start_new_session=True,  # its own process group, as a shell job has
     )
     try:
         endpoint = _read_endpoint(process)
@@ -804,10 +805,14 @@ def test_serve_runs_until_interrupted(stop: signal.Signals) -> None:
             r.bootstrap()
             r.put_artifact("m", b"x")
             assert r.list_artifact_names() == ["m"]
-        process.send_signal(stop)
+        if stop == "ctrl-c":  # a terminal signals the whole foreground process group
+            os.killpg(process.pid, signal.SIGINT)
+        else:
+            process.send_signal(signal.SIGINT if stop == "sigint" else signal.SIGTERM)
         _, stderr = process.communicate(timeout=30)
         assert process.returncode == 0, stderr
         assert "local S3 stopped" in stderr
+        assert "Traceback" not in stderr
         assert '"PUT /served/' in stderr  # verbose: moto logs each request
         port = int(endpoint.rsplit(":", 1)[1])
         with socket.socket() as probe, pytest.raises(OSError):
