@@ -259,8 +259,8 @@ class PurgeVersions(Case):
         )
 
     async def prepare(self, store: Store) -> Any:
-        # Same bodies, same ETags: the records written by seed() match again.
-        await store.put_versions(self.name, range(1, self.param + 1))
+        # The purge deleted the versions and their records: put both back.
+        await store.put_versions(self.name, range(1, self.param + 1), records=True)
         return None
 
     async def lib(self, repo: AsyncRepository, state: Any) -> Any:
