@@ -238,12 +238,13 @@ class AsyncRepository(ContentOperations):
         """Upload ``content`` as the mutable LATEST version of ``name``.
 
         ``content`` is bytes, a path (``pathlib.Path`` or any ``os.PathLike``; a str is
-        refused), a binary file or an async iterable of bytes. Above
-        ``multipart_threshold`` it goes up as a multipart upload, several parts at a
-        time, memory bounded by the part size. Readers see the old LATEST or the new
-        one, never a mix; a failed or cancelled upload is aborted. A stream (an async
-        iterable, a file that can not seek) has no sha256 until it was read, so it is
-        uploaded under ``.aioversioned/uploads/`` and then copied to LATEST. A file
+        refused), a binary file (read from its position, left open) or an async
+        iterable of bytes. Above ``multipart_threshold`` it goes up as a multipart
+        upload, several parts at a time, memory bounded by the part size. Readers
+        see the old LATEST or the new one, never a mix; a failed or cancelled upload
+        is aborted. A stream (an async iterable, a file that can not seek) has no
+        sha256 until it was read, so it is uploaded under ``.aioversioned/uploads/``
+        and then copied to LATEST. A file
         that changes while it is sent raises IntegrityError and changes nothing.
         When LATEST already holds the same bytes, content type and metadata, nothing
         is uploaded and the existing LATEST is returned. ``on_progress(done_bytes,

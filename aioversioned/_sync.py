@@ -160,7 +160,8 @@ class Repository:
     ) -> Artifact:
         """Blocking :meth:`AsyncRepository.put_artifact`.
 
-        ``on_progress`` is called in the repository's event loop thread.
+        ``on_progress`` is called in the repository's event loop thread: keep it quick
+        and do not call the repository from it.
         """
         return self._call(
             self._arepo.put_artifact,
@@ -189,7 +190,8 @@ class Repository:
     ) -> Artifact:
         """Blocking :meth:`AsyncRepository.download_artifact`.
 
-        ``on_progress`` is called in the repository's event loop thread.
+        ``on_progress`` is called in the repository's event loop thread: keep it quick
+        and do not call the repository from it.
         """
         return self._call(
             self._arepo.download_artifact, name, path, version, on_progress=on_progress
