@@ -163,6 +163,7 @@ class AliasOperations:
             raise VersionConflictError(
                 key, f"a version {alias!r} points to was deleted meanwhile; alias not changed"
             )
+        self._alias_memo.pop(key, None)  # our own change is seen at once, max_age or not
         await self._record(name, alias, newest + 1, written.last_modified, previous, stored)
         return stored
 
@@ -398,4 +399,5 @@ class AliasOperations:
         if previous is None:
             return
         when = await self._s3.delete([key])
+        self._alias_memo.pop(key, None)
         await self._record(name, alias, newest + 1, when, previous, None)

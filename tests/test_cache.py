@@ -337,3 +337,16 @@ async def test_max_age_with_at_is_refused(repo: AsyncRepository) -> None:
     with pytest.raises(InvalidInputError) as info:
         await repo.get_alias("m", "prod", datetime.now(timezone.utc), max_age=5)
     assert info.value.argument == "max_age"
+
+
+async def test_own_alias_changes_bypass_the_alias_cache(repo: AsyncRepository) -> None:
+    for content in (b"one", b"two"):
+        await repo.put_artifact("m", content)
+        await repo.publish_artifact_version("m")
+    await repo.put_alias("m", "prod", 1)
+    assert (await repo.get_alias("m", "prod", max_age=600)).version == "1"
+    await repo.put_alias("m", "prod", 2)
+    assert (await repo.get_alias("m", "prod", max_age=600)).version == "2"
+    await repo.delete_alias("m", "prod")
+    with pytest.raises(AliasNotFoundError):
+        await repo.get_alias("m", "prod", max_age=600)
