@@ -22,10 +22,8 @@ import argparse
 import asyncio
 import contextlib
 import os
-import select
 import subprocess
 import sys
-import time
 from types import TracebackType
 
 MAX_HEAD = 64 * 1024  # request line and headers; S3 requests are far smaller
@@ -265,20 +263,9 @@ class DelayProxy:
             stdout=subprocess.PIPE,
         )
         self._process = process
-        assert process.stdout is not None
-        deadline = time.monotonic() + _START_TIMEOUT
-        line = b""
-        while not line.endswith(b"\n") and time.monotonic() < deadline:
-            ready, _, _ = select.select([process.stdout], [], [], 0.5)
-            if ready:
-                chunk = os.read(process.stdout.fileno(), 64)
-                if not chunk:
-                    break
-                line += chunk
-        if not line.strip().isdigit():
-            self.stop()
-            raise RuntimeError(f"delay proxy did not start (printed {line!r})")
-        self.port = int(line)
+        from aioversioned._local import read_port  # the parent only: the child stays stdlib
+
+        self.port = read_port(process, "delay proxy")
         self.url = f"http://127.0.0.1:{self.port}"
         return self
 
@@ -292,12 +279,9 @@ class DelayProxy:
         try:
             process.wait(timeout=5)
         except subprocess.TimeoutExpired:
-            process.terminate()
-            try:
-                process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=5)
+            from aioversioned._local import terminate
+
+            terminate(process)
         if process.stdout is not None:
             process.stdout.close()
 
