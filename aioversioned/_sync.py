@@ -146,7 +146,7 @@ class Repository:
         return self._portal.call(partial(fn, *args, **kwargs))
 
     def bootstrap(self) -> None:
-        """Blocking :meth:`AsyncRepository.bootstrap`."""
+        """Blocking twin of `AsyncRepository.bootstrap`."""
         return self._call(self._arepo.bootstrap)
 
     def put_artifact(
@@ -158,7 +158,7 @@ class Repository:
         *,
         on_progress: OnProgress | None = None,
     ) -> Artifact:
-        """Blocking :meth:`AsyncRepository.put_artifact`.
+        """Blocking twin of `AsyncRepository.put_artifact`.
 
         ``on_progress`` is called in the repository's event loop thread: keep it quick
         and do not call the repository from it.
@@ -173,11 +173,11 @@ class Repository:
         )
 
     def get_artifact_version(self, name: str, version: VersionLike = None) -> Artifact:
-        """Blocking :meth:`AsyncRepository.get_artifact_version`."""
+        """Blocking twin of `AsyncRepository.get_artifact_version`."""
         return self._call(self._arepo.get_artifact_version, name, version)
 
     def get_artifact_content(self, name: str, version: VersionLike = None) -> bytes:
-        """Blocking :meth:`AsyncRepository.get_artifact_content`."""
+        """Blocking twin of `AsyncRepository.get_artifact_content`."""
         return self._call(self._arepo.get_artifact_content, name, version)
 
     def download_artifact(
@@ -188,7 +188,7 @@ class Repository:
         *,
         on_progress: OnProgress | None = None,
     ) -> Artifact:
-        """Blocking :meth:`AsyncRepository.download_artifact`.
+        """Blocking twin of `AsyncRepository.download_artifact`.
 
         ``on_progress`` is called in the repository's event loop thread: keep it quick
         and do not call the repository from it.
@@ -216,23 +216,23 @@ class Repository:
     def get_alias_content(
         self, name: str, alias: str, key: str | None = None, *, max_age: float | None = None
     ) -> bytes:
-        """Blocking :meth:`AsyncRepository.get_alias_content`."""
+        """Blocking twin of `AsyncRepository.get_alias_content`."""
         return self._call(self._arepo.get_alias_content, name, alias, key, max_age=max_age)
 
     def list_artifact_names(self) -> list[str]:
-        """Blocking :meth:`AsyncRepository.list_artifact_names`."""
+        """Blocking twin of `AsyncRepository.list_artifact_names`."""
         return self._call(self._arepo.list_artifact_names)
 
     def list_artifact_versions(self, name: str) -> list[Artifact]:
-        """Blocking :meth:`AsyncRepository.list_artifact_versions`."""
+        """Blocking twin of `AsyncRepository.list_artifact_versions`."""
         return self._call(self._arepo.list_artifact_versions, name)
 
     def publish_artifact_version(self, name: str) -> Artifact:
-        """Blocking :meth:`AsyncRepository.publish_artifact_version`."""
+        """Blocking twin of `AsyncRepository.publish_artifact_version`."""
         return self._call(self._arepo.publish_artifact_version, name)
 
     def delete_artifact_version(self, name: str, version: VersionLike, force: bool = False) -> None:
-        """Blocking :meth:`AsyncRepository.delete_artifact_version`."""
+        """Blocking twin of `AsyncRepository.delete_artifact_version`."""
         return self._call(self._arepo.delete_artifact_version, name, version, force)
 
     def purge_artifact_versions(
@@ -242,17 +242,17 @@ class Repository:
         purge_older_than_secs: float = 90 * 24 * 60 * 60,
         dry_run: bool = False,
     ) -> tuple[datetime, list[Artifact]]:
-        """Blocking :meth:`AsyncRepository.purge_artifact_versions`."""
+        """Blocking twin of `AsyncRepository.purge_artifact_versions`."""
         return self._call(
             self._arepo.purge_artifact_versions, name, keep_last_n, purge_older_than_secs, dry_run
         )
 
     def purge_artifact(self, name: str) -> None:
-        """Blocking :meth:`AsyncRepository.purge_artifact`."""
+        """Blocking twin of `AsyncRepository.purge_artifact`."""
         return self._call(self._arepo.purge_artifact, name)
 
     def purge_all(self) -> None:
-        """Blocking :meth:`AsyncRepository.purge_all`."""
+        """Blocking twin of `AsyncRepository.purge_all`."""
         return self._call(self._arepo.purge_all)
 
     def put_alias(
@@ -264,7 +264,7 @@ class Repository:
         secondary_version_weight: int | None = None,
         expected_revision: str | None = None,
     ) -> Alias:
-        """Blocking :meth:`AsyncRepository.put_alias`."""
+        """Blocking twin of `AsyncRepository.put_alias`."""
         return self._call(
             self._arepo.put_alias,
             name,
@@ -278,19 +278,19 @@ class Repository:
     def get_alias(
         self, name: str, alias: str, at: datetime | None = None, *, max_age: float | None = None
     ) -> Alias:
-        """Blocking :meth:`AsyncRepository.get_alias`."""
+        """Blocking twin of `AsyncRepository.get_alias`."""
         return self._call(self._arepo.get_alias, name, alias, at, max_age=max_age)
 
     def list_alias_history(
         self, name: str, alias: str, limit: int | None = None
     ) -> list[AliasChange]:
-        """Blocking :meth:`AsyncRepository.list_alias_history`."""
+        """Blocking twin of `AsyncRepository.list_alias_history`."""
         return self._call(self._arepo.list_alias_history, name, alias, limit)
 
     def list_aliases(self, name: str) -> list[Alias]:
-        """Blocking :meth:`AsyncRepository.list_aliases`."""
+        """Blocking twin of `AsyncRepository.list_aliases`."""
         return self._call(self._arepo.list_aliases, name)
 
     def delete_alias(self, name: str, alias: str) -> None:
-        """Blocking :meth:`AsyncRepository.delete_alias`."""
+        """Blocking twin of `AsyncRepository.delete_alias`."""
         return self._call(self._arepo.delete_alias, name, alias)

@@ -1,6 +1,6 @@
 """The exception tree of aioversioned.
 
-Every error the library raises derives from :class:`AioVersionedError`; a botocore
+Every error the library raises derives from `AioVersionedError`; a botocore
 ``ClientError`` never escapes, it is chained as ``__cause__``::
 
     AioVersionedError
