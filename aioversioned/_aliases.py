@@ -12,7 +12,7 @@ from functools import partial
 
 import anyio
 
-from . import _keys
+from . import _keys, _validate
 from ._keys import Layout, VersionLike
 from ._models import Alias, AliasChange, parse_alias_change, parse_alias_document
 from ._s3 import NOT_MODIFIED, S3, ObjectInfo
@@ -58,26 +58,6 @@ def _mark_covers(body: bytes, numbers: set[int]) -> bool:
     except ValueError:
         return True
     return not isinstance(named, list) or bool(numbers & {n for n in named if isinstance(n, int)})
-
-
-def _validate_weight(
-    number: int | None, secondary_version: VersionLike, weight: object
-) -> int | None:
-    """The secondary version number, checking that it and its weight go together."""
-    if secondary_version is None and weight is None:
-        return None
-    if secondary_version is None:
-        raise InvalidInputError("secondary_version", "is required with secondary_version_weight")
-    if weight is None:
-        raise InvalidInputError("secondary_version_weight", "is required with secondary_version")
-    secondary = _keys.parse_version(secondary_version, "secondary_version")
-    if isinstance(weight, bool) or not isinstance(weight, int) or not 0 <= weight <= 99:
-        raise InvalidInputError(
-            "secondary_version_weight", f"must be an int in 0..99, got {weight!r}"
-        )
-    if secondary == number:
-        raise InvalidInputError("secondary_version", "must differ from version")
-    return secondary
 
 
 class AliasOperations:
@@ -129,7 +109,7 @@ class AliasOperations:
         _keys.validate_name(name)
         _keys.validate_alias(alias)
         number = _keys.parse_version(version)
-        secondary = _validate_weight(number, secondary_version, secondary_version_weight)
+        secondary = _validate.secondary(number, secondary_version, secondary_version_weight)
         if_none_match, if_match = _write_condition(expected_revision)
         targets = [number] if secondary is None else [number, secondary]
         key = self.layout.alias_key(name, alias)
@@ -305,10 +285,8 @@ class AliasOperations:
         """
         _keys.validate_name(name)
         _keys.validate_alias(alias)
-        if max_age is not None and (
-            isinstance(max_age, bool) or not isinstance(max_age, int | float) or not max_age >= 0
-        ):
-            raise InvalidInputError("max_age", f"must be None or seconds >= 0, got {max_age!r}")
+        if max_age is not None:
+            _validate.seconds(max_age, "max_age")
         if max_age is not None and at is not None:
             raise InvalidInputError("max_age", "can not be combined with at")
         if at is not None:
@@ -361,10 +339,8 @@ class AliasOperations:
         """Recorded changes of one alias, newest first (at most ``limit`` of them)."""
         _keys.validate_name(name)
         _keys.validate_alias(alias)
-        if limit is not None and (
-            isinstance(limit, bool) or not isinstance(limit, int) or limit < 1
-        ):
-            raise InvalidInputError("limit", f"must be None or an int >= 1, got {limit!r}")
+        if limit is not None:
+            _validate.at_least(limit, "limit", 1)
         directory = self.layout.history_dir(name, alias)
         keys: list[str] = []
         async for page in self._s3.pages(directory):

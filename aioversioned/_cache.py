@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from . import _validate
 from .errors import InvalidInputError
 
 _ENTRY_RE = re.compile(r"[0-9a-f]{64}")
@@ -170,8 +171,7 @@ class ContentCache:
 
 def content_cache(directory: object, max_bytes: object) -> ContentCache | None:
     """A cache for the constructor arguments, or None without ``cache_dir``."""
-    if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < 0:
-        raise InvalidInputError("cache_max_bytes", f"must be an int >= 0, got {max_bytes!r}")
+    max_bytes = _validate.at_least(max_bytes, "cache_max_bytes", 0)
     if directory is None:
         return None
     if not isinstance(directory, str | os.PathLike) or not os.fspath(directory):

@@ -12,7 +12,7 @@ from collections.abc import AsyncGenerator, Callable
 import anyio
 import anyio.to_thread
 
-from . import _download, _keys, _transfer
+from . import _download, _keys, _transfer, _validate
 from ._aliases import AliasOperations
 from ._cache import ContentCache
 from ._keys import VersionLike
@@ -136,8 +136,7 @@ class ContentOperations(AliasOperations):
         """
         _keys.validate_name(name)
         number = _keys.parse_version(version)
-        if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
-            raise InvalidInputError("chunk_size", f"must be an int >= 1, got {chunk_size!r}")
+        _validate.at_least(chunk_size, "chunk_size", 1)
         key = self.layout.version_key(name, number)
         digest = hashlib.sha256()
         try:

@@ -23,6 +23,8 @@ from .errors import InvalidInputError
 
 LATEST = "LATEST"
 MAX_VERSION = 999_999
+SHA256_KEY = "artifact_sha256"  # object metadata of versioned 1.x
+NAME_KEY = "artifact_name"
 _WIDTH = 6
 _LATEST_STEM = "000000_LATEST"
 _META_DIR = ".aioversioned"

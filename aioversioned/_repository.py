@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import re
 import uuid
 from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
@@ -15,10 +14,10 @@ from typing import Any
 
 import anyio
 
-from . import _keys, _sources, _transfer
+from . import _keys, _sources, _transfer, _validate
 from ._cache import content_cache
 from ._content import ContentOperations
-from ._keys import LATEST, Layout, VersionLike
+from ._keys import LATEST, NAME_KEY, SHA256_KEY, Layout, VersionLike
 from ._models import Artifact
 from ._retention import referenced_versions, select_purge
 from ._s3 import S3, ObjectInfo, ObjectMissing, WriteResult
@@ -34,74 +33,13 @@ from .errors import (
     VersionInUseError,
 )
 
-SHA256_KEY = "artifact_sha256"
-NAME_KEY = "artifact_name"
 DEFAULT_CONTENT_TYPE = "application/octet-stream"
 _COPY_ATTEMPTS = 8
-_BUCKET_RE = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
-_META_KEY_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,127}")
-_METADATA_LIMIT = 2048  # S3's limit on user metadata, keys and values together
-
-
-def _validate_metadata(metadata: object) -> dict[str, str]:
-    if metadata is None:
-        return {}
-    if not isinstance(metadata, Mapping):
-        raise InvalidInputError("metadata", f"must be a dict of str, got {type(metadata).__name__}")
-    size = 0
-    for key, value in metadata.items():
-        if not isinstance(key, str) or not _META_KEY_RE.fullmatch(key):
-            raise InvalidInputError(
-                "metadata", f"key {key!r} must match [a-z0-9][a-z0-9_-]* (S3 lowercases keys)"
-            )
-        if key in (SHA256_KEY, NAME_KEY):
-            raise InvalidInputError("metadata", f"key {key!r} is reserved")
-        if not isinstance(value, str) or not (value.isascii() and value.isprintable()):
-            raise InvalidInputError("metadata", f"value of {key!r} must be printable ASCII str")
-        size += len(key) + len(value)
-    if size > _METADATA_LIMIT - 200:  # room for the two keys the library adds
-        raise InvalidInputError(
-            "metadata", f"keys and values must total at most {_METADATA_LIMIT - 200} characters"
-        )
-    return dict(metadata)
 
 
 def _same(current: ObjectInfo, stored: Mapping[str, str], content_type: str) -> bool:
     """Whether LATEST already holds this content (by sha256), content type and metadata."""
     return dict(current.metadata) == stored and current.content_type == content_type
-
-
-def _validate_owner(owner: object) -> str | None:
-    if owner is None or (isinstance(owner, str) and re.fullmatch(r"\d{12}", owner)):
-        return owner
-    raise InvalidInputError(
-        "expected_bucket_owner", f"must be a 12-digit account id, got {owner!r}"
-    )
-
-
-def _encryption_args(sse: object, kms_key_id: object) -> dict[str, str]:
-    """ServerSideEncryption arguments sent on every write."""
-    if sse not in (None, "AES256", "aws:kms", "aws:kms:dsse"):
-        raise InvalidInputError(
-            "sse", f"must be None, 'AES256', 'aws:kms' or 'aws:kms:dsse', got {sse!r}"
-        )
-    if kms_key_id is None:
-        return {} if sse is None else {"ServerSideEncryption": str(sse)}
-    if not isinstance(kms_key_id, str) or not kms_key_id or not str(sse).startswith("aws:kms"):
-        raise InvalidInputError("sse_kms_key_id", "must be a non-empty str and needs sse='aws:kms'")
-    return {"ServerSideEncryption": str(sse), "SSEKMSKeyId": kms_key_id}
-
-
-def _validate_count(value: object, argument: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise InvalidInputError(argument, f"must be an int >= 0, got {value!r}")
-    return value
-
-
-def _validate_seconds(value: object, argument: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
-        raise InvalidInputError(argument, f"must be a number of seconds >= 0, got {value!r}")
-    return float(value)
 
 
 class AsyncRepository(ContentOperations):
@@ -137,28 +75,18 @@ class AsyncRepository(ContentOperations):
         cache_dir: str | os.PathLike[str] | None = None,
         cache_max_bytes: int = GiB,
     ) -> None:
-        if not isinstance(s3_bucket, str) or not _BUCKET_RE.fullmatch(s3_bucket):
-            raise InvalidInputError(
-                "s3_bucket", f"{s3_bucket!r} must be 3-63 characters of [a-z0-9.-]"
-            )
-        if (
-            isinstance(max_concurrency, bool)
-            or not isinstance(max_concurrency, int)
-            or not (1 <= max_concurrency <= 1024)
-        ):
-            raise InvalidInputError(
-                "max_concurrency", f"must be an int in 1..1024, got {max_concurrency!r}"
-            )
         self.layout = Layout(
-            s3_bucket, _keys.normalize_prefix(s3_prefix), _keys.validate_suffix(suffix)
+            _validate.bucket(s3_bucket),
+            _keys.normalize_prefix(s3_prefix),
+            _keys.validate_suffix(suffix),
         )
         self._connect_args: dict[str, Any] = {
             "region": aws_region,
             "endpoint_url": endpoint_url,
             "profile": profile,
-            "max_concurrency": max_concurrency,
-            "expected_bucket_owner": _validate_owner(expected_bucket_owner),
-            "write_args": _encryption_args(sse, sse_kms_key_id),
+            "max_concurrency": _validate.int_in(max_concurrency, "max_concurrency", 1, 1024),
+            "expected_bucket_owner": _validate.bucket_owner(expected_bucket_owner),
+            "write_args": _validate.encryption_args(sse, sse_kms_key_id),
         }
         self._config = _transfer.transfer_config(multipart_threshold, multipart_chunksize)
         self._cache = content_cache(cache_dir, cache_max_bytes)
@@ -259,7 +187,7 @@ class AsyncRepository(ContentOperations):
             raise InvalidInputError(
                 "content_type", f"must be a non-empty ASCII str, got {content_type!r}"
             )
-        user_metadata = _validate_metadata(metadata)
+        user_metadata = _validate.metadata(metadata)
         _transfer.check_callback(on_progress)
         key = self.layout.version_key(name, None)
         async with _sources.measured(
@@ -584,8 +512,8 @@ class AsyncRepository(ContentOperations):
         be deleted and deletes nothing.
         """
         _keys.validate_name(name)
-        keep = _validate_count(keep_last_n, "keep_last_n")
-        max_age = _validate_seconds(purge_older_than_secs, "purge_older_than_secs")
+        keep = _validate.at_least(keep_last_n, "keep_last_n", 0)
+        max_age = _validate.seconds(purge_older_than_secs, "purge_older_than_secs")
         purge_time = datetime.now(timezone.utc)
         (listed, records), users = await both(
             partial(both, partial(self._listed_versions, name), partial(self._records, name)),

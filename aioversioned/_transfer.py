@@ -17,6 +17,7 @@ from typing import IO, cast
 import anyio
 import anyio.to_thread
 
+from . import _validate
 from ._s3 import S3, ObjectInfo, WriteResult
 from ._sources import Chunks, Measured, read_full
 from ._tasks import gather, task_group
@@ -48,17 +49,10 @@ class TransferConfig:
 
 def transfer_config(threshold: object, chunksize: object) -> TransferConfig:
     """Check the constructor's ``multipart_threshold`` and ``multipart_chunksize``."""
-    if isinstance(threshold, bool) or not isinstance(threshold, int) or threshold < 1:
-        raise InvalidInputError("multipart_threshold", f"must be an int >= 1, got {threshold!r}")
-    if (
-        isinstance(chunksize, bool)
-        or not isinstance(chunksize, int)
-        or not MIN_PART_SIZE <= chunksize <= MAX_PART_SIZE
-    ):
-        raise InvalidInputError(
-            "multipart_chunksize", f"must be an int from 5 MiB to 5 GiB, got {chunksize!r}"
-        )
-    return TransferConfig(threshold, chunksize)
+    return TransferConfig(
+        _validate.at_least(threshold, "multipart_threshold", 1),
+        _validate.int_in(chunksize, "multipart_chunksize", MIN_PART_SIZE, MAX_PART_SIZE),
+    )
 
 
 def check_callback(on_progress: object) -> None:
