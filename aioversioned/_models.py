@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import random
 from datetime import datetime, timezone
 from urllib.parse import quote
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
 from ._keys import LATEST, parse_version
 from .errors import CorruptDocumentError, InvalidInputError
@@ -23,6 +24,7 @@ ALIAS_DOCUMENT_FIELDS = (
     "version_s3uri",
     "secondary_version_s3uri",
 )
+_DATETIME = TypeAdapter(datetime)
 
 
 def _utc(value: datetime) -> datetime:
@@ -90,8 +92,15 @@ class Alias(BaseModel):
         return self.version_s3uri
 
     def to_document(self) -> bytes:
-        """The JSON body stored in S3, readable by ``versioned`` 1.x."""
-        return self.model_dump_json(include=set(ALIAS_DOCUMENT_FIELDS)).encode()
+        """The JSON body stored in S3, readable by ``versioned`` 1.x.
+
+        ``update_at`` is written as ``datetime.isoformat()`` writes it ("+00:00", not
+        "Z"), as ``versioned`` 1.x does: its ``datetime.fromisoformat`` on Python < 3.11
+        refuses a "Z".
+        """
+        document = self.model_dump(mode="json", include=set(ALIAS_DOCUMENT_FIELDS))
+        document["update_at"] = self.update_at.isoformat()
+        return json.dumps(document, separators=(",", ":")).encode()
 
     def pick_version(self, key: str | None = None) -> str:
         """The version to serve: ``secondary_version`` for its weight in percent of picks.
@@ -179,8 +188,8 @@ def parse_alias_document(
             if value is not None and value != LATEST:
                 parse_version(value, field)
         try:
-            update_at = datetime.fromisoformat(doc.update_at)
-        except ValueError:
+            update_at = _DATETIME.validate_json(json.dumps(doc.update_at))
+        except ValidationError:
             update_at = last_modified
         if update_at.tzinfo is None:
             update_at = update_at.replace(tzinfo=timezone.utc)

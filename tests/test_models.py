@@ -49,6 +49,32 @@ def test_alias_document_round_trips() -> None:
     assert parsed == alias
 
 
+def test_alias_document_time_is_readable_by_fromisoformat_of_python_3_9() -> None:
+    """versioned 1.x parses update_at with datetime.fromisoformat, which before Python
+    3.11 refuses a trailing "Z"; the document carries "+00:00" and the microseconds."""
+    alias = _alias(update_at=T0.replace(microsecond=652123))
+    stored = json.loads(alias.to_document())["update_at"]
+    assert stored == "2026-01-02T03:04:05.652123+00:00"
+    parsed = parse_alias_document(alias.to_document(), "k", T0)
+    assert parsed.update_at == alias.update_at
+
+
+@pytest.mark.parametrize(
+    ("stored", "expected"),
+    [
+        ("2026-01-02T03:04:05Z", T0),
+        ("2026-01-02T03:04:05.5Z", T0.replace(microsecond=500000)),
+        ("2026-01-02T05:04:05+02:00", T0),
+        ("2026-01-02T03:04:05", T0),  # a naive time is taken as UTC
+    ],
+)
+def test_alias_document_times_in_any_iso_form(stored: str, expected: datetime) -> None:
+    body = json.loads(_alias().to_document())
+    body["update_at"] = stored
+    last_modified = datetime(2020, 1, 1, tzinfo=timezone.utc)
+    assert parse_alias_document(json.dumps(body).encode(), "k", last_modified).update_at == expected
+
+
 def test_versioned_1x_document_with_unknown_update_at_uses_last_modified() -> None:
     body = json.dumps(
         {
