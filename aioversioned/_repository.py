@@ -37,6 +37,10 @@ DEFAULT_CONTENT_TYPE = "application/octet-stream"
 _COPY_ATTEMPTS = 8
 
 
+def _empty(_: int) -> bytes:
+    return b""
+
+
 def _same(current: ObjectInfo, stored: Mapping[str, str], content_type: str) -> bool:
     """Whether LATEST already holds this content (by sha256), content type and metadata."""
     return dict(current.metadata) == stored and current.content_type == content_type
@@ -340,28 +344,21 @@ class AsyncRepository(ContentOperations):
         version's, nothing is copied and that version is returned.
         """
         _keys.validate_name(name)
-        latest, (newest, claimed, record) = await both(
+        latest, (newest, record) = await both(
             partial(self._s3.head, self.layout.version_key(name, None)),
             partial(
-                gather,
-                [
-                    partial(
-                        self._s3.first_numbered,
-                        self.layout.versions_dir(name),
-                        partial(self.layout.parse_version_key, name),
-                        self.layout.version_key(name, None),
-                    ),
-                    partial(
-                        self._s3.first_numbered,
-                        self.layout.claims_dir(name),
-                        partial(self.layout.parse_claim_key, name),
-                    ),
-                    partial(
-                        self._s3.first_numbered,
-                        self.layout.published_dir(name),
-                        lambda key: self.layout.parse_published_key(name, key)[0],
-                    ),
-                ],
+                both,
+                partial(
+                    self._s3.first_numbered,
+                    self.layout.versions_dir(name),
+                    partial(self.layout.parse_version_key, name),
+                    self.layout.version_key(name, None),
+                ),
+                partial(
+                    self._s3.first_numbered,
+                    self.layout.published_dir(name),
+                    lambda key: self.layout.parse_published_key(name, key)[0],
+                ),
             ),
         )
         if latest is None:
@@ -383,8 +380,7 @@ class AsyncRepository(ContentOperations):
                 SHA256_KEY
             ) == digest:
                 return self._artifact(name, number, head)
-        highest = max(newest[0] if newest else 0, claimed[0] if claimed else 0)
-        number = await self._claim(name, highest + 1)
+        number = await self._claim(name, (newest[0] if newest else 0) + 1)
         # The record assumes the copy keeps LATEST's ETag; if it does not, it matches
         # nothing and listings fall back to a HEAD (and a right record is written below).
         (published, etag), _ = await both(
@@ -401,10 +397,26 @@ class AsyncRepository(ContentOperations):
             await self._s3.put(self.layout.published_key(name, number, etag, sha256), b"")
 
     async def _claim(self, name: str, number: int) -> int:
-        """Take the first free version number from ``number`` on by writing its claim."""
-        return await self._s3.create_first_free(
-            partial(self.layout.claim_key, name), number, lambda _: b""
-        )
+        """Take the first free version number from ``number`` on by writing its claim.
+
+        The first try is ``number`` itself: the successor of the newest version is free
+        unless a newer version was deleted, or is being published, or its publisher
+        crashed. Only a lost first try lists the claims to skip to the highest.
+        """
+        key_of = partial(self.layout.claim_key, name)
+        if number <= _keys.MAX_VERSION:
+            with contextlib.suppress(VersionConflictError):
+                return await self._s3.create_first_free(key_of, number, _empty, attempts=1)
+            claimed = await self._s3.first_numbered(
+                self.layout.claims_dir(name), partial(self.layout.parse_claim_key, name)
+            )
+            number = max(number + 1, claimed[0] + 1 if claimed else 0)
+        if number > _keys.MAX_VERSION:
+            raise VersionConflictError(
+                self.layout.claims_dir(name),
+                f"every version number up to {_keys.MAX_VERSION:,} was handed out",
+            )
+        return await self._s3.create_first_free(key_of, number, _empty)
 
     async def _copy_latest(
         self, name: str, number: int, latest: ObjectInfo

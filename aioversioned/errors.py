@@ -93,7 +93,8 @@ class CorruptDocumentError(AioVersionedError, ValueError):
 class VersionConflictError(AioVersionedError):
     """A conditional write lost: another writer changed the object first.
 
-    Never retried by the library: it means another writer won.
+    Never retried by the library: it means another writer won. Also raised by a
+    publish when every version number up to 999,999 was handed out.
     """
 
     def __init__(self, key: str, detail: str) -> None:

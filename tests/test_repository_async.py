@@ -16,8 +16,10 @@ from aioversioned import (
     BucketNotFoundError,
     CorruptDocumentError,
     InvalidInputError,
+    VersionConflictError,
 )
 from aioversioned._tasks import gather
+from tests.s3log import RequestLog
 
 
 def sha(data: bytes) -> str:
@@ -102,6 +104,48 @@ async def test_numbers_are_never_reused_after_deleting_the_newest(repo: AsyncRep
     await repo.put_artifact("m", b"content 8")
     assert (await repo.publish_artifact_version("m")).version == "8"
     assert await repo.get_artifact_content("m", 8) == b"content 8"
+
+
+async def test_publish_asks_for_claims_only_when_the_next_number_is_taken(
+    repo: AsyncRepository,
+) -> None:
+    await repo.put_artifact("m", b"one")
+    await repo.publish_artifact_version("m")
+    await repo.put_artifact("m", b"two")
+    log = RequestLog(repo)
+    assert (await repo.publish_artifact_version("m")).version == "2"
+    # LATEST, the newest version and its record at once; the claim; the copy and its record.
+    assert sorted(log.sent) == sorted(
+        ["HeadObject", "ListObjectsV2", "ListObjectsV2", "PutObject", "CopyObject", "PutObject"]
+    )
+    for number in (2, 1):
+        await repo.delete_artifact_version("m", number)
+    await repo.put_artifact("m", b"three")
+    log.clear()
+    assert (await repo.publish_artifact_version("m")).version == "3"
+    assert log.sent.count("ListObjectsV2") == 3  # claim 1 was lost: the claims were listed
+    assert await repo.get_artifact_content("m", 3) == b"three"
+
+
+@pytest.mark.parametrize("taken", ["version", "claim"])
+async def test_publish_after_the_last_number_is_a_typed_conflict(
+    repo: AsyncRepository, taken: str
+) -> None:
+    body = b"old"
+    await repo._s3.put(
+        repo.layout.version_key("m", 999_998), body, metadata={"artifact_sha256": sha(body)}
+    )
+    if taken == "version":
+        await repo._s3.put(
+            repo.layout.version_key("m", 999_999), body, metadata={"artifact_sha256": sha(body)}
+        )
+    else:
+        await repo._s3.put(repo.layout.claim_key("m", 999_999), b"")
+    await repo.put_artifact("m", b"new")
+    before = await keys(repo)
+    with pytest.raises(VersionConflictError, match=r"every version number up to 999,999"):
+        await repo.publish_artifact_version("m")
+    assert await keys(repo) == before
 
 
 async def test_list_artifact_versions_order_and_missing(repo: AsyncRepository) -> None:
