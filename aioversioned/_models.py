@@ -188,7 +188,7 @@ def parse_alias_document(
             if value is not None and value != LATEST:
                 parse_version(value, field)
         try:
-            update_at = _DATETIME.validate_json(json.dumps(doc.update_at))
+            update_at = _DATETIME.validate_python(doc.update_at)
         except ValidationError:
             update_at = last_modified
         if update_at.tzinfo is None:

@@ -373,21 +373,23 @@ class S3:
         """Create the first key ``key_of(n)``, n = start, start + 1 ..., that does not exist.
 
         Each try is a conditional write (If-None-Match), so concurrent writers never
-        create the same key. ``key_of`` raises ValueError past its last number.
+        create the same key. ``key_of`` raises ValueError past its last number; ``start``
+        must have a key.
         """
+        first = key = key_of(start)
         number = start
         for _ in range(attempts):
-            try:
-                key = key_of(number)
-            except ValueError:
-                break
             try:
                 await self.put(key, body_of(number), if_none_match=True)
             except VersionConflictError:
                 number += 1
+                try:
+                    key = key_of(number)
+                except ValueError:
+                    break
                 continue
             return number
-        raise VersionConflictError(key_of(start), f"no free number from {start} to {number}")
+        raise VersionConflictError(first, f"no free number from {start} to {number - 1}")
 
     async def pages(
         self, prefix: str, *, start_after: str | None = None, page_size: int = 1000

@@ -148,6 +148,16 @@ async def test_publish_after_the_last_number_is_a_typed_conflict(
     assert await keys(repo) == before
 
 
+async def test_create_first_free_stops_at_the_last_number(repo: AsyncRepository) -> None:
+    key_of = partial(repo.layout.claim_key, "m")
+    await repo._s3.put(key_of(999_999), b"")
+    with pytest.raises(VersionConflictError) as info:
+        await repo._s3.create_first_free(key_of, 999_999, lambda _: b"")
+    assert info.value.key == key_of(999_999)
+    assert info.value.detail == "no free number from 999999 to 999999"
+    assert await keys(repo) == [key_of(999_999)]
+
+
 async def test_list_artifact_versions_order_and_missing(repo: AsyncRepository) -> None:
     for i in range(3):
         await repo.put_artifact("m", bytes([i]))
