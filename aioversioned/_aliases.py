@@ -7,48 +7,62 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
+import uuid
 from datetime import datetime, timedelta, timezone
 from functools import partial
 
 import anyio
 
 from . import _keys, _validate
+from ._history import (
+    SEQUENCE_KEY,
+    AliasHistory,
+    AliasState,
+    change_of,
+    deletion,
+    revision,
+)
 from ._keys import Layout, VersionLike
-from ._models import Alias, AliasChange, parse_alias_change, parse_alias_document
-from ._s3 import NOT_MODIFIED, S3, ObjectInfo
+from ._models import Alias, AliasChange, parse_alias_document
+from ._s3 import NOT_MODIFIED, S3, ObjectInfo, RetriedConflict
 from ._tasks import both, gather
 from .errors import (
-    AioVersionedError,
     AliasNotFoundError,
     ArtifactNotFoundError,
     InvalidInputError,
-    StorageError,
     VersionConflictError,
 )
 
 ABSENT = "absent"
-# History records are written just after their alias, so a record's LastModified
-# trails the change it describes by about one request.
-_HISTORY_SLACK = timedelta(minutes=1)
-# A deletion mark older than this was left by a crashed delete and is ignored.
-_MARK_TTL = timedelta(minutes=10)
+# A deletion mark older than this, by the server's clock, was left by a delete that
+# died; deletes check that they finish well within it (see _delete_guarded).
+MARK_TTL = timedelta(hours=1)
+# How often a last-writer-wins alias write re-reads and tries again when another
+# writer changed the alias between its read and its conditional write.
+_WRITE_ATTEMPTS = 16
+# History records are written just after their alias write, so a record's LastModified
+# trails the change it describes by about one request (more for a slow writer).
+_RECORD_SLACK = timedelta(minutes=1)
+_REVISION_RE = re.compile(r"[A-Za-z0-9._:+/=-]{1,128}")
 
 
-def _revision(etag: str) -> str:
-    return etag.strip('"')
-
-
-def _write_condition(expected_revision: object) -> tuple[bool, str | None]:
-    """``(if_none_match, if_match)`` for a write that expects ``expected_revision``."""
+def _write_condition(expected_revision: object) -> tuple[bool, str | None] | None:
+    """``(if_none_match, if_match)`` for a write that expects ``expected_revision``, or
+    None for a last-writer-wins write."""
     if expected_revision is None:
-        return False, None
+        return None
     if not isinstance(expected_revision, str) or not expected_revision:
         raise InvalidInputError(
             "expected_revision", f"must be a revision str or 'absent', got {expected_revision!r}"
         )
     if expected_revision == ABSENT:
         return True, None
-    return False, f'"{_revision(expected_revision)}"'
+    if not _REVISION_RE.fullmatch(revision(expected_revision)):
+        raise InvalidInputError(
+            "expected_revision", f"{expected_revision!r} is not a revision (an Alias.revision)"
+        )
+    return False, f'"{revision(expected_revision)}"'
 
 
 def _mark_covers(body: bytes, numbers: set[int]) -> bool:
@@ -88,6 +102,9 @@ class AliasOperations:
             return None
         return self.layout.s3uri(self.layout.version_key(name, _keys.parse_version(version)))
 
+    def _history(self, name: str, alias: str) -> AliasHistory:
+        return AliasHistory(self._s3, self.layout, name, alias)
+
     async def put_alias(
         self,
         name: str,
@@ -104,99 +121,177 @@ class AliasOperations:
         With ``expected_revision`` (an ``Alias.revision``) the write happens only if the
         alias is still at that revision, with ``"absent"`` only if it does not exist;
         otherwise VersionConflictError and nothing changes. Without it the last writer
-        wins. Every change is recorded in the alias history.
+        wins. Every change is recorded in the alias history, in the order the server
+        applied the writes. If a version it points to is being deleted meanwhile, the
+        alias is put back to its previous target (both changes are recorded) and
+        VersionConflictError is raised.
         """
         _keys.validate_name(name)
         _keys.validate_alias(alias)
         number = _keys.parse_version(version)
         secondary = _validate.secondary(number, secondary_version, secondary_version_weight)
-        if_none_match, if_match = _write_condition(expected_revision)
+        condition = _write_condition(expected_revision)
         targets = [number] if secondary is None else [number, secondary]
-        key = self.layout.alias_key(name, alias)
-        (previous, newest), _ = await both(
-            partial(
-                both, partial(self._read_alias, key), partial(self._newest_change, name, alias)
-            ),
+        history = self._history(name, alias)
+        (state, (newest, _)), _ = await both(
+            partial(both, history.read, history.newest),
             partial(gather, [partial(self._head_version, name, n) for n in targets]),
         )
         secondary_str = None if secondary is None else _keys.version_str(secondary)
-        document = Alias(
-            name=name,
-            alias=alias,
-            update_at=datetime.now(timezone.utc),
-            version=_keys.version_str(number),
-            secondary_version=secondary_str,
-            secondary_version_weight=secondary_version_weight if secondary is not None else None,
-            version_s3uri=self.layout.s3uri(self.layout.version_key(name, number)),
-            secondary_version_s3uri=self._uri(name, secondary_str),
-        )
-        written = await self._s3.put(
-            key,
-            document.to_document(),
-            content_type="application/json",
-            if_none_match=if_none_match,
-            if_match=if_match,
-        )
-        stored = document.model_copy(update={"revision": _revision(written.etag)})
-        if not await self._targets_safe(name, targets):
-            await self._undo(key, previous, stored)
-            raise VersionConflictError(
-                key, f"a version {alias!r} points to was deleted meanwhile; alias not changed"
+        token = uuid.uuid4().hex
+        for _ in range(_WRITE_ATTEMPTS):
+            # Record what is there before replacing it, so the history has no hole.
+            sequence = await history.before_write(state, newest)
+            document = Alias(
+                name=name,
+                alias=alias,
+                update_at=datetime.now(timezone.utc),  # shown to users, decides nothing
+                version=_keys.version_str(number),
+                secondary_version=secondary_str,
+                secondary_version_weight=(
+                    secondary_version_weight if secondary is not None else None
+                ),
+                version_s3uri=self.layout.s3uri(self.layout.version_key(name, number)),
+                secondary_version_s3uri=self._uri(name, secondary_str),
             )
-        self._alias_memo.pop(key, None)  # our own change is seen at once, max_age or not
-        await self._record(name, alias, newest + 1, written.last_modified, previous, stored)
+            # Conditional even for last-writer-wins: the write names the document it
+            # replaces, which is what numbers the history in write order.
+            if_none_match, if_match = condition or (
+                (True, None) if state is None else (False, state.info.etag)
+            )
+            try:
+                written = await self._s3.put(
+                    history.key,
+                    document.to_document(),
+                    metadata={SEQUENCE_KEY: str(sequence)},
+                    content_type="application/json",
+                    if_none_match=if_none_match,
+                    if_match=if_match,
+                    token=token,
+                )
+                break
+            except VersionConflictError as err:
+                if isinstance(err, RetriedConflict) and (
+                    landed := await self._landed(history, sequence, token)
+                ):
+                    return landed  # ours won, then another writer replaced it
+                if condition is not None:
+                    raise VersionConflictError(
+                        history.key, await self._conflict_detail(history)
+                    ) from err
+                (state, (newest, _)) = await both(history.read, history.newest)
+        else:
+            raise VersionConflictError(history.key, "the alias kept changing; not written")
+        stored = document.model_copy(update={"revision": revision(written.etag)})
+        self._alias_memo.pop(history.key, None)  # our own change is seen at once
+        change = change_of(stored, sequence, written.last_modified)
+        if not await self._targets_safe(name, targets):
+            await history.record(change, token)  # it was live: the history shows it
+            await self._undo(history, state, stored, sequence)
+            raise VersionConflictError(
+                history.key,
+                f"a version {alias!r} points to was deleted meanwhile; "
+                "alias put back to its previous target",
+            )
+        await history.record(change, token)
         return stored
 
+    async def _landed(self, history: AliasHistory, sequence: int, token: str) -> Alias | None:
+        """After a retried write lost: the alias this call wrote, if its first attempt
+        landed and was replaced since (its record then exists: the next writer wrote it)."""
+        found = await history.change(sequence)
+        if found is None or found[1] != token or found[0].version is None:
+            return None
+        return self._alias_of_change(found[0])
+
+    async def _conflict_detail(self, history: AliasHistory) -> str:
+        current = await history.read()
+        if current is None:
+            return "the alias does not exist (expected_revision names a revision)"
+        return f"the alias is at revision {current.alias.revision}, not the one expected"
+
     async def _targets_safe(self, name: str, targets: list[int | None]) -> bool:
-        """After an alias write: its versions exist and no delete of them is under way."""
+        """After an alias write: no delete of its versions is under way and they exist.
+
+        The order is the protocol (see _delete_guarded): the deletion marks are listed
+        after the write, and the versions are read after that listing. A delete that
+        read the aliases before our write has its mark up until it deleted, so either
+        the listing sees the mark or the HEADs see the version gone. Mark ages are
+        measured on the server's clock.
+        """
         numbers = {number for number in targets if number is not None}  # LATEST stays
         if not numbers:
             return True
-        heads, marks = await both(
-            partial(
-                gather, [partial(self._s3.head, self.layout.version_key(name, n)) for n in numbers]
-            ),
-            partial(self._s3.list_all, self.layout.deleting_dir(name)),
-        )
-        if any(head is None for head in heads):
-            return False
-        fresh = datetime.now(timezone.utc) - _MARK_TTL
+        marks, now = await self._s3.list_timed(self.layout.deleting_dir(name))
         for info in marks:
             with contextlib.suppress(ValueError):
                 low, high = self.layout.parse_deleting_key(name, info.key)
-                if info.last_modified > fresh and any(low <= n <= high for n in numbers):
+                fresh = now is None or info.last_modified > now - MARK_TTL
+                if fresh and any(low <= n <= high for n in numbers):
                     found = await self._s3.get(info.key)
-                    if found is None:  # that delete just finished: did it take ours?
-                        return all(
-                            await gather(
-                                partial(self._s3.head, self.layout.version_key(name, n))
-                                for n in numbers
-                            )
-                        )
-                    if _mark_covers(found[0], numbers):
-                        return False
-        return True
+                    if found is not None and _mark_covers(found[0], numbers):
+                        return False  # else that delete just finished: the HEADs tell
+        heads = await gather(
+            partial(self._s3.head, self.layout.version_key(name, n)) for n in sorted(numbers)
+        )
+        return all(head is not None for head in heads)
 
-    async def _undo(self, key: str, previous: Alias | None, written: Alias) -> None:
-        """Put the alias back as it was before our write (unless someone changed it since)."""
+    async def _undo(
+        self, history: AliasHistory, previous: AliasState | None, written: Alias, sequence: int
+    ) -> None:
+        """Put the alias back to ``previous``'s target, only over our own revision.
+
+        A new alias is deleted If-Match our revision; a moved one gets a new document
+        with the previous target, If-Match our revision (new bytes, so a writer still
+        holding the previous revision can not mistake it for the old document). If
+        another writer replaced ours first, theirs stays.
+        """
+        ours = f'"{written.revision}"'
         with anyio.CancelScope(shield=True):
             if previous is None:
-                await self._s3.delete([key])
+                when = await self._s3.delete_if(history.key, ours)
+                if when is not None:
+                    await history.record(
+                        deletion(history.name, history.alias, sequence + 1, when), None
+                    )
                 return
+            restored = previous.alias.model_copy(
+                update={"update_at": datetime.now(timezone.utc), "revision": None}
+            )
             with contextlib.suppress(VersionConflictError):
-                await self._s3.put(
-                    key,
-                    previous.to_document(),
+                put = await self._s3.put(
+                    history.key,
+                    restored.to_document(),
+                    metadata={SEQUENCE_KEY: str(sequence + 1)},
                     content_type="application/json",
-                    if_match=f'"{written.revision}"',
+                    if_match=ours,
                 )
+                back = restored.model_copy(update={"revision": revision(put.etag)})
+                await history.record(change_of(back, sequence + 1, put.last_modified), put.token)
+
+    def _alias_of_change(self, change: AliasChange) -> Alias:
+        if change.version is None:
+            raise ValueError("a deletion has no alias")
+        return Alias(
+            name=change.name,
+            alias=change.alias,
+            update_at=change.update_at,
+            version=change.version,
+            secondary_version=change.secondary_version,
+            secondary_version_weight=change.secondary_version_weight,
+            version_s3uri=self.layout.s3uri(
+                self.layout.version_key(change.name, _keys.parse_version(change.version))
+            ),
+            secondary_version_s3uri=self._uri(change.name, change.secondary_version),
+            revision=change.revision,
+        )
 
     async def _read_alias(self, key: str) -> Alias | None:
         found = await self._s3.get(key)
         if found is None:
             return None
         body, info = found
-        return parse_alias_document(body, key, info.last_modified, _revision(info.etag))
+        return parse_alias_document(body, key, info.last_modified, revision(info.etag))
 
     async def _read_alias_cached(self, key: str, max_age: float) -> Alias | None:
         """``_read_alias`` answered from memory for ``max_age`` seconds, then revalidated
@@ -217,59 +312,9 @@ class AliasOperations:
             self._alias_memo.pop(key, None)
             return None
         body, info = found
-        alias = parse_alias_document(body, key, info.last_modified, _revision(info.etag))
+        alias = parse_alias_document(body, key, info.last_modified, revision(info.etag))
         self._alias_memo[key] = (alias, info.etag, now)
         return alias
-
-    async def _newest_change(self, name: str, alias: str) -> int:
-        found = await self._s3.first_numbered(
-            self.layout.history_dir(name, alias),
-            partial(self.layout.parse_history_key, name, alias),
-        )
-        return found[0] if found else 0
-
-    async def _record(
-        self,
-        name: str,
-        alias: str,
-        sequence: int,
-        when: datetime,
-        previous: Alias | None,
-        current: Alias | None,
-    ) -> None:
-        """Append a history record under the first free sequence number."""
-
-        def body(number: int) -> bytes:
-            change = AliasChange(
-                name=name,
-                alias=alias,
-                sequence=number,
-                update_at=when,
-                version=current.version if current else None,
-                secondary_version=current.secondary_version if current else None,
-                secondary_version_weight=current.secondary_version_weight if current else None,
-                revision=current.revision if current else None,
-                previous_version=previous.version if previous else None,
-                previous_secondary_version=previous.secondary_version if previous else None,
-                previous_secondary_version_weight=(
-                    previous.secondary_version_weight if previous else None
-                ),
-                previous_revision=previous.revision if previous else None,
-            )
-            return change.model_dump_json().encode()
-
-        try:
-            await self._s3.create_first_free(
-                partial(self.layout.history_key, name, alias), sequence, body
-            )
-        except AioVersionedError as err:
-            raise StorageError(
-                "PutObject",
-                self.layout.bucket,
-                self.layout.history_dir(name, alias),
-                "HistoryNotRecorded",
-                f"alias {alias!r} was changed, but its history record was not written: {err}",
-            ) from err
 
     async def get_alias(
         self, name: str, alias: str, at: datetime | None = None, *, max_age: float | None = None
@@ -295,19 +340,7 @@ class AliasOperations:
             change = await self._change_at(name, alias, at)
             if change is None or change.version is None:
                 raise AliasNotFoundError(name, alias)
-            return Alias(
-                name=name,
-                alias=alias,
-                update_at=change.update_at,
-                version=change.version,
-                secondary_version=change.secondary_version,
-                secondary_version_weight=change.secondary_version_weight,
-                version_s3uri=self.layout.s3uri(
-                    self.layout.version_key(name, _keys.parse_version(change.version))
-                ),
-                secondary_version_s3uri=self._uri(name, change.secondary_version),
-                revision=change.revision,
-            )
+            return self._alias_of_change(change)
         key = self.layout.alias_key(name, alias)
         if max_age is None:
             found = await self._read_alias(key)
@@ -320,38 +353,28 @@ class AliasOperations:
 
     async def _change_at(self, name: str, alias: str, at: datetime) -> AliasChange | None:
         """The newest recorded change made at or before ``at``."""
-        async for page in self._s3.pages(self.layout.history_dir(name, alias)):
+        history = self._history(name, alias)
+        async for page in self._s3.pages(history.directory):
             for info in page:
-                if info.last_modified > at + _HISTORY_SLACK:
-                    continue  # certainly made after ``at``: skip without reading it
-                change = await self._read_change(info.key)
+                if info.last_modified - _RECORD_SLACK > at:
+                    continue  # recorded well after ``at``: skip without reading it
+                change = await history.read_change(info.key)
                 if change is not None and change.update_at <= at:
                     return change
         return None
 
-    async def _read_change(self, key: str) -> AliasChange | None:
-        found = await self._s3.get(key)
-        return None if found is None else parse_alias_change(found[0], key)
-
     async def list_alias_history(
         self, name: str, alias: str, limit: int | None = None
     ) -> list[AliasChange]:
-        """Recorded changes of one alias, newest first (at most ``limit`` of them)."""
+        """Recorded changes of one alias, newest first (at most ``limit`` of them).
+
+        The order is the order in which the server applied the alias writes.
+        """
         _keys.validate_name(name)
         _keys.validate_alias(alias)
         if limit is not None:
             _validate.at_least(limit, "limit", 1)
-        directory = self.layout.history_dir(name, alias)
-        keys: list[str] = []
-        async for page in self._s3.pages(directory):
-            for info in page:
-                with contextlib.suppress(ValueError):
-                    self.layout.parse_history_key(name, alias, info.key)
-                    keys.append(info.key)
-            if limit is not None and len(keys) >= limit:
-                break
-        changes = await gather(partial(self._read_change, key) for key in keys[:limit])
-        return [change for change in changes if change is not None]
+        return await self._history(name, alias).changes(limit)
 
     async def list_aliases(self, name: str) -> list[Alias]:
         """All aliases of ``name``, sorted by alias name; documents are read concurrently."""
@@ -368,12 +391,17 @@ class AliasOperations:
         """Delete an alias (recorded in its history); a missing alias is a no-op."""
         _keys.validate_name(name)
         _keys.validate_alias(alias)
-        key = self.layout.alias_key(name, alias)
-        previous, newest = await both(
-            partial(self._read_alias, key), partial(self._newest_change, name, alias)
-        )
-        if previous is None:
-            return
-        when = await self._s3.delete([key])
-        self._alias_memo.pop(key, None)
-        await self._record(name, alias, newest + 1, when, previous, None)
+        history = self._history(name, alias)
+        for _ in range(_WRITE_ATTEMPTS):
+            state, (newest, _) = await both(history.read, history.newest)
+            if state is None:
+                return
+            sequence = await history.before_write(state, newest)
+            # If-Match: delete the document we read and recorded, not a newer one.
+            when = await self._s3.delete_if(history.key, state.info.etag)
+            if when is not None:
+                break
+        else:
+            raise VersionConflictError(history.key, "the alias kept changing; not deleted")
+        self._alias_memo.pop(history.key, None)
+        await history.record(deletion(name, alias, sequence, when), None)

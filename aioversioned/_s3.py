@@ -10,6 +10,7 @@ import contextlib
 import email.utils
 import enum
 import io
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -30,8 +31,19 @@ _CONFLICT_CODES = {"412", "PreconditionFailed", "ConditionalRequestConflict"}
 _NOT_MODIFIED_CODES = {"304", "NotModified"}
 
 
+TOKEN_KEY = "aioversioned-token"  # object metadata: which call wrote a conditional write
+
+
 class ObjectMissing(Exception):
     """Internal: the key does not exist. Callers turn it into a library error."""
+
+
+class RetriedConflict(VersionConflictError):
+    """A 412 answered to a retry: the first attempt, whose response was lost, may have won.
+
+    Only the server can tell: the caller looks at what the key holds before it reports
+    a conflict.
+    """
 
 
 class NotModified(enum.Enum):
@@ -90,10 +102,11 @@ class ObjectInfo:
 
 @dataclass(frozen=True)
 class WriteResult:
-    """ETag and server time of a successful write."""
+    """ETag and server time of a successful write (and the token of a conditional one)."""
 
     etag: str
     last_modified: datetime
+    token: str | None = None
 
 
 def _object_info(key: str, response: Mapping[str, Any], size: int) -> ObjectInfo:
@@ -107,11 +120,23 @@ def _object_info(key: str, response: Mapping[str, Any], size: int) -> ObjectInfo
     )
 
 
-def _server_time(response: Mapping[str, Any]) -> datetime:
+def server_time(response: Mapping[str, Any]) -> datetime | None:
+    """The server's clock from a response's Date header (None if it sent none).
+
+    Safety decisions take times from here and from LastModified, never from the
+    client's clock.
+    """
     date = response.get("ResponseMetadata", {}).get("HTTPHeaders", {}).get("date")
-    if date:
+    if not date:
+        return None
+    with contextlib.suppress(TypeError, ValueError):
         return email.utils.parsedate_to_datetime(date).astimezone(timezone.utc)
-    return datetime.now(timezone.utc)
+    return None
+
+
+def _write_time(response: Mapping[str, Any]) -> datetime:
+    """When a write happened, for reports: the server's Date, else the client's clock."""
+    return server_time(response) or datetime.now(timezone.utc)
 
 
 class S3:
@@ -199,9 +224,9 @@ class S3:
                         operation, self.bucket, key, code, "bucket does not exist; run bootstrap()"
                     ) from err
                 if code in _CONFLICT_CODES:
-                    raise VersionConflictError(
-                        key or self.bucket, f"{operation}: {message}"
-                    ) from err
+                    retried = err.response.get("ResponseMetadata", {}).get("RetryAttempts", 0)
+                    conflict = RetriedConflict if retried else VersionConflictError
+                    raise conflict(key or self.bucket, f"{operation}: {message}") from err
                 if missing_ok and code in _MISSING_CODES:
                     raise ObjectMissing(key) from err
                 raise StorageError(operation, self.bucket, key, code, message) from err
@@ -290,15 +315,23 @@ class S3:
         content_type: str | None = None,
         if_none_match: bool = False,
         if_match: str | None = None,
+        token: str | None = None,
     ) -> WriteResult:
         """Write ``key``.
 
         ``if_none_match`` makes it fail with VersionConflictError if the key exists,
-        ``if_match`` unless the key exists with that ETag.
+        ``if_match`` unless the key exists with that ETag. A conditional write carries
+        a token in the metadata (``TOKEN_KEY``: ``token``, else a new one), returned in
+        the result: when
+        botocore retried it and the retry lost, the key is read, and if it holds this
+        token the first attempt won and the write is reported as done.
         """
         kwargs = self._args(Key=key, Body=body, **self._write_args)
+        if if_none_match or if_match is not None:
+            token = token or uuid.uuid4().hex
+        metadata = {**(metadata or {}), **({TOKEN_KEY: token} if token else {})}
         if metadata:
-            kwargs["Metadata"] = dict(metadata)
+            kwargs["Metadata"] = metadata
         if content_type:
             kwargs["ContentType"] = content_type
         if if_none_match:
@@ -310,7 +343,29 @@ class S3:
                 resp = await self._client.put_object(**kwargs)
         except ObjectMissing as err:  # If-Match on a key that does not exist
             raise VersionConflictError(key, "the object does not exist") from err.__cause__
-        return WriteResult(etag=resp["ETag"], last_modified=_server_time(resp))
+        except RetriedConflict:
+            if (found := await self.head(key)) and found.metadata.get(TOKEN_KEY) == token:
+                return WriteResult(found.etag, found.last_modified, token)
+            raise
+        return WriteResult(resp["ETag"], _write_time(resp), token)
+
+    async def delete_if(self, key: str, etag: str) -> datetime | None:
+        """Delete ``key`` only while it has ``etag`` (If-Match); when it went, or None.
+
+        None when the key holds another ETag: someone else wrote it since. A key
+        already gone counts as deleted (a retried delete whose first attempt won);
+        the time is then the client's, for reports only.
+        """
+        try:
+            async with self._request("DeleteObject", key, missing_ok=True):
+                resp = await self._client.delete_object(**self._args(Key=key, IfMatch=etag))
+        except ObjectMissing:
+            return datetime.now(timezone.utc)
+        except RetriedConflict:
+            return None if await self.head(key) else datetime.now(timezone.utc)
+        except VersionConflictError:
+            return None
+        return _write_time(resp)
 
     async def copy(
         self,
@@ -395,13 +450,19 @@ class S3:
         self, prefix: str, *, start_after: str | None = None, page_size: int = 1000
     ) -> AsyncIterator[list[ObjectInfo]]:
         """Objects under ``prefix`` in key order, one list per ListObjectsV2 page."""
+        async for page, _ in self._timed_pages(prefix, start_after, page_size):
+            yield page
+
+    async def _timed_pages(
+        self, prefix: str, start_after: str | None, page_size: int
+    ) -> AsyncIterator[tuple[list[ObjectInfo], datetime | None]]:
         kwargs = self._args(Prefix=prefix, MaxKeys=page_size)
         if start_after:
             kwargs["StartAfter"] = start_after
         while True:
             async with self._request("ListObjectsV2", prefix):
                 resp = await self._client.list_objects_v2(**kwargs)
-            yield [
+            page = [
                 ObjectInfo(
                     key=item["Key"],
                     etag=item.get("ETag", ""),
@@ -410,6 +471,7 @@ class S3:
                 )
                 for item in resp.get("Contents", [])
             ]
+            yield page, server_time(resp)
             token = resp.get("NextContinuationToken")
             if not resp.get("IsTruncated") or not token:
                 return
@@ -417,7 +479,17 @@ class S3:
 
     async def list_all(self, prefix: str) -> list[ObjectInfo]:
         """Every object under ``prefix``, in key order."""
-        return [info async for page in self.pages(prefix) for info in page]
+        return (await self.list_timed(prefix))[0]
+
+    async def list_timed(self, prefix: str) -> tuple[list[ObjectInfo], datetime | None]:
+        """Every object under ``prefix``, and the server's time when the listing began
+        (None if the server sent no Date)."""
+        found: list[ObjectInfo] = []
+        times: list[datetime | None] = []
+        async for page, when in self._timed_pages(prefix, None, 1000):
+            found.extend(page)
+            times.append(when)
+        return found, times[0]
 
     async def list_dirs(self, prefix: str) -> list[str]:
         """The immediate sub-folders of ``prefix`` (common prefixes), with their trailing ``/``."""
@@ -453,7 +525,7 @@ class S3:
                     first.get("Code", "Unknown"),
                     f"{len(errors)} of {len(chunk)} keys not deleted: {first.get('Message', '')}",
                 )
-            return _server_time(resp)
+            return _write_time(resp)
 
         chunks = [keys[start : start + DELETE_BATCH] for start in range(0, len(keys), DELETE_BATCH)]
         times = await gather(partial(batch, chunk) for chunk in chunks)
@@ -587,7 +659,7 @@ class S3:
             kwargs["IfNoneMatch"] = "*"
         async with self._request("CompleteMultipartUpload", key):
             resp = await self._client.complete_multipart_upload(**kwargs)
-        return WriteResult(etag=resp["ETag"], last_modified=_server_time(resp))
+        return WriteResult(etag=resp["ETag"], last_modified=_write_time(resp))
 
     async def abort_multipart(self, key: str, upload_id: str) -> None:
         """Abort a multipart upload and free its parts."""
