@@ -379,13 +379,18 @@ class AliasOperations:
     async def list_aliases(self, name: str) -> list[Alias]:
         """All aliases of ``name``, sorted by alias name; documents are read concurrently."""
         _keys.validate_name(name)
+        return (await self._aliases_timed(name))[0]
+
+    async def _aliases_timed(self, name: str) -> tuple[list[Alias], datetime | None]:
+        """All aliases, and the server's time when they were listed (None if unknown)."""
         keys = []
-        for info in await self._s3.list_all(self.layout.aliases_dir(name)):
+        listed, now = await self._s3.list_timed(self.layout.aliases_dir(name))
+        for info in listed:
             with contextlib.suppress(ValueError):
                 self.layout.parse_alias_key(name, info.key)
                 keys.append(info.key)
         found = await gather(partial(self._read_alias, key) for key in keys)
-        return [alias for alias in found if alias is not None]
+        return [alias for alias in found if alias is not None], now
 
     async def delete_alias(self, name: str, alias: str) -> None:
         """Delete an alias (recorded in its history); a missing alias is a no-op."""

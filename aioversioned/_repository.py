@@ -15,12 +15,13 @@ from typing import Any
 import anyio
 
 from . import _keys, _sources, _transfer, _validate
+from ._aliases import MARK_TTL
 from ._cache import content_cache
 from ._content import ContentOperations
 from ._keys import LATEST, NAME_KEY, SHA256_KEY, Layout, VersionLike
 from ._models import Artifact
 from ._retention import referenced_versions, select_purge
-from ._s3 import S3, ObjectInfo, ObjectMissing, WriteResult
+from ._s3 import S3, ObjectInfo, ObjectMissing, RetriedConflict, WriteResult
 from ._sources import Content
 from ._tasks import both, gather
 from ._transfer import GiB, MiB, OnProgress
@@ -143,13 +144,17 @@ class AsyncRepository(ContentOperations):
             sha256=digest,
         )
 
-    async def _listed_versions(self, name: str) -> list[tuple[int | None, ObjectInfo]]:
-        """LATEST and published versions from one listing, in key order; foreign keys skipped."""
+    async def _listed_versions(
+        self, name: str
+    ) -> tuple[list[tuple[int | None, ObjectInfo]], datetime | None]:
+        """LATEST and published versions from one listing, in key order (foreign keys
+        skipped), and the server's time of the listing (None if unknown)."""
         found = []
-        for info in await self._s3.list_all(self.layout.versions_dir(name)):
+        listed, now = await self._s3.list_timed(self.layout.versions_dir(name))
+        for info in listed:
             with contextlib.suppress(ValueError):
                 found.append((self.layout.parse_version_key(name, info.key), info))
-        return found
+        return found, now
 
     # -- artifacts -----------------------------------------------------------------------
 
@@ -293,7 +298,7 @@ class AsyncRepository(ContentOperations):
         artifact has no version at all.
         """
         _keys.validate_name(name)
-        (entries, records), latest = await both(
+        ((entries, _), records), latest = await both(
             partial(both, partial(self._listed_versions, name), partial(self._records, name)),
             partial(self._s3.head, self.layout.version_key(name, None)),
         )
@@ -437,6 +442,13 @@ class AsyncRepository(ContentOperations):
                 )
             except ObjectMissing:
                 raise ArtifactNotFoundError(name, LATEST) from None
+            except RetriedConflict:
+                # A retry lost: if the target exists, the first attempt made it, since
+                # only this call holds the number's claim.
+                if (info := await self._s3.head(target)) is not None:
+                    return self._artifact(name, number, info), info.etag
+                latest = await self._head_version(name, None)
+                continue
             except VersionConflictError:
                 if await self._s3.head(target) is not None:
                     # Only a writer that ignores claims (versioned 1.x) can get here.
@@ -455,13 +467,15 @@ class AsyncRepository(ContentOperations):
             return self._artifact(name, number, info), info.etag
         raise VersionConflictError(target, "LATEST kept changing while it was being published")
 
-    async def _alias_users(self, name: str) -> dict[int, list[str]]:
-        """Which aliases reference each published version of ``name``."""
+    async def _alias_users(self, name: str) -> tuple[dict[int, list[str]], datetime | None]:
+        """Which aliases reference each published version of ``name``, and the server's
+        time when the aliases were listed (None if unknown)."""
         users: dict[int, list[str]] = {}
-        for alias in await self.list_aliases(name):
+        aliases, now = await self._aliases_timed(name)
+        for alias in aliases:
             for number in referenced_versions((alias.version, alias.secondary_version)):
                 users.setdefault(number, []).append(alias.alias)
-        return users
+        return users, now
 
     async def delete_artifact_version(
         self, name: str, version: VersionLike, force: bool = False
@@ -469,7 +483,7 @@ class AsyncRepository(ContentOperations):
         """Delete one published version; a missing version is a no-op, LATEST is refused.
 
         A version that an alias references raises VersionInUseError naming the
-        aliases, unless ``force=True``.
+        aliases, unless ``force=True``. Its number is never handed out again.
         """
         _keys.validate_name(name)
         number = _keys.parse_version(version)
@@ -480,26 +494,59 @@ class AsyncRepository(ContentOperations):
             for info in await self._s3.list_all(self.layout.published_prefix(name, number))
         ]
         if force:
+            await self._keep_claimed(name, [number])
             await self._s3.delete([self.layout.version_key(name, number), *(k for _, k in records)])
         elif users := (await self._delete_guarded(name, [number], records)).get(number):
             raise VersionInUseError(name, str(number), tuple(users))
+
+    async def _keep_claimed(self, name: str, numbers: list[int]) -> None:
+        """Make sure each number has its claim before its version goes, so that no
+        publish hands it out again (a version that ``versioned`` 1.x published has none)."""
+        claimed = set()
+        for info in await self._s3.list_all(self.layout.claims_dir(name)):
+            with contextlib.suppress(ValueError):
+                claimed.add(self.layout.parse_claim_key(name, info.key))
+        missing = [n for n in numbers if n not in claimed]
+
+        async def claim(number: int) -> None:
+            with contextlib.suppress(VersionConflictError):  # claimed meanwhile: fine
+                await self._s3.put(self.layout.claim_key(name, number), b"", if_none_match=True)
+
+        await gather(partial(claim, number) for number in missing)
 
     async def _delete_guarded(
         self, name: str, numbers: list[int], records: list[tuple[int, str]]
     ) -> dict[int, list[str]]:
         """Delete the versions (and their records) that no alias references.
 
-        Safe against a racing put_alias: a mark naming the versions is written first,
-        then the aliases are read. A put_alias whose write came before that read is
-        seen and its version kept; one whose write came after it finds the mark and
-        undoes itself. Returns the aliases that kept versions alive.
+        The steps, in this order, against a racing put_alias (see _targets_safe):
+        1. claims: the numbers stay taken once their versions are gone;
+        2. a deletion mark naming the versions;
+        3. the aliases are read: a put_alias that wrote before is seen and its version
+           kept; one that writes after lists the deletion marks and finds ours (or,
+           once we removed it, finds the version gone) and undoes itself;
+        4. the versions go, unless the server's clock says step 3 ended more than
+           half of MARK_TTL after the mark was written (a stalled delete: a put_alias
+           may take the mark for a dead one's by then); botocore's retries of the
+           delete itself end well within the other half;
+        5. the mark is removed, even when cancelled.
+        Returns the aliases that kept versions alive.
         """
         if not numbers:
             return {}
+        await self._keep_claimed(name, numbers)
         mark = self.layout.deleting_key(name, min(numbers), max(numbers), uuid.uuid4().hex)
-        await self._s3.put(mark, json.dumps(sorted(numbers)).encode())
+        marked = await self._s3.put(mark, json.dumps(sorted(numbers)).encode())
         try:
-            users = await self._alias_users(name)
+            users, now = await self._alias_users(name)
+            if now is not None and now - marked.last_modified > MARK_TTL / 2:
+                raise StorageError(
+                    "DeleteObjects",
+                    self.layout.bucket,
+                    mark,
+                    "DeleteStalled",
+                    "reading the aliases took too long; nothing was deleted, try again",
+                )
             gone = {number for number in numbers if number not in users}
             await self._s3.delete(
                 [self.layout.version_key(name, number) for number in sorted(gone)]
@@ -519,18 +566,22 @@ class AsyncRepository(ContentOperations):
     ) -> tuple[datetime, list[Artifact]]:
         """Delete versions outside the newest ``keep_last_n`` AND older than the age limit.
 
-        LATEST and versions that an alias references are never deleted. Returns the
-        purge time and the deleted versions; with ``dry_run=True`` returns what would
-        be deleted and deletes nothing.
+        LATEST and versions that an alias references are never deleted. Ages are
+        measured on the server's clock. Returns the purge time and the deleted
+        versions; with ``dry_run=True`` returns what would be deleted and deletes
+        nothing.
         """
         _keys.validate_name(name)
         keep = _validate.at_least(keep_last_n, "keep_last_n", 0)
         max_age = _validate.seconds(purge_older_than_secs, "purge_older_than_secs")
-        purge_time = datetime.now(timezone.utc)
-        (listed, records), users = await both(
+        ((listed, now), records), (users, _) = await both(
             partial(both, partial(self._listed_versions, name), partial(self._records, name)),
             partial(self._alias_users, name),
         )
+        # Ages by the server's clock (LastModified is the server's too), whose Date
+        # header names the second: the end of it, so that an age of 0 takes everything.
+        # The client's clock only if the server sends no Date.
+        purge_time = now + timedelta(seconds=1) if now else datetime.now(timezone.utc)
         doomed = select_purge(
             [(number, info.last_modified) for number, info in listed if number is not None],
             keep,

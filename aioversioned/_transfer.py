@@ -18,10 +18,10 @@ import anyio
 import anyio.to_thread
 
 from . import _validate
-from ._s3 import S3, ObjectInfo, WriteResult
+from ._s3 import S3, ObjectInfo, ObjectMissing, WriteResult
 from ._sources import Chunks, Measured, read_full
 from ._tasks import gather, task_group
-from .errors import AioVersionedError, IntegrityError, InvalidInputError
+from .errors import AioVersionedError, IntegrityError, InvalidInputError, VersionConflictError
 
 MiB = 1 << 20
 GiB = 1 << 30
@@ -249,6 +249,14 @@ async def copy_object(
             )
             for number, (first, last) in enumerate(part_ranges(source.size, part_size), 1)
         )
+        # Some servers (moto) ignore CopySourceIfMatch on UploadPartCopy: a source
+        # replaced meanwhile would leave parts of two contents under the metadata of
+        # the first. Complete only if the source still has the ETag it was copied at.
+        current = await s3.head(source.key)
+        if current is None:
+            raise ObjectMissing(source.key)
+        if current.etag != source.etag:
+            raise VersionConflictError(source.key, "changed while its parts were copied")
         return await s3.complete_multipart(target, upload_id, etags, if_none_match=if_none_match)
     except BaseException:
         await _abort(s3, target, upload_id)
