@@ -1,9 +1,9 @@
 """Request-level fault injection inside a repository's own client, for forced interleavings.
 
 Rules match requests by operation name (``PutObject``) and key (a substring or a
-predicate) and act on them in botocore's ``before-send`` event, that is after signing
-and inside botocore's retry loop, so retries happen exactly as they would on a real
-network:
+predicate; for ``ListObjectsV2`` the prefix) and act on them in botocore's
+``before-send`` event, that is after signing and inside botocore's retry loop, so
+retries happen exactly as they would on a real network:
 
 - ``hold``: the request waits until the test calls ``release()`` (``arrived`` is set
   when it got there), then goes on: one exact interleaving, no sleeps.
@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import anyio
 from aiobotocore.awsrequest import AioAWSResponse
@@ -115,8 +115,10 @@ class Interposer:
 
     async def _before_send(self, request: Any, event_name: str, **_: Any) -> Any:
         operation = event_name.rsplit(".", 1)[1]
-        path = unquote(urlsplit(request.url).path).lstrip("/")
-        key = path.partition("/")[2]  # path-style: /bucket/key
+        url = urlsplit(request.url)
+        key = unquote(url.path).lstrip("/").partition("/")[2]  # path-style: /bucket/key
+        if operation == "ListObjectsV2":
+            key = parse_qs(url.query).get("prefix", [""])[0]  # a listing's "key": its prefix
         rule = next((r for r in self.rules if r.matches(operation, key)), None)
         self.log.append((operation, key, rule.action if rule else "pass"))
         if rule is None:

@@ -1,0 +1,307 @@
+"""Issue 9's findings, each forced into its exact interleaving with tests/interpose.py.
+
+Two repositories on one bucket stand for two processes; each has its own injector, so
+a test holds one writer's request while the other goes on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import datetime, timedelta, timezone
+from typing import Any, TypeVar
+
+import anyio
+import pytest
+from boto_session_manager import BotoSesManager
+from versioned.api import s3_only_backend as peer
+
+from aioversioned import (
+    AliasNotFoundError,
+    AsyncRepository,
+    VersionConflictError,
+    _aliases,
+    _repository,
+    _transfer,
+)
+from tests.interpose import Interposer, Rule
+
+T = TypeVar("T")
+MiB = 1 << 20
+
+
+def beside(repo: AsyncRepository) -> AsyncRepository:
+    """Another repository on the same bucket: another process, as far as S3 can tell."""
+    return AsyncRepository(repo.layout.bucket, endpoint_url=repo._connect_args["endpoint_url"])
+
+
+@pytest.fixture
+async def other(any_repo: AsyncRepository) -> AsyncIterator[AsyncRepository]:
+    async with beside(any_repo) as second:
+        yield second
+
+
+async def publish(repo: AsyncRepository, content: bytes) -> str:
+    await repo.put_artifact("m", content)
+    return (await repo.publish_artifact_version("m")).version
+
+
+class Task:
+    """A call running in the background; ``await task.result()`` returns or raises."""
+
+    def __init__(self) -> None:
+        self.done = anyio.Event()
+        self.value: Any = None
+        self.error: BaseException | None = None
+
+    async def run(self, call: Callable[[], Awaitable[Any]]) -> None:
+        try:
+            self.value = await call()
+        except Exception as err:
+            self.error = err
+        finally:
+            self.done.set()
+
+    async def result(self) -> Any:
+        await self.done.wait()
+        if self.error is not None:
+            raise self.error
+        return self.value
+
+
+async def arrive(rule: Rule) -> None:
+    with anyio.fail_after(30):
+        await rule.arrived.wait()
+
+
+async def test_put_alias_after_a_delete_read_the_aliases_never_dangles(
+    any_repo: AsyncRepository, other: AsyncRepository
+) -> None:
+    """Finding 2. The delete has read the aliases and is about to delete version 1; the
+    alias write lands then, its mark listing is answered only after the delete finished
+    (so it finds no mark): the versions are read after that listing and show 1 gone."""
+    await publish(any_repo, b"one")
+    await publish(any_repo, b"two")
+    deleting = Interposer(any_repo).hold("DeleteObjects")
+    listing = Interposer(other).hold("ListObjectsV2", "/.aioversioned/deleting/")
+    delete, put = Task(), Task()
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(delete.run, lambda: any_repo.delete_artifact_version("m", 1))
+        await arrive(deleting)  # marked, aliases read: nothing references 1
+        tg.start_soon(put.run, lambda: other.put_alias("m", "prod", 1))
+        await arrive(listing)  # the alias is written
+        deleting.release()
+        await delete.result()
+        listing.release()
+    with pytest.raises(VersionConflictError, match="deleted meanwhile"):
+        await put.result()
+    assert [a.version for a in await any_repo.list_artifact_versions("m")] == ["LATEST", "2"]
+    with pytest.raises(AliasNotFoundError):  # undone: it did not exist before
+        await any_repo.get_alias("m", "prod")
+
+
+@pytest.mark.parametrize("expected", ["absent", "revision"])
+async def test_compare_and_swap_whose_response_was_lost_reports_its_win(
+    any_repo: AsyncRepository, expected: str
+) -> None:
+    """Finding 3: the write landed, its response was lost, botocore's retry got 412."""
+    await publish(any_repo, b"one")
+    await publish(any_repo, b"two")
+    revision = "absent"
+    if expected == "revision":
+        revision = str((await any_repo.put_alias("m", "prod", 1)).revision)
+    faults = Interposer(any_repo)
+    faults.drop_after("PutObject", "/aliases/prod.json")
+    won = await any_repo.put_alias("m", "prod", 2, expected_revision=revision)
+    assert faults.sent("PutObject").count(any_repo.layout.alias_key("m", "prod")) == 2
+    current = await any_repo.get_alias("m", "prod")
+    assert (won.version, won.revision) == (current.version, current.revision) == ("2", won.revision)
+    history = await any_repo.list_alias_history("m", "prod")
+    assert (history[0].version, history[0].revision) == ("2", won.revision)
+
+
+async def test_lost_response_then_replaced_is_still_reported_as_a_win(
+    any_repo: AsyncRepository, other: AsyncRepository
+) -> None:
+    """Finding 3: our write landed (response lost), another writer moved the alias on
+    from our revision before our retry: we changed the alias, so we report success."""
+    await publish(any_repo, b"one")
+    await publish(any_repo, b"two")
+    start = await any_repo.put_alias("m", "prod", 1)
+    faults = Interposer(any_repo)
+    faults.drop_after("PutObject", "/aliases/prod.json")
+    retry = faults.hold("PutObject", "/aliases/prod.json")
+    ours = Task()
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(
+            ours.run, lambda: any_repo.put_alias("m", "prod", 2, expected_revision=start.revision)
+        )
+        await arrive(retry)
+        seen = await other.get_alias("m", "prod")
+        assert seen.version == "2"  # our first attempt landed
+        theirs = await other.put_alias("m", "prod", 1, expected_revision=seen.revision)
+        retry.release()
+    won = await ours.result()
+    assert (won.version, won.revision) == ("2", seen.revision)
+    history = await any_repo.list_alias_history("m", "prod")
+    assert [(c.version, c.revision) for c in history] == [
+        ("1", theirs.revision),
+        ("2", seen.revision),
+        ("1", start.revision),
+    ]
+    assert history[0].previous_revision == seen.revision
+
+
+@pytest.mark.parametrize("operation", ["CopyObject", "PutObject"])
+async def test_publish_whose_response_was_lost_publishes_once(
+    any_repo: AsyncRepository, operation: str
+) -> None:
+    """Finding 3: the copy (or the claim) landed, its response was lost."""
+    await publish(any_repo, b"one")
+    await any_repo.put_artifact("m", b"two")
+    key = "/versions/" if operation == "CopyObject" else "/.aioversioned/claims/"
+    Interposer(any_repo).drop_after(operation, key)
+    published = await any_repo.publish_artifact_version("m")
+    assert published.version == "2"
+    assert [a.version for a in await any_repo.list_artifact_versions("m")] == ["LATEST", "2", "1"]
+    assert await any_repo.get_artifact_content("m", 2) == b"two"
+
+
+async def test_undo_never_removes_another_writers_alias(
+    any_repo: AsyncRepository, other: AsyncRepository
+) -> None:
+    """Finding 4: our new alias must be undone (its version is being deleted), but
+    another writer moved it on meanwhile: their alias stays."""
+    await publish(any_repo, b"one")
+    await publish(any_repo, b"two")
+    deleting = Interposer(any_repo).hold("DeleteObjects")
+    listing = Interposer(other).hold("ListObjectsV2", "/.aioversioned/deleting/")
+    third = beside(any_repo)
+    delete, put = Task(), Task()
+    async with third, anyio.create_task_group() as tg:
+        tg.start_soon(delete.run, lambda: any_repo.delete_artifact_version("m", 1))
+        await arrive(deleting)
+        tg.start_soon(put.run, lambda: other.put_alias("m", "prod", 1))
+        await arrive(listing)  # our alias is written; the mark is there to be found
+        theirs = await third.put_alias("m", "prod", 2)
+        listing.release()
+        with pytest.raises(VersionConflictError):
+            await put.result()
+        deleting.release()
+        await delete.result()
+    assert await any_repo.get_alias("m", "prod") == theirs
+
+
+async def test_a_torn_multipart_publish_is_never_completed(
+    repo: AsyncRepository, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Finding 5, on moto (which ignores CopySourceIfMatch on UploadPartCopy): LATEST
+    is replaced between two part copies of a publish."""
+    monkeypatch.setattr(_transfer, "COPY_LIMIT", 6 * MiB)
+    old, new = b"a" * (11 * MiB), b"b" * (11 * MiB)
+    await repo.put_artifact("m", old)
+    second_part = Interposer(repo).hold("UploadPartCopy", lambda key: True, times=1)
+    publishing = Task()
+    async with beside(repo) as other, anyio.create_task_group() as tg:
+        tg.start_soon(publishing.run, lambda: repo.publish_artifact_version("m"))
+        await arrive(second_part)
+        await other.put_artifact("m", new)
+        second_part.release()
+    published = await publishing.result()
+    content = await repo.get_artifact_content("m", published.version)  # verifies sha256
+    assert content in (old, new)
+    assert published.sha256 == hashlib.sha256(content).hexdigest()
+    assert [a.version for a in await repo.list_artifact_versions("m")] == ["LATEST", "1"]
+    uploads = await repo._s3._client.list_multipart_uploads(Bucket=repo.layout.bucket)
+    assert uploads.get("Uploads", []) == []
+
+
+def _clock(offset: timedelta) -> type[datetime]:
+    class Skewed(datetime):
+        @classmethod
+        def now(cls, tz: Any = None) -> Any:
+            return datetime.now(tz) + offset
+
+    return Skewed
+
+
+async def test_a_fast_client_clock_does_not_turn_protection_off(
+    any_repo: AsyncRepository, other: AsyncRepository, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Finding 6: with the client clock 11 minutes fast, a fresh deletion mark still
+    protects the version."""
+    monkeypatch.setattr(_aliases, "datetime", _clock(timedelta(minutes=11)))
+    await publish(any_repo, b"one")
+    await publish(any_repo, b"two")
+    deleting = Interposer(any_repo).hold("DeleteObjects")
+    delete = Task()
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(delete.run, lambda: any_repo.delete_artifact_version("m", 1))
+        await arrive(deleting)
+        with pytest.raises(VersionConflictError, match="deleted meanwhile"):
+            await other.put_alias("m", "prod", 1)
+        deleting.release()
+        await delete.result()
+    with pytest.raises(AliasNotFoundError):
+        await any_repo.get_alias("m", "prod")
+
+
+async def test_purge_ages_versions_by_the_servers_clock(
+    any_repo: AsyncRepository, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Finding 6: a client clock a year fast does not make fresh versions old."""
+    for content in (b"one", b"two", b"three"):
+        await publish(any_repo, content)
+    monkeypatch.setattr(_repository, "datetime", _clock(timedelta(days=365)))
+    _, deleted = await any_repo.purge_artifact_versions(
+        "m", keep_last_n=0, purge_older_than_secs=3600
+    )
+    assert deleted == []
+    assert len(await any_repo.list_artifact_versions("m")) == 4
+
+
+async def test_history_order_is_write_order(
+    any_repo: AsyncRepository, other: AsyncRepository
+) -> None:
+    """Finding 7: the first writer's history record is slower than the second writer's
+    whole call: the history still lists the changes in the order they were applied."""
+    for content in (b"one", b"two", b"three"):
+        await publish(any_repo, content)
+    await any_repo.put_alias("m", "prod", 1)
+    recording = Interposer(any_repo).hold("PutObject", "/.aioversioned/history/prod/")
+    first = Task()
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(first.run, lambda: any_repo.put_alias("m", "prod", 2))
+        await arrive(recording)  # written, not yet recorded
+        await other.put_alias("m", "prod", 3)
+        recording.release()
+    assert (await first.result()).version == "2"
+    current = await any_repo.get_alias("m", "prod")
+    history = await any_repo.list_alias_history("m", "prod")
+    assert [c.version for c in history] == ["3", "2", "1"]
+    assert [c.sequence for c in history] == [3, 2, 1]
+    assert history[0].revision == current.revision
+    later = datetime.now(timezone.utc) + timedelta(seconds=5)
+    assert (await any_repo.get_alias("m", "prod", at=later)).version == current.version == "3"
+
+
+async def test_a_number_versioned_published_is_never_handed_out_again(
+    repo: AsyncRepository, endpoint_url: str
+) -> None:
+    """Finding 9: versioned 1.0.1 publishes 2 (writing no claim); aioversioned deletes
+    it; the next publish takes 3, not 2 again."""
+    bsm = BotoSesManager(
+        region_name="us-east-1", default_client_kwargs={"endpoint_url": endpoint_url}
+    )
+    old = peer.Repository(
+        aws_region="us-east-1", s3_bucket=repo.layout.bucket, s3_prefix=repo.layout.prefix
+    )
+    await publish(repo, b"one")
+    old.put_artifact(bsm, name="m", content=b"two")
+    old.publish_artifact_version(bsm, name="m")
+    await repo.delete_artifact_version("m", 2)
+    await repo.put_artifact("m", b"three")
+    assert (await repo.publish_artifact_version("m")).version == "3"
+    await repo.delete_artifact_version("m", 3, force=True)
+    await repo.put_artifact("m", b"four")
+    assert (await repo.publish_artifact_version("m")).version == "4"
