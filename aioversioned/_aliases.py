@@ -41,9 +41,6 @@ MARK_TTL = timedelta(hours=1)
 # How often a last-writer-wins alias write re-reads and tries again when another
 # writer changed the alias between its read and its conditional write.
 _WRITE_ATTEMPTS = 16
-# History records are written just after their alias write, so a record's LastModified
-# trails the change it describes by about one request (more for a slow writer).
-_RECORD_SLACK = timedelta(minutes=1)
 _REVISION_RE = re.compile(r"[A-Za-z0-9._:+/=-]{1,128}")
 
 
@@ -337,7 +334,7 @@ class AliasOperations:
         if at is not None:
             if not isinstance(at, datetime) or at.tzinfo is None:
                 raise InvalidInputError("at", f"must be a timezone-aware datetime, got {at!r}")
-            change = await self._change_at(name, alias, at)
+            change = await self._history(name, alias).change_at(at)
             if change is None or change.version is None:
                 raise AliasNotFoundError(name, alias)
             return self._alias_of_change(change)
@@ -350,18 +347,6 @@ class AliasOperations:
             await self._s3.ensure_bucket()
             raise AliasNotFoundError(name, alias)
         return found
-
-    async def _change_at(self, name: str, alias: str, at: datetime) -> AliasChange | None:
-        """The newest recorded change made at or before ``at``."""
-        history = self._history(name, alias)
-        async for page in self._s3.pages(history.directory):
-            for info in page:
-                if info.last_modified - _RECORD_SLACK > at:
-                    continue  # recorded well after ``at``: skip without reading it
-                change = await history.read_change(info.key)
-                if change is not None and change.update_at <= at:
-                    return change
-        return None
 
     async def list_alias_history(
         self, name: str, alias: str, limit: int | None = None

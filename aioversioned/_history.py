@@ -34,6 +34,7 @@ from .errors import AioVersionedError, StorageError, VersionConflictError
 SEQUENCE_KEY = "aioversioned-sequence"  # alias document metadata: its place in the chain
 ALIAS_TOKEN_KEY = "aioversioned-alias-token"  # record metadata: the token of its document
 _SEQUENCE_LIMIT = 10**12
+_READ_BATCH = 16  # history records read at once by a point-in-time lookup
 
 
 def revision(etag: str) -> str:
@@ -88,7 +89,8 @@ def with_previous(changes: Sequence[AliasChange]) -> list[AliasChange]:
     stored (records written by aioversioned before 0.2 stored both).
     """
     filled = []
-    for change, older in zip(changes, [*changes[1:], None], strict=True):
+    for index, change in enumerate(changes):
+        older = changes[index + 1] if index + 1 < len(changes) else None
         if older is not None and older.sequence == change.sequence - 1:
             change = change.model_copy(
                 update={
@@ -143,15 +145,21 @@ class AliasHistory:
         return parse_alias_change(found[0], key), found[1].metadata.get(ALIAS_TOKEN_KEY)
 
     async def sequence_of(self, state: AliasState | None, newest: int) -> int | None:
-        """The chain number of the current document: None when there is none or when it
-        is not recorded yet and carries no number (then it becomes ``newest + 1``)."""
+        """The chain number of the current document, or None when there is none, or
+        when it is neither numbered nor recorded (then it becomes ``newest + 1``).
+
+        A number below the newest record's is not believed (metadata is untrusted, and
+        a copy of an old document carries an old number) unless that record is this
+        very document.
+        """
         if state is None:
             return None
-        if (number := state.sequence) is not None:
+        number = state.sequence
+        if number is not None and number >= newest:
             return number
         recorded = await self.change(newest) if newest else None
         if recorded and recorded[0].revision == state.alias.revision:
-            return newest  # recorded already (by aioversioned before 0.2)
+            return newest  # recorded already (by aioversioned before 0.2, say)
         return None
 
     async def record(self, change: AliasChange, token: str | None) -> None:
@@ -193,6 +201,26 @@ class AliasHistory:
         if number > newest:
             await self.record(change_of(state.alias, number, state.info.last_modified), state.token)
         return number + 1
+
+    async def change_at(self, at: datetime) -> AliasChange | None:
+        """The newest change (by sequence) made at or before ``at``.
+
+        Records are read newest first, a few at a time: a record's own LastModified
+        says nothing about its change's time (the next writer may record a change
+        long after it was made).
+        """
+        async for page in self._s3.pages(self.directory):
+            keys = []
+            for info in page:
+                with contextlib.suppress(ValueError):
+                    self._layout.parse_history_key(self.name, self.alias, info.key)
+                    keys.append(info.key)
+            for start in range(0, len(keys), _READ_BATCH):
+                batch = keys[start : start + _READ_BATCH]
+                for change in await gather(partial(self.read_change, key) for key in batch):
+                    if change is not None and change.update_at <= at:
+                        return change
+        return None
 
     async def changes(self, limit: int | None) -> list[AliasChange]:
         """Recorded changes, newest first, with their ``previous_*`` filled."""

@@ -8,8 +8,8 @@ retries happen exactly as they would on a real network:
 - ``hold``: the request waits until the test calls ``release()`` (``arrived`` is set
   when it got there), then goes on: one exact interleaving, no sleeps.
 - ``delay``: the request waits ``seconds``, then goes on.
-- ``fail``: an HTTP error answers instead of the server (500, 503 SlowDown); the
-  server never sees the request.
+- ``fail``: an HTTP error answers instead of the server (500, 503 SlowDown, or 403
+  AccessDenied, which botocore does not retry); the server never sees the request.
 - ``drop_before``: the connection drops before the request reaches the server.
 - ``drop_after``: the server receives and applies the request, then the response is
   lost: the client sees a dropped connection and botocore retries.
@@ -130,7 +130,7 @@ class Interposer:
         elif rule.action == "delay":
             await anyio.sleep(rule.seconds)
         elif rule.action == "fail":
-            code = "SlowDown" if rule.status == 503 else "InternalError"
+            code = {403: "AccessDenied", 503: "SlowDown"}.get(rule.status, "InternalError")
             return _error_response(request.url, rule.status, code)
         elif rule.action == "drop_before":
             raise ConnectionClosedError(endpoint_url=request.url)

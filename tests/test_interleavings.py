@@ -19,6 +19,7 @@ from versioned.api import s3_only_backend as peer
 from aioversioned import (
     AliasNotFoundError,
     AsyncRepository,
+    StorageError,
     VersionConflictError,
     _aliases,
     _repository,
@@ -305,3 +306,27 @@ async def test_a_number_versioned_published_is_never_handed_out_again(
     await repo.delete_artifact_version("m", 3, force=True)
     await repo.put_artifact("m", b"four")
     assert (await repo.publish_artifact_version("m")).version == "4"
+
+
+async def test_a_change_whose_writer_died_before_recording_it_is_recorded_by_the_next(
+    any_repo: AsyncRepository, other: AsyncRepository
+) -> None:
+    """A writer dies between its alias write and its history record (here: every
+    write of the record is refused). The next writer records it before its own write, and
+    point-in-time reads find it although its record was written later."""
+    await publish(any_repo, b"one")
+    await publish(any_repo, b"two")
+    faults = Interposer(any_repo)
+    faults.fail("PutObject", "/.aioversioned/history/prod/", status=403)
+    with pytest.raises(StorageError, match="HistoryNotRecorded"):
+        await any_repo.put_alias("m", "prod", 1)
+    first = await other.get_alias("m", "prod")
+    assert await other.list_alias_history("m", "prod") == []
+    await anyio.sleep(1.1)  # S3 times have one-second resolution
+    await other.put_alias("m", "prod", 2)
+    history = await other.list_alias_history("m", "prod")
+    assert [(c.version, c.sequence) for c in history] == [("2", 2), ("1", 1)]
+    assert history[1].revision == first.revision
+    assert (await other.get_alias("m", "prod", at=first.update_at)).version == "1"
+    far = datetime.max.replace(tzinfo=timezone.utc)
+    assert (await other.get_alias("m", "prod", at=far)).version == "2"
