@@ -391,6 +391,9 @@ class AliasOperations:
             when = await self._s3.delete_if(history.key, state.info.etag)
             if when is not None:
                 break
+            recorded = await history.change(sequence)
+            if recorded is not None and recorded[0].version is None:
+                return  # that document was deleted (by this call's lost attempt, say)
         else:
             raise VersionConflictError(history.key, "the alias kept changing; not deleted")
         self._alias_memo.pop(history.key, None)

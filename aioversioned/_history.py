@@ -22,7 +22,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from functools import partial
 
 from ._keys import Layout
@@ -195,7 +195,14 @@ class AliasHistory:
         """
         number = await self.sequence_of(state, newest)
         if state is None:
-            return newest + 1
+            # A document recorded but gone was deleted by a call that has not recorded
+            # it yet (or died): record the deletion, or this write would take its number.
+            recorded = await self.change(newest) if newest else None
+            if recorded is None or recorded[0].version is None:
+                return newest + 1
+            when = datetime.now(timezone.utc)  # when it was noticed: shown, decides nothing
+            await self.record(deletion(self.name, self.alias, newest + 1, when), None)
+            return newest + 2
         if number is None:
             number = newest + 1
         if number > newest:

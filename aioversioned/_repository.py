@@ -501,18 +501,26 @@ class AsyncRepository(ContentOperations):
 
     async def _keep_claimed(self, name: str, numbers: list[int]) -> None:
         """Make sure each number has its claim before its version goes, so that no
-        publish hands it out again (a version that ``versioned`` 1.x published has none)."""
-        claimed = set()
-        for info in await self._s3.list_all(self.layout.claims_dir(name)):
-            with contextlib.suppress(ValueError):
-                claimed.add(self.layout.parse_claim_key(name, info.key))
-        missing = [n for n in numbers if n not in claimed]
+        publish hands it out again (a version that ``versioned`` 1.x published has none).
+
+        Lists only the claims from the highest number to the lowest (claims sort newest
+        first), then claims what is missing.
+        """
+        high, low = max(numbers), min(numbers)
+        start = self.layout.claim_key(name, high + 1) if high < _keys.MAX_VERSION else None
+        claimed: set[int] = set()
+        async for page in self._s3.pages(self.layout.claims_dir(name), start_after=start):
+            for info in page:
+                with contextlib.suppress(ValueError):
+                    claimed.add(self.layout.parse_claim_key(name, info.key))
+            if not page or min(claimed, default=high) <= low:
+                break
 
         async def claim(number: int) -> None:
             with contextlib.suppress(VersionConflictError):  # claimed meanwhile: fine
                 await self._s3.put(self.layout.claim_key(name, number), b"", if_none_match=True)
 
-        await gather(partial(claim, number) for number in missing)
+        await gather(partial(claim, n) for n in sorted(set(numbers) - claimed))
 
     async def _delete_guarded(
         self, name: str, numbers: list[int], records: list[tuple[int, str]]

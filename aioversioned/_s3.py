@@ -35,7 +35,14 @@ TOKEN_KEY = "aioversioned-token"  # object metadata: which call wrote a conditio
 
 
 class ObjectMissing(Exception):
-    """Internal: the key does not exist. Callers turn it into a library error."""
+    """Internal: the key does not exist. Callers turn it into a library error.
+
+    ``retried``: the answer came to a retry, so the first attempt may have acted.
+    """
+
+    def __init__(self, key: str | None, retried: bool = False) -> None:
+        super().__init__(key, retried)
+        self.retried = retried
 
 
 class RetriedConflict(VersionConflictError):
@@ -223,12 +230,12 @@ class S3:
                     raise BucketNotFoundError(
                         operation, self.bucket, key, code, "bucket does not exist; run bootstrap()"
                     ) from err
+                retried = bool(err.response.get("ResponseMetadata", {}).get("RetryAttempts"))
                 if code in _CONFLICT_CODES:
-                    retried = err.response.get("ResponseMetadata", {}).get("RetryAttempts", 0)
                     conflict = RetriedConflict if retried else VersionConflictError
                     raise conflict(key or self.bucket, f"{operation}: {message}") from err
                 if missing_ok and code in _MISSING_CODES:
-                    raise ObjectMissing(key) from err
+                    raise ObjectMissing(key, retried) from err
                 raise StorageError(operation, self.bucket, key, code, message) from err
             except BotoCoreError as err:
                 raise StorageError(
@@ -339,10 +346,12 @@ class S3:
         if if_match is not None:
             kwargs["IfMatch"] = if_match
         try:
-            async with self._request("PutObject", key, missing_ok=True):
-                resp = await self._client.put_object(**kwargs)
-        except ObjectMissing as err:  # If-Match on a key that does not exist
-            raise VersionConflictError(key, "the object does not exist") from err.__cause__
+            try:
+                async with self._request("PutObject", key, missing_ok=True):
+                    resp = await self._client.put_object(**kwargs)
+            except ObjectMissing as err:  # If-Match on a key that does not exist
+                conflict = RetriedConflict if err.retried else VersionConflictError
+                raise conflict(key, "the object does not exist") from err.__cause__
         except RetriedConflict:
             if (found := await self.head(key)) and found.metadata.get(TOKEN_KEY) == token:
                 return WriteResult(found.etag, found.last_modified, token)
