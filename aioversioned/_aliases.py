@@ -135,24 +135,38 @@ class AliasOperations:
             partial(gather, [partial(self._head_version, name, n) for n in targets]),
         )
         secondary_str = None if secondary is None else _keys.version_str(secondary)
+        document = Alias(
+            name=name,
+            alias=alias,
+            update_at=datetime.now(timezone.utc),  # shown to users, decides nothing
+            version=_keys.version_str(number),
+            secondary_version=secondary_str,
+            secondary_version_weight=secondary_version_weight if secondary is not None else None,
+            version_s3uri=self.layout.s3uri(self.layout.version_key(name, number)),
+            secondary_version_s3uri=self._uri(name, secondary_str),
+        )
+        # From the write on, an interrupt would leave a change unchecked (an alias on a
+        # version being deleted) or unrecorded: the rest runs to its end.
+        with anyio.CancelScope(shield=True):
+            stored = await self._write_alias(history, state, newest, document, condition, targets)
+        return stored
+
+    async def _write_alias(
+        self,
+        history: AliasHistory,
+        state: AliasState | None,
+        newest: int,
+        document: Alias,
+        condition: tuple[bool, str | None] | None,
+        targets: list[int | None],
+    ) -> Alias:
+        """The write of put_alias and what must follow it: the steps, in their order."""
         token = uuid.uuid4().hex
         for _ in range(_WRITE_ATTEMPTS):
-            # Record what is there before replacing it, so the history has no hole.
+            # 1. Record what is there before replacing it, so the history has no hole.
             sequence = await history.before_write(state, newest)
-            document = Alias(
-                name=name,
-                alias=alias,
-                update_at=datetime.now(timezone.utc),  # shown to users, decides nothing
-                version=_keys.version_str(number),
-                secondary_version=secondary_str,
-                secondary_version_weight=(
-                    secondary_version_weight if secondary is not None else None
-                ),
-                version_s3uri=self.layout.s3uri(self.layout.version_key(name, number)),
-                secondary_version_s3uri=self._uri(name, secondary_str),
-            )
-            # Conditional even for last-writer-wins: the write names the document it
-            # replaces, which is what numbers the history in write order.
+            # 2. The write, conditional even for last-writer-wins: it names the document
+            #    it replaces, which is what numbers the history in write order.
             if_none_match, if_match = condition or (
                 (True, None) if state is None else (False, state.info.etag)
             )
@@ -177,19 +191,22 @@ class AliasOperations:
                         history.key, await self._conflict_detail(history)
                     ) from err
                 (state, (newest, _)) = await both(history.read, history.newest)
+                document = document.model_copy(update={"update_at": datetime.now(timezone.utc)})
         else:
             raise VersionConflictError(history.key, "the alias kept changing; not written")
         stored = document.model_copy(update={"revision": revision(written.etag)})
         self._alias_memo.pop(history.key, None)  # our own change is seen at once
         change = change_of(stored, sequence, written.last_modified)
-        if not await self._targets_safe(name, targets):
+        # 3. No delete of its versions under way, and they exist (see _targets_safe).
+        if not await self._targets_safe(document.name, targets):
             await history.record(change, token)  # it was live: the history shows it
             await self._undo(history, state, stored, sequence)
             raise VersionConflictError(
                 history.key,
-                f"a version {alias!r} points to was deleted meanwhile; "
+                f"a version {document.alias!r} points to was deleted meanwhile; "
                 "alias put back to its previous target",
             )
+        # 4. Its own record (the next writer writes it too if this one is lost).
         await history.record(change, token)
         return stored
 
@@ -381,7 +398,10 @@ class AliasOperations:
         """Delete an alias (recorded in its history); a missing alias is a no-op."""
         _keys.validate_name(name)
         _keys.validate_alias(alias)
-        history = self._history(name, alias)
+        with anyio.CancelScope(shield=True):  # a delete is recorded, even when interrupted
+            await self._delete_alias(self._history(name, alias))
+
+    async def _delete_alias(self, history: AliasHistory) -> None:
         for _ in range(_WRITE_ATTEMPTS):
             state, (newest, _) = await both(history.read, history.newest)
             if state is None:
@@ -397,4 +417,4 @@ class AliasOperations:
         else:
             raise VersionConflictError(history.key, "the alias kept changing; not deleted")
         self._alias_memo.pop(history.key, None)
-        await history.record(deletion(name, alias, sequence, when), None)
+        await history.record(deletion(history.name, history.alias, sequence, when), None)

@@ -330,3 +330,54 @@ async def test_a_change_whose_writer_died_before_recording_it_is_recorded_by_the
     assert (await other.get_alias("m", "prod", at=first.update_at)).version == "1"
     far = datetime.max.replace(tzinfo=timezone.utc)
     assert (await other.get_alias("m", "prod", at=far)).version == "2"
+
+
+async def test_delete_alias_whose_response_was_lost_leaves_a_new_alias_alone(
+    any_repo: AsyncRepository, other: AsyncRepository
+) -> None:
+    """Our delete landed, its response was lost, and another writer created the alias
+    again before our retry: the retry is refused (another ETag), the history tells that
+    our document was deleted, and their alias stays."""
+    await publish(any_repo, b"one")
+    first = await any_repo.put_alias("m", "prod", 1)
+    faults = Interposer(any_repo)
+    faults.drop_after("DeleteObject", "/aliases/prod.json")
+    retry = faults.hold("DeleteObject", "/aliases/prod.json")
+    deleting = Task()
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(deleting.run, lambda: any_repo.delete_alias("m", "prod"))
+        await arrive(retry)
+        theirs = await other.put_alias("m", "prod", "LATEST")
+        retry.release()
+    await deleting.result()
+    assert await any_repo.get_alias("m", "prod") == theirs
+    history = await any_repo.list_alias_history("m", "prod")
+    assert [(c.sequence, c.version) for c in history] == [(3, "LATEST"), (2, None), (1, "1")]
+    assert history[1].previous_revision == first.revision
+
+
+async def test_an_interrupted_put_alias_still_checks_and_records_its_write(
+    any_repo: AsyncRepository, other: AsyncRepository
+) -> None:
+    """Finding 8 for the core: the caller is cancelled (Ctrl-C) after the alias write,
+    while a delete of its version is under way: the write is still checked, undone and
+    recorded before the cancellation takes effect."""
+    await publish(any_repo, b"one")
+    await publish(any_repo, b"two")
+    deleting = Interposer(any_repo).hold("DeleteObjects")
+    listing = Interposer(other).hold("ListObjectsV2", "/.aioversioned/deleting/")
+    delete = Task()
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(delete.run, lambda: any_repo.delete_artifact_version("m", 1))
+        await arrive(deleting)
+        async with anyio.create_task_group() as writer:
+            writer.start_soon(Task().run, lambda: other.put_alias("m", "prod", 1))
+            await arrive(listing)  # written
+            writer.cancel_scope.cancel()
+            listing.release()
+        deleting.release()
+        await delete.result()
+    with pytest.raises(AliasNotFoundError):
+        await any_repo.get_alias("m", "prod")
+    history = await any_repo.list_alias_history("m", "prod")
+    assert [c.version for c in history] == [None, "1"]  # written, then undone
