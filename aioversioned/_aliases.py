@@ -123,7 +123,7 @@ class AliasOperations:
         alias is put back to its previous target (both changes are recorded) and
         VersionConflictError is raised.
         """
-        _keys.validate_name(name)
+        self.layout.check_name(name)
         _keys.validate_alias(alias)
         number = _keys.parse_version(version)
         secondary = _validate.secondary(number, secondary_version, secondary_version_weight)
@@ -342,7 +342,7 @@ class AliasOperations:
         changed the alias; an older answer is revalidated with a conditional GET,
         which costs no body when the alias did not change.
         """
-        _keys.validate_name(name)
+        self.layout.check_name(name)
         _keys.validate_alias(alias)
         if max_age is not None:
             _validate.seconds(max_age, "max_age")
@@ -372,7 +372,7 @@ class AliasOperations:
 
         The order is the order in which the server applied the alias writes.
         """
-        _keys.validate_name(name)
+        self.layout.check_name(name)
         _keys.validate_alias(alias)
         if limit is not None:
             _validate.at_least(limit, "limit", 1)
@@ -380,7 +380,7 @@ class AliasOperations:
 
     async def list_aliases(self, name: str) -> list[Alias]:
         """All aliases of ``name``, sorted by alias name; documents are read concurrently."""
-        _keys.validate_name(name)
+        self.layout.check_name(name)
         return (await self._aliases_timed(name))[0]
 
     async def _aliases_timed(self, name: str) -> tuple[list[Alias], datetime | None]:
@@ -396,7 +396,7 @@ class AliasOperations:
 
     async def delete_alias(self, name: str, alias: str) -> None:
         """Delete an alias (recorded in its history); a missing alias is a no-op."""
-        _keys.validate_name(name)
+        self.layout.check_name(name)
         _keys.validate_alias(alias)
         with anyio.CancelScope(shield=True):  # a delete is recorded, even when interrupted
             await self._delete_alias(self._history(name, alias))

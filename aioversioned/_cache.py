@@ -11,6 +11,14 @@ directory by something else, into a miss (the entry is dropped) instead of wrong
 Trusting the name alone would save that CPU but would trust every writer of the
 directory forever.
 
+The sha256 to look up comes from the bucket, so it is untrusted: the cache never opens,
+replaces or deletes a path outside its directory. Only a name of 64 lowercase hex digits
+is an entry (any other name is a miss and is not stored); entries are opened with
+``O_NOFOLLOW`` and served only if they are regular files, so a symlink, a directory or a
+FIFO with an entry's name is a miss, and a symlink is removed (the link, never its
+target). A store that fails (a directory in the way, a full disk, no permission) only
+skips caching and removes its temporary file; it never raises.
+
 Serving an entry sets its mtime (atime is unreliable: noatime, relatime). When the
 entries exceed ``max_bytes``, the least recently used are deleted; :func:`plan_eviction`
 decides which, without touching the disk.
@@ -23,6 +31,7 @@ import hashlib
 import os
 import re
 import secrets
+import stat
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -36,6 +45,14 @@ _ENTRY_RE = re.compile(r"[0-9a-f]{64}")
 TEMP_PREFIX = ".tmp-"
 STALE_TEMP_SECONDS = 3600.0  # a temporary file this old was left by a writer that died
 _READ_SIZE = 1 << 20
+# O_NOFOLLOW: a symlink with an entry's name fails to open instead of leading out of the
+# directory. O_NONBLOCK: opening a FIFO with an entry's name must not wait for a writer.
+_OPEN_FLAGS = (
+    os.O_RDONLY
+    | getattr(os, "O_NOFOLLOW", 0)
+    | getattr(os, "O_NONBLOCK", 0)
+    | getattr(os, "O_BINARY", 0)
+)
 
 
 @dataclass(frozen=True)
@@ -71,8 +88,39 @@ def new_temp_file(directory: Path, prefix: str) -> tuple[Path, IO[bytes]]:
 
 
 def _unlink(path: Path) -> None:
-    with contextlib.suppress(FileNotFoundError):
+    """Remove the directory entry ``path`` (a link itself, not its target), if possible."""
+    with contextlib.suppress(OSError):
         path.unlink()
+
+
+def _open_entry(path: Path) -> IO[bytes] | None:
+    """``path`` opened for reading if it is a regular file, without following a link.
+
+    None for anything else. A symlink, or a file with a second (hard) link that may be
+    outside the directory, is removed: the link in the directory, never its target.
+    """
+    try:
+        fd = os.open(path, _OPEN_FLAGS)
+    except OSError:  # missing, a symlink (ELOOP), a socket, no permission: a miss
+        if path.is_symlink():
+            _unlink(path)
+        return None
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode) or info.st_nlink != 1:  # a directory, a FIFO, ...
+        os.close(fd)
+        if stat.S_ISREG(info.st_mode):
+            _unlink(path)
+        return None
+    return os.fdopen(fd, "rb")
+
+
+def _touch(path: Path, file: IO[bytes]) -> None:
+    """Mark an entry as just used (its mtime), through the open file where possible."""
+    with contextlib.suppress(OSError):  # a read-only shared cache still serves
+        if os.utime in os.supports_fd:
+            os.utime(file.fileno())
+        else:
+            os.utime(path)
 
 
 class ContentCache:
@@ -85,72 +133,92 @@ class ContentCache:
         self.directory = directory
         self.max_bytes = max_bytes
 
-    def _path(self, sha256: str) -> Path:
+    def _path(self, sha256: str) -> Path | None:
+        """The entry of ``sha256`` in the directory; None unless it is 64 lowercase hex."""
+        if not isinstance(sha256, str) or _ENTRY_RE.fullmatch(sha256) is None:
+            return None
         return self.directory / sha256
 
-    def _hit(self, path: Path, actual: str, sha256: str) -> bool:
+    def _verified(self, path: Path, file: IO[bytes], actual: str, sha256: str) -> bool:
+        """Whether the entry read from ``file`` hashed right; a damaged one is dropped."""
         if actual != sha256:
             _unlink(path)
             return False
-        with contextlib.suppress(FileNotFoundError):
-            os.utime(path)
+        _touch(path, file)
         return True
 
     def read(self, sha256: str) -> bytes | None:
         """The cached bytes with this sha256, or None (a miss, or a damaged entry dropped)."""
         path = self._path(sha256)
-        try:
-            data = path.read_bytes()
-        except FileNotFoundError:
+        source = None if path is None else _open_entry(path)
+        if path is None or source is None:
             return None
-        return data if self._hit(path, hashlib.sha256(data).hexdigest(), sha256) else None
+        with source:
+            data = source.read()
+            good = self._verified(path, source, hashlib.sha256(data).hexdigest(), sha256)
+        return data if good else None
 
     def copy_into(self, sha256: str, file: IO[bytes]) -> bool:
         """Write the cached bytes with this sha256 into ``file``; False (file emptied) on a miss."""
         path = self._path(sha256)
-        digest = hashlib.sha256()
-        try:
-            with path.open("rb") as source:
-                while piece := source.read(_READ_SIZE):
-                    digest.update(piece)
-                    file.write(piece)
-        except FileNotFoundError:
+        source = None if path is None else _open_entry(path)
+        if path is None or source is None:
             return False
-        if self._hit(path, digest.hexdigest(), sha256):
-            return True
+        digest = hashlib.sha256()
+        with source:
+            while piece := source.read(_READ_SIZE):
+                digest.update(piece)
+                file.write(piece)
+            if self._verified(path, source, digest.hexdigest(), sha256):
+                return True
         file.seek(0)
         file.truncate()
         return False
 
     def store_bytes(self, sha256: str, data: bytes) -> None:
-        """Cache ``data``, whose sha256 the caller verified."""
+        """Cache ``data``, whose sha256 the caller verified; a failure only skips caching."""
         self._store(sha256, len(data), lambda file: file.write(data))
 
     def store_file(self, sha256: str, source: Path) -> None:
-        """Cache a copy of the file ``source``, whose sha256 the caller verified."""
+        """Cache a copy of the file ``source``, whose sha256 the caller verified.
+
+        A failure (``source`` gone too) only skips caching.
+        """
 
         def copy(file: IO[bytes]) -> None:
             with source.open("rb") as reader:
                 while piece := reader.read(_READ_SIZE):
                     file.write(piece)
 
-        self._store(sha256, source.stat().st_size, copy)
+        try:
+            size = source.stat().st_size
+        except OSError:
+            return
+        self._store(sha256, size, copy)
 
     def _store(self, sha256: str, size: int, write: Callable[[IO[bytes]], object]) -> None:
-        if size > self.max_bytes:
-            return  # it would evict everything, itself included
-        self.directory.mkdir(parents=True, exist_ok=True)
-        temp, file = new_temp_file(self.directory, TEMP_PREFIX)
+        path = self._path(sha256)
+        if path is None or size > self.max_bytes:
+            return  # not an entry's name; or it would evict everything, itself included
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            temp, file = new_temp_file(self.directory, TEMP_PREFIX)
+        except OSError:
+            return
         try:
             with file:
                 write(file)
                 file.flush()
                 os.fsync(file.fileno())
-            os.replace(temp, self._path(sha256))
+            os.replace(temp, path)  # replaces a link itself, never its target
+        except OSError:  # a directory in the way, a full disk: only skip caching
+            _unlink(temp)
+            return
         except BaseException:
             _unlink(temp)
             raise
-        self.evict()
+        with contextlib.suppress(OSError):  # the directory removed meanwhile, say
+            self.evict()
 
     def evict(self) -> None:
         """Delete stale temporary files and least recently used entries beyond ``max_bytes``."""
@@ -159,8 +227,10 @@ class ContentCache:
         with os.scandir(self.directory) as scan:
             for item in scan:
                 with contextlib.suppress(FileNotFoundError):  # deleted by another process
-                    stat = item.stat()
-                    found = Entry(item.name, stat.st_size, stat.st_mtime)
+                    info = item.stat(follow_symlinks=False)
+                    if not stat.S_ISREG(info.st_mode):
+                        continue  # never count, or delete, what is not a file of ours
+                    found = Entry(item.name, info.st_size, info.st_mtime)
                     if _ENTRY_RE.fullmatch(item.name):
                         entries.append(found)
                     elif item.name.startswith(TEMP_PREFIX):

@@ -28,6 +28,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from . import _validate
 from ._models import Alias, AliasChange, Artifact
 from ._sync import Repository
 from .errors import AioVersionedError, BucketNotFoundError, InvalidInputError
@@ -372,7 +373,7 @@ _DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
 
 def parse_duration(text: str) -> int:
-    """``30s``, ``15m``, ``12h``, ``90d``, ``2w`` (or ``0``) to seconds."""
+    """``30s``, ``15m``, ``12h``, ``90d``, ``2w`` (or ``0``) to seconds, at most 100 years."""
     if text == "0":
         return 0
     match = _DURATION_RE.fullmatch(text.strip())
@@ -380,7 +381,13 @@ def parse_duration(text: str) -> int:
         raise typer.BadParameter(
             f"{text!r} is not a duration: a whole number followed by s, m, h, d or w (e.g. 90d)"
         )
-    return int(match[1]) * _DURATION_UNITS[match[2]]
+    # Compare digit counts first: int() refuses strings of over 4,300 digits.
+    limit = _validate.MAX_AGE_SECONDS
+    number = int(match[1]) if len(match[1].lstrip("0")) <= len(str(limit)) else limit + 1
+    seconds = number * _DURATION_UNITS[match[2]]
+    if seconds > limit:
+        raise typer.BadParameter(f"{text!r:.40} is longer than 100 years ({limit:,} seconds)")
+    return seconds
 
 
 def parse_metadata(pairs: Sequence[str]) -> dict[str, str]:

@@ -44,7 +44,7 @@ class ContentOperations(AliasOperations):
         ``cache_dir``, a HEAD finds the version's sha256 and a cached copy is served
         without a GET; concurrent misses of one content share a single download.
         """
-        _keys.validate_name(name)
+        self.layout.check_name(name)
         number = _keys.parse_version(version)
         if self._cache is None:
             return (await self._fetch(name, number))[0]
@@ -99,7 +99,7 @@ class ContentOperations(AliasOperations):
         on the event loop as bytes arrive. With a ``cache_dir`` the file is copied from
         the cache when it holds the content, and stored there after a download.
         """
-        _keys.validate_name(name)
+        self.layout.check_name(name)
         number = _keys.parse_version(version)
         target = _download.target_path(path)
         _transfer.check_callback(on_progress)
@@ -134,7 +134,7 @@ class ContentOperations(AliasOperations):
         once the iteration ended. Close an iterator you leave early (``aclose()`` or
         ``contextlib.aclosing``) to free its connection. Does not use the cache.
         """
-        _keys.validate_name(name)
+        self.layout.check_name(name)
         number = _keys.parse_version(version)
         _validate.at_least(chunk_size, "chunk_size", 1)
         key = self.layout.version_key(name, number)

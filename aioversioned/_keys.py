@@ -12,11 +12,15 @@ Layout under ``s3://{bucket}/{prefix}/{name}/``::
     .aioversioned/history/{alias}/999999999999  alias changes, newest first (aioversioned only)
     .aioversioned/deleting/{low}-{high}-{token}  deletes under way, for a few seconds
     .aioversioned/published/999999_000001_{etag}_{sha256}  sha256 of published versions
+
+S3 keys hold at most 1,024 bytes (UTF-8). A layout refuses a prefix and suffix, and a
+name, whose longest key (:meth:`Layout.longest_key_bytes`) would exceed ``KEY_BUDGET``.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from .errors import InvalidInputError
@@ -34,9 +38,33 @@ _HISTORY_LIMIT = 1_000_000_000_000  # 10 ** _HISTORY_WIDTH
 _NAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,127}")
 _ALIAS_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}")
 _STEM_RE = re.compile(r"(\d{6})_(\d{6})")
+_SHA256_RE = re.compile(r"[0-9a-f]{64}")
+
+MAX_KEY_BYTES = 1024  # S3's limit on a key, in UTF-8 bytes
+KEY_BUDGET = 1000
+"""The longest key a layout builds: 24 bytes of S3's 1,024 are left for ETags longer
+than ``_LONGEST_ETAG`` (other servers) and for keys added later."""
+_LONGEST_ETAG = 40  # a multipart ETag is 32 hex digits, '-' and up to 5 digits
+_LONGEST_ALIAS = "A" * 64  # _ALIAS_RE
+_TOKEN = "0" * 32  # uuid4().hex, in upload keys and deletion marks
 
 VersionLike = int | str | None
 """A version as accepted from users: ``1``, ``"1"``, ``"000001"``, ``"LATEST"`` or ``None``."""
+
+
+def is_sha256(value: object) -> bool:
+    """Whether ``value`` is a sha256 as the library writes it: 64 lowercase hex digits."""
+    return isinstance(value, str) and _SHA256_RE.fullmatch(value) is not None
+
+
+def stored_sha256(metadata: Mapping[str, str]) -> str | None:
+    """The sha256 recorded in an object's metadata, or None when missing or malformed.
+
+    The metadata comes from the bucket, which other tools write too: anything but 64
+    lowercase hex digits (a path, say) is treated as no sha256 at all.
+    """
+    value = metadata.get(SHA256_KEY)
+    return value if is_sha256(value) else None
 
 
 def validate_name(name: object, argument: str = "name") -> str:
@@ -107,12 +135,27 @@ def decode_stem(stem: str) -> int | None:
     return number
 
 
+def _check_utf8(value: str, argument: str) -> None:
+    """Keys are UTF-8: refuse a str that does not encode (a lone surrogate)."""
+    try:
+        value.encode()
+    except UnicodeEncodeError as err:
+        raise InvalidInputError(
+            argument, f"{value!r} must encode as UTF-8 (a lone surrogate at {err.start})"
+        ) from err
+
+
+def _utf8_size(text: str) -> int:
+    return len(text.encode(errors="surrogatepass"))
+
+
 def validate_suffix(suffix: object) -> str:
     """Return ``suffix`` if it is usable after a version's file stem."""
     if not isinstance(suffix, str):
         raise InvalidInputError("suffix", f"must be a str, got {type(suffix).__name__}")
     if "/" in suffix or len(suffix) > 64:
         raise InvalidInputError("suffix", f"{suffix!r} must hold no '/' and at most 64 characters")
+    _check_utf8(suffix, "suffix")
     return suffix
 
 
@@ -120,6 +163,7 @@ def normalize_prefix(prefix: object) -> str:
     """Strip slashes from a key prefix; an empty prefix is refused."""
     if not isinstance(prefix, str):
         raise InvalidInputError("s3_prefix", f"must be a str, got {type(prefix).__name__}")
+    _check_utf8(prefix, "s3_prefix")
     stripped = prefix.strip("/")
     if not stripped or any(part in ("", ".", "..") for part in stripped.split("/")):
         raise InvalidInputError(
@@ -130,11 +174,59 @@ def normalize_prefix(prefix: object) -> str:
 
 @dataclass(frozen=True)
 class Layout:
-    """Key builders for one repository (bucket, prefix and suffix)."""
+    """Key builders for one repository (bucket, prefix and suffix).
+
+    Raises InvalidInputError (``s3_prefix`` or ``suffix``) when even a 1-character
+    name would have a key longer than ``KEY_BUDGET`` bytes.
+    """
 
     bucket: str
     prefix: str
     suffix: str = ""
+
+    def __post_init__(self) -> None:
+        size = self.longest_key_bytes("a")
+        if size <= KEY_BUDGET:
+            return
+        if self.suffix:
+            Layout(self.bucket, self.prefix)  # raises for s3_prefix if the prefix is to blame
+        argument, value = ("suffix", self.suffix) if self.suffix else ("s3_prefix", self.prefix)
+        raise InvalidInputError(
+            argument,
+            f"is too long ({_utf8_size(value)} bytes in UTF-8): keys of a 1-character name"
+            f" would take {size} bytes, more than the {KEY_BUDGET} of S3's {MAX_KEY_BYTES}"
+            " this library uses",
+        )
+
+    def longest_key_bytes(self, name: str) -> int:
+        """UTF-8 bytes of the longest key this layout can build for ``name``.
+
+        Every kind of key with its longest parts: a 64-character alias, a 40-character
+        ETag, a 32-character token, the widest numbers.
+        """
+        keys = (
+            self.version_key(name, MAX_VERSION),
+            self.alias_key(name, _LONGEST_ALIAS),
+            self.claim_key(name, MAX_VERSION),
+            self.upload_key(name, _TOKEN),
+            self.published_key(name, MAX_VERSION, "e" * _LONGEST_ETAG, "0" * 64),
+            self.deleting_key(name, MAX_VERSION, MAX_VERSION, _TOKEN),
+            self.history_key(name, _LONGEST_ALIAS, 1),
+        )
+        return max(_utf8_size(key) for key in keys)
+
+    def check_name(self, name: object, argument: str = "name") -> str:
+        """:func:`validate_name`, and every key of ``name`` fits in S3's key limit."""
+        valid = validate_name(name, argument)
+        size = self.longest_key_bytes(valid)
+        if size > KEY_BUDGET:
+            fit = len(valid) - (size - KEY_BUDGET)
+            raise InvalidInputError(
+                argument,
+                f"{valid!r} is too long for this s3_prefix and suffix: its keys would take"
+                f" {size} of the {KEY_BUDGET} bytes used, names of at most {fit} characters fit",
+            )
+        return valid
 
     @property
     def root(self) -> str:
@@ -201,7 +293,7 @@ class Layout:
         rest = key.removeprefix(self.published_dir(name))
         number = decode_stem(rest[:13])
         etag, _, sha256 = rest[14:].rpartition("_")
-        if rest == key or number is None or not etag or len(sha256) != 64:
+        if rest == key or number is None or not etag or not is_sha256(sha256):
             raise ValueError(key)
         return number, etag, sha256
 

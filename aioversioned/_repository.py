@@ -133,9 +133,11 @@ class AsyncRepository(ContentOperations):
     def _artifact(
         self, name: str, number: int | None, info: ObjectInfo, sha256: str | None = None
     ) -> Artifact:
-        digest = sha256 or info.metadata.get(SHA256_KEY)
+        digest = sha256 or _keys.stored_sha256(info.metadata)
         if not digest:
-            raise CorruptDocumentError(info.key, f"object has no {SHA256_KEY!r} metadata")
+            raise CorruptDocumentError(
+                info.key, f"object has no {SHA256_KEY!r} metadata of 64 lowercase hex digits"
+            )
         return Artifact(
             name=name,
             version=_keys.version_str(number),
@@ -188,15 +190,13 @@ class AsyncRepository(ContentOperations):
         total_bytes)`` is called on the event loop as bytes are sent (``total_bytes``
         is None for a stream).
         """
-        _keys.validate_name(name)
+        self.layout.check_name(name)
         source = _sources.check_content(content)
         if content_type is None:
             content_type = DEFAULT_CONTENT_TYPE
-        elif not isinstance(content_type, str) or not content_type.isascii() or not content_type:
-            raise InvalidInputError(
-                "content_type", f"must be a non-empty ASCII str, got {content_type!r}"
-            )
-        user_metadata = _validate.metadata(metadata)
+        else:
+            content_type = _validate.content_type(content_type)
+        user_metadata = _validate.metadata(metadata, name)
         _transfer.check_callback(on_progress)
         key = self.layout.version_key(name, None)
         async with _sources.measured(
@@ -275,7 +275,7 @@ class AsyncRepository(ContentOperations):
 
     async def get_artifact_version(self, name: str, version: VersionLike = None) -> Artifact:
         """Describe one version (default LATEST); raises ArtifactNotFoundError if missing."""
-        _keys.validate_name(name)
+        self.layout.check_name(name)
         number = _keys.parse_version(version)
         return self._artifact(name, number, await self._head_version(name, number))
 
@@ -297,7 +297,7 @@ class AsyncRepository(ContentOperations):
         (written by ``versioned`` 1.x, say). Raises ArtifactNotFoundError when the
         artifact has no version at all.
         """
-        _keys.validate_name(name)
+        self.layout.check_name(name)
         ((entries, _), records), latest = await both(
             partial(both, partial(self._listed_versions, name), partial(self._records, name)),
             partial(self._s3.head, self.layout.version_key(name, None)),
@@ -348,7 +348,7 @@ class AsyncRepository(ContentOperations):
         newest version was deleted. When LATEST's sha256 equals the newest published
         version's, nothing is copied and that version is returned.
         """
-        _keys.validate_name(name)
+        self.layout.check_name(name)
         latest, (newest, record) = await both(
             partial(self._s3.head, self.layout.version_key(name, None)),
             partial(
@@ -485,7 +485,7 @@ class AsyncRepository(ContentOperations):
         A version that an alias references raises VersionInUseError naming the
         aliases, unless ``force=True``. Its number is never handed out again.
         """
-        _keys.validate_name(name)
+        self.layout.check_name(name)
         number = _keys.parse_version(version)
         if number is None:
             raise InvalidInputError("version", "LATEST can not be deleted; use purge_artifact()")
@@ -579,9 +579,11 @@ class AsyncRepository(ContentOperations):
         versions; with ``dry_run=True`` returns what would be deleted and deletes
         nothing.
         """
-        _keys.validate_name(name)
+        self.layout.check_name(name)
         keep = _validate.at_least(keep_last_n, "keep_last_n", 0)
-        max_age = _validate.seconds(purge_older_than_secs, "purge_older_than_secs")
+        max_age = _validate.seconds(
+            purge_older_than_secs, "purge_older_than_secs", _validate.MAX_AGE_SECONDS
+        )
         ((listed, now), records), (users, _) = await both(
             partial(both, partial(self._listed_versions, name), partial(self._records, name)),
             partial(self._alias_users, name),
@@ -607,7 +609,7 @@ class AsyncRepository(ContentOperations):
 
     async def purge_artifact(self, name: str) -> None:
         """Delete everything of one artifact: versions, aliases and bookkeeping."""
-        _keys.validate_name(name)
+        self.layout.check_name(name)
         await self._purge_prefix(self.layout.artifact_dir(name))
 
     async def purge_all(self) -> None:

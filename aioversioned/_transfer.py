@@ -29,6 +29,7 @@ MIN_PART_SIZE = 5 * MiB  # S3's smallest part, except the last one
 MAX_PART_SIZE = 5 * GiB
 MAX_PARTS = 10_000
 COPY_LIMIT = 5 * GiB  # the largest object one CopyObject request copies (tests lower it)
+MAX_PUT_SIZE = 5 * GiB  # the largest object one PutObject request uploads
 PARTS_IN_FLIGHT = 6
 
 OnProgress = Callable[[int, int | None], object]
@@ -50,7 +51,7 @@ class TransferConfig:
 def transfer_config(threshold: object, chunksize: object) -> TransferConfig:
     """Check the constructor's ``multipart_threshold`` and ``multipart_chunksize``."""
     return TransferConfig(
-        _validate.at_least(threshold, "multipart_threshold", 1),
+        _validate.int_in(threshold, "multipart_threshold", 1, MAX_PUT_SIZE),
         _validate.int_in(chunksize, "multipart_chunksize", MIN_PART_SIZE, MAX_PART_SIZE),
     )
 

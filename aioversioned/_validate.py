@@ -14,8 +14,13 @@ from .errors import InvalidInputError
 
 _BUCKET_RE = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 _META_KEY_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,127}")
-_METADATA_LIMIT = 2048  # S3's limit on user metadata, keys and values together
-_METADATA_ROOM = 200  # left for the keys the library adds itself
+# S3's limit on user metadata: the UTF-8 bytes of every key and value, summed.
+METADATA_LIMIT = 2048
+_SHA256_LENGTH = 64
+MAX_CONTENT_TYPE = 256
+_CONTENT_TYPE_RE = re.compile(rf"[\x20-\x7e]{{1,{MAX_CONTENT_TYPE}}}")
+MAX_AGE_SECONDS = 36_525 * 24 * 3600
+"""The longest age a purge takes: 100 years, so that now minus it is a datetime."""
 
 
 def bucket(value: object) -> str:
@@ -39,15 +44,62 @@ def at_least(value: object, argument: str, low: int) -> int:
     return value
 
 
-def seconds(value: object, argument: str) -> float:
-    """A number of seconds >= 0 (NaN refused)."""
+def _shown(value: object) -> str:
+    """The repr of a rejected value, cut short (an int past 4,300 digits has none)."""
+    try:
+        text = repr(value)
+    except ValueError:
+        return f"<{type(value).__name__} too large to show>"
+    return text if len(text) <= 60 else f"{text[:57]}..."
+
+
+def seconds(value: object, argument: str, maximum: float | None = None) -> float:
+    """A number of seconds >= 0 and at most ``maximum`` if given (NaN refused)."""
     if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
-        raise InvalidInputError(argument, f"must be a number of seconds >= 0, got {value!r}")
-    return float(value)
+        raise InvalidInputError(argument, f"must be a number of seconds >= 0, got {_shown(value)}")
+    if maximum is not None and not value <= maximum:  # inf, or an int beyond float's range
+        raise InvalidInputError(
+            argument, f"must be a number of seconds <= {maximum:,.0f}, got {_shown(value)}"
+        )
+    try:
+        return float(value)
+    except OverflowError as err:
+        raise InvalidInputError(
+            argument, f"must be a number of seconds a float can hold, got {_shown(value)}"
+        ) from err
 
 
-def metadata(value: object) -> dict[str, str]:
-    """User metadata: lowercase keys, printable ASCII values, within S3's size limit."""
+def _size(text: str) -> int:
+    """Bytes of ``text`` in UTF-8, as S3 counts them."""
+    return len(text.encode())
+
+
+def content_type(value: object) -> str:
+    """A Content-Type header value: printable ASCII, no control characters (CR, LF)."""
+    if not isinstance(value, str) or not _CONTENT_TYPE_RE.fullmatch(value):
+        raise InvalidInputError(
+            "content_type",
+            f"must be 1-{MAX_CONTENT_TYPE} printable ASCII characters, no control characters"
+            f" such as CR or LF, got {_shown(value)}",
+        )
+    if value != value.strip():
+        raise InvalidInputError(
+            "content_type",
+            f"must not start or end with spaces (HTTP drops them), got {_shown(value)}",
+        )
+    return value
+
+
+def metadata(value: object, name: str) -> dict[str, str]:
+    """User metadata for artifact ``name``: lowercase keys, printable ASCII values.
+
+    The size limit is S3's 2 KB (2,048 bytes, keys and values in UTF-8) minus exactly
+    what the library adds: ``artifact_name`` with ``name``, and ``artifact_sha256`` with
+    64 hex digits.
+    """
+    room = METADATA_LIMIT - (
+        _size(_keys.NAME_KEY) + _size(name) + _size(_keys.SHA256_KEY) + _SHA256_LENGTH
+    )
     if value is None:
         return {}
     if not isinstance(value, Mapping):
@@ -62,11 +114,13 @@ def metadata(value: object) -> dict[str, str]:
             raise InvalidInputError("metadata", f"key {key!r} is reserved")
         if not isinstance(item, str) or not (item.isascii() and item.isprintable()):
             raise InvalidInputError("metadata", f"value of {key!r} must be printable ASCII str")
-        size += len(key) + len(item)
-    if size > _METADATA_LIMIT - _METADATA_ROOM:
+        size += _size(key) + _size(item)
+    if size > room:
         raise InvalidInputError(
             "metadata",
-            f"keys and values must total at most {_METADATA_LIMIT - _METADATA_ROOM} characters",
+            f"keys and values must total at most {room} bytes for artifact {name!r}"
+            f" (S3 keeps {METADATA_LIMIT} bytes of user metadata, the library's own keys"
+            f" take {METADATA_LIMIT - room}), got {size}",
         )
     return dict(value)
 

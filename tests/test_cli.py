@@ -702,6 +702,23 @@ def test_purge_bad_duration_is_a_usage_error(two_versions: Invoke, bad: str) -> 
     failed(two_versions("purge", "model", "--older-than", bad), 2, "duration")
 
 
+@pytest.mark.parametrize("long", ["3000000w", "36526d", "9" * 5000 + "s"])
+def test_purge_beyond_a_century_is_a_usage_error(
+    two_versions: Invoke, repo: Repository, long: str
+) -> None:
+    before = repo.list_artifact_versions("model")
+    stderr = failed(
+        two_versions("purge", "model", "--older-than", long), 2, "longer than 100 years"
+    )
+    assert "Error" in stderr and "OverflowError" not in stderr
+    assert repo.list_artifact_versions("model") == before
+
+
+def test_purge_duration_limit_is_inclusive() -> None:
+    assert parse_duration("36525d") == 100 * 365.25 * 86400
+    assert parse_duration("0000000000000000000000000000000000001s") == 1
+
+
 def test_purge_negative_keep_is_a_usage_error(two_versions: Invoke) -> None:
     failed(two_versions("purge", "model", "--keep", "-1"), 2, "--keep")
 

@@ -6,11 +6,14 @@ import pytest
 
 from aioversioned import InvalidInputError
 from aioversioned._keys import (
+    KEY_BUDGET,
+    MAX_KEY_BYTES,
     Layout,
     decode_stem,
     encode_stem,
     normalize_prefix,
     parse_version,
+    stored_sha256,
     validate_alias,
     validate_name,
     validate_suffix,
@@ -141,7 +144,12 @@ def test_layout_keys_and_parsing() -> None:
     record = layout.published_key("m", 7, '"abc-2"', "f" * 64)
     assert record == f"arts/m/.aioversioned/published/999993_000007_abc-2_{'f' * 64}"
     assert layout.parse_published_key("m", record) == (7, "abc-2", "f" * 64)
-    for foreign in ("arts/m/.aioversioned/published/999993_000007_x", "arts/m/other"):
+    for foreign in (
+        "arts/m/.aioversioned/published/999993_000007_x",
+        "arts/m/other",
+        f"arts/m/.aioversioned/published/999993_000007_abc_{'F' * 64}",
+        "arts/m/.aioversioned/published/999993_000007_abc_" + "../" * 21 + "x",
+    ):
         with pytest.raises(ValueError):
             layout.parse_published_key("m", foreign)
 
@@ -157,3 +165,66 @@ def test_deletion_marks() -> None:
     assert not _mark_covers(b"[3, 9, 17]", {4, 5})
     assert _mark_covers(b"not json", {4})  # unreadable: assume the worst
     assert _mark_covers(b'{"a": 1}', {4})
+
+
+def test_stored_sha256_is_64_lowercase_hex_or_none() -> None:
+    good = "0123456789abcdef" * 4
+    assert stored_sha256({"artifact_sha256": good}) == good
+    for bad in ("", good.upper(), good[:-1], good + "0", "g" * 64, "/tmp", "../x", good + "\n"):
+        assert stored_sha256({"artifact_sha256": bad}) is None
+    assert stored_sha256({}) is None
+    assert stored_sha256({"artifact_name": good}) is None
+
+
+@pytest.mark.parametrize(("prefix", "suffix"), [("a\ud800", ""), ("arts", ".\udfff")])
+def test_prefix_and_suffix_must_encode_as_utf8(prefix: str, suffix: str) -> None:
+    argument = "s3_prefix" if prefix != "arts" else "suffix"
+    with pytest.raises(InvalidInputError, match=rf"^{argument}: .*must encode as UTF-8"):
+        normalize_prefix(prefix)
+        validate_suffix(suffix)
+
+
+def test_longest_key_covers_every_key_the_layout_builds() -> None:
+    builders = {m for m in dir(Layout) if m.endswith("_key") and not m.startswith("parse_")}
+    # A new kind of key must be added to Layout.longest_key_bytes, then to this list.
+    assert builders == {
+        "version_key",
+        "alias_key",
+        "claim_key",
+        "upload_key",
+        "published_key",
+        "deleting_key",
+        "history_key",
+    }
+    layout = Layout("bkt", "p", ".zip")
+    # The published record is the longest: p/m/.aioversioned/published/{13}_{40}_{64}
+    record = layout.published_key("m", 1, "e" * 40, "0" * 64)
+    assert layout.longest_key_bytes("m") == len(record) == 1 + 1 + 145  # prefix, name
+    assert layout.longest_key_bytes("m") >= len(layout.history_key("m", "A" * 64, 1))
+    assert layout.longest_key_bytes("m") >= len(layout.deleting_key("m", 1, 2, "0" * 32))
+
+
+def test_a_prefix_or_suffix_too_long_for_any_name_is_refused() -> None:
+    assert KEY_BUDGET == 1000 and MAX_KEY_BYTES == 1024
+    assert Layout("bkt", "p" * 854).longest_key_bytes("a") == 1000  # the longest accepted
+    with pytest.raises(InvalidInputError, match=r"^s3_prefix: is too long \(855 bytes"):
+        Layout("bkt", "p" * 855)
+    assert Layout("bkt", "é" * 427).longest_key_bytes("a") == 1000  # UTF-8 bytes, not characters
+    with pytest.raises(InvalidInputError, match=r"^s3_prefix: is too long \(856 bytes"):
+        Layout("bkt", "é" * 428)
+    emoji = "\U0001f600" * 64  # 64 characters, 256 bytes: only the version keys carry it
+    Layout("bkt", "p" * 700, emoji)
+    with pytest.raises(InvalidInputError, match=r"^suffix: is too long \(256 bytes"):
+        Layout("bkt", "p" * 800, emoji)
+    with pytest.raises(InvalidInputError, match=r"^s3_prefix: "):
+        Layout("bkt", "p" * 900, emoji)  # the prefix alone is too long
+
+
+def test_check_name_refuses_a_name_whose_keys_do_not_fit() -> None:
+    layout = Layout("bkt", "p" * 800)
+    assert layout.check_name("m" * 55) == "m" * 55  # 800 + 55 + 145 = 1000 bytes
+    with pytest.raises(InvalidInputError, match=r"^name: .*names of at most 55 characters fit"):
+        layout.check_name("m" * 56)
+    with pytest.raises(InvalidInputError, match=r"^source: "):
+        layout.check_name("../x", "source")  # the rules of validate_name come first
+    assert Layout("bkt", "arts").check_name("m" * 128) == "m" * 128

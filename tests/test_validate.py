@@ -35,13 +35,82 @@ def test_seconds_accepts_int_and_float() -> None:
     assert _validate.seconds(0.25, "max_age") == 0.25
 
 
-def test_metadata_limit_is_inclusive() -> None:
-    room = 2048 - 200
+@pytest.mark.parametrize("name", ["m", "n" * 128])
+def test_metadata_budget_is_what_the_library_leaves(name: str) -> None:
+    # S3 keeps 2,048 bytes of keys and values; the library stores two of its own.
+    room = 2048 - len("artifact_name") - len(name) - len("artifact_sha256") - 64
     exact = {"k": "v" * (room - 1)}
-    assert _validate.metadata(exact) == exact
-    with pytest.raises(InvalidInputError, match=r"^metadata: keys and values must total"):
-        _validate.metadata({"k": "v" * room})
-    assert _validate.metadata(None) == {}
+    assert _validate.metadata(exact, name) == exact
+    two = {"ab": "v" * (room - 10), "cdef": "w" * 4}
+    assert _validate.metadata(two, name) == two
+    with pytest.raises(
+        InvalidInputError, match=rf"^metadata: keys and values must total at most {room} bytes"
+    ):
+        _validate.metadata({"k": "v" * room}, name)
+    with pytest.raises(InvalidInputError, match=r"^metadata: "):
+        _validate.metadata({"ab": "v" * (room - 10), "cdef": "w" * 5}, name)
+    assert _validate.metadata(None, name) == {}
+
+
+@pytest.mark.parametrize("value", [{"k": "\ud800"}, {"\ud800": "v"}, {"k": "a\r\nb"}])
+def test_metadata_refuses_what_does_not_travel_in_a_header(value: dict[str, str]) -> None:
+    with pytest.raises(InvalidInputError, match=r"^metadata: "):
+        _validate.metadata(value, "m")
+
+
+@pytest.mark.parametrize("value", [math.inf, 1e11, _validate.MAX_AGE_SECONDS + 1, 10**400])
+def test_seconds_beyond_the_maximum_are_refused(value: object) -> None:
+    with pytest.raises(InvalidInputError, match=r"^age: must be a number of seconds <= 3,155,"):
+        _validate.seconds(value, "age", _validate.MAX_AGE_SECONDS)
+
+
+def test_seconds_a_float_can_not_hold_are_refused() -> None:
+    assert _validate.seconds(math.inf, "max_age") == math.inf  # no maximum: forever
+    with pytest.raises(InvalidInputError, match=r"^max_age: must be a number of seconds"):
+        _validate.seconds(10**400, "max_age")
+    with pytest.raises(InvalidInputError, match=r"^age: .* got <int too large to show>$"):
+        _validate.seconds(10**5000, "age", _validate.MAX_AGE_SECONDS)
+
+
+def test_seconds_maximum_is_inclusive_and_a_century() -> None:
+    assert _validate.MAX_AGE_SECONDS == 100 * 365.25 * 86400
+    maximum = _validate.MAX_AGE_SECONDS
+    assert _validate.seconds(maximum, "age", maximum) == float(maximum)
+    with pytest.raises(InvalidInputError, match=r"^age: must be a number of seconds >= 0"):
+        _validate.seconds(math.nan, "age", maximum)
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["application/octet-stream", "text/plain; charset=utf-8", "a", "x/" + "y" * 254],
+)
+def test_content_type_accepts_printable_ascii(value: str) -> None:
+    assert _validate.content_type(value) == value
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "text/plain\r\nX-Injected: 1",
+        "text/plain\n",
+        "a\x00b",
+        "a\tb",
+        "a\x7fb",
+        "",
+        " text/plain",
+        "text/plain ",
+        "modèle/x",
+        "\ud800",
+        "x/" + "y" * 255,
+        None,
+        42,
+        b"text/plain",
+    ],
+)
+def test_content_type_refuses_control_characters_and_the_rest(value: object) -> None:
+    with pytest.raises(InvalidInputError) as info:
+        _validate.content_type(value)
+    assert info.value.argument == "content_type"
 
 
 def test_encryption_args() -> None:
