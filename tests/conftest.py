@@ -210,3 +210,85 @@ async def any_repo(any_endpoint: str, bucket: str) -> AsyncIterator[AsyncReposit
     async with AsyncRepository(bucket, endpoint_url=any_endpoint, aws_region="us-east-1") as r:
         await r.bootstrap()
         yield r
+
+
+class WeedGateway:
+    """A second S3 gateway (``weed s3``) on the filer of a running ``Weed``.
+
+    Both gateways serve the same buckets through one filer, as a small cluster
+    does; writers split across them see each other's objects and conditions.
+    """
+
+    def __init__(self, weed: Weed) -> None:
+        self.weed = weed
+        self.port = _free_port_pair()
+        self.endpoint_url = f"http://127.0.0.1:{self.port}"
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> WeedGateway:
+        binary = _weed_binary()
+        assert binary is not None
+        log = (self.weed.directory / f"gateway-{self.port}.log").open("ab")
+        self._process = subprocess.Popen(
+            [
+                binary,
+                "s3",
+                f"-filer=127.0.0.1:{self.weed._ports['filer']}",
+                "-ip=127.0.0.1",
+                "-ip.bind=127.0.0.1",
+                f"-port={self.port}",
+                f"-port.grpc={self.port + 10000}",
+                "-port.iceberg=0",
+                "-port.lance=0",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        log.close()
+        self._wait_ready()
+        return self
+
+    def _wait_ready(self) -> None:
+        """Poll (bounded: 60 s) until this gateway reads what the first one wrote."""
+        import boto3
+
+        first = boto3.client("s3", endpoint_url=self.weed.endpoint_url, region_name="us-east-1")
+        first.put_object(Bucket="readiness-probe", Key="gateway", Body=self.endpoint_url.encode())
+        client = boto3.client("s3", endpoint_url=self.endpoint_url, region_name="us-east-1")
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            assert self._process is not None and self._process.poll() is None, "weed s3 exited"
+            try:
+                body = client.get_object(Bucket="readiness-probe", Key="gateway")["Body"].read()
+                if body == self.endpoint_url.encode():
+                    return
+            except Exception:  # not up yet
+                pass
+            time.sleep(0.3)
+        raise RuntimeError(f"weed s3 did not start in 60 s; see {self.weed.directory}")
+
+    def stop(self) -> None:
+        """SIGTERM, then SIGKILL after 5 s."""
+        process, self._process = self._process, None
+        if process is not None:
+            terminate(process)
+
+
+class WeedCluster:
+    """One ``weed server`` (with its S3 gateway) plus a second gateway on the same filer."""
+
+    def __init__(self, weed: Weed, gateway: WeedGateway) -> None:
+        self.weed = weed
+        self.gateway = gateway
+        self.endpoint_urls = [weed.endpoint_url, gateway.endpoint_url]
+
+
+@pytest.fixture(scope="session")
+def weed_cluster(weed_server: Weed) -> Iterator[WeedCluster]:
+    """The session's SeaweedFS server and a second S3 gateway on its filer."""
+    with _aws_test_env():
+        gateway = WeedGateway(weed_server).start()
+    try:
+        yield WeedCluster(weed_server, gateway)
+    finally:
+        gateway.stop()
