@@ -54,6 +54,7 @@ def show(result: SeedResult) -> str:
             + f" -> {outcome.strip()}"
             + (f" {fields['result']}" if rec.result else "")
         )
+        lines += [f"      {fault}" for fault in rec.faults]
     if result.snapshot is not None:
         lines.append(result.snapshot.describe())
     lines += [f"VIOLATION {v}" for v in result.violations] or ["no violation"]

@@ -74,6 +74,7 @@ class Scope:
     call: int
     seen: Counter[tuple[str, str, int]] = field(default_factory=Counter)
     faulted: Counter[str] = field(default_factory=Counter)  # invocation id -> faults
+    trace: list[str] = field(default_factory=list)  # faults and holds, for a replay
 
 
 SCOPE: ContextVar[Scope | None] = ContextVar("explore_scope", default=None)
@@ -150,7 +151,11 @@ class SeededFaults(Interposer):
                     status=action.status,
                 )
                 self.rules.insert(0, rule)
-                scope.run.injected[f"{action.kind}{action.status or ''}"] += 1
+                kind = f"{action.kind}{action.status or ''}"
+                scope.run.injected[kind] += 1
+                if action.kind != "delay":
+                    relative = key.removeprefix(scope.run.artifact_dir)
+                    scope.trace.append(f"{kind} {operation} {relative}")
                 if action.kind == "hold":
                     scope.run.group.start_soon(
                         scope.run._release, rule, action.after, action.seconds

@@ -59,6 +59,7 @@ class Record:
     detail: str = ""
     result: dict[str, Any] = field(default_factory=dict)
     observed: str | None = None  # cas: the revision get_alias returned, or "absent"
+    faults: list[str] = field(default_factory=list)  # faults and holds on its requests
 
 
 async def _chunks(data: bytes) -> AsyncIterator[bytes]:
@@ -184,11 +185,14 @@ class Fleet:
             repo = self.repo(gateway, index % SLOTS)
             for call in calls:
                 await anyio.sleep(call.pause)
-                token = SCOPE.set(Scope(run, index, call.index))
+                scope = Scope(run, index, call.index)
+                token = SCOPE.set(scope)
                 try:
-                    records.append(await perform(repo, plan, name, call, process))
+                    rec = await perform(repo, plan, name, call, process)
                 finally:
                     SCOPE.reset(token)
+                rec.faults = scope.trace
+                records.append(rec)
                 run.call_ended()
 
         with copy_limit(plan.multipart_copy):
