@@ -3,12 +3,18 @@
 The storage layout is the one of ``versioned`` 1.x; both libraries can share a bucket.
 """
 
-from importlib.metadata import version as _version
+# First, before anything slow is imported: Ctrl-C while the command line starts exits
+# 130 with one line (this does nothing in any other program).
+from ._cli_interrupts import guard_start_up as _guard_start_up
 
-from ._models import Alias, AliasChange, Artifact
-from ._repository import AsyncRepository
-from ._sync import Repository
-from .errors import (
+_guard_start_up()
+
+from importlib.metadata import version as _version  # noqa: E402
+
+from ._models import Alias, AliasChange, Artifact  # noqa: E402
+from ._repository import AsyncRepository  # noqa: E402
+from ._sync import Repository  # noqa: E402
+from .errors import (  # noqa: E402
     AioVersionedError,
     AliasNotFoundError,
     ArtifactNotFoundError,

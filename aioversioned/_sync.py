@@ -3,20 +3,16 @@
 from __future__ import annotations
 
 import os
-import queue
-import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from datetime import datetime
 from functools import partial
 from types import TracebackType
 from typing import ParamSpec, TypeVar
 
-import anyio
-from anyio.from_thread import BlockingPortal
-
 from ._content import DEFAULT_CHUNK_SIZE
 from ._keys import VersionLike
 from ._models import Alias, AliasChange, Artifact
+from ._portal import LoopThread
 from ._repository import AsyncRepository
 from ._sources import Content
 from ._transfer import GiB, MiB, OnProgress
@@ -33,39 +29,16 @@ async def _next_chunk(chunks: AsyncIterator[bytes]) -> bytes | None:
         return None
 
 
-def _start_portal() -> tuple[BlockingPortal, threading.Thread]:
-    """Run an event loop with a portal in a daemon thread.
-
-    A daemon thread (not anyio's ``start_blocking_portal``, whose worker is joined at
-    interpreter exit) so a script that never closes its repository still exits.
-    """
-    handoff: queue.Queue[BlockingPortal | BaseException] = queue.Queue()
-
-    async def serve() -> None:
-        async with BlockingPortal() as portal:
-            handoff.put(portal)
-            await portal.sleep_until_stopped()
-
-    def run() -> None:
-        try:
-            anyio.run(serve, backend="asyncio")
-        except BaseException as err:  # handed to the waiting constructor
-            handoff.put(err)
-
-    thread = threading.Thread(target=run, name="aioversioned-portal", daemon=True)
-    thread.start()
-    started = handoff.get(timeout=30)
-    if isinstance(started, BaseException):
-        raise started
-    return started, thread
-
-
 class Repository:
     """The blocking twin of :class:`AsyncRepository`: same arguments, same methods.
 
     Use as ``with Repository(...) as repo:`` or call ``close()``. Safe to share between
     threads and to call from a thread that runs an event loop (a Jupyter cell). Do not
     use it in a child process after ``fork``; create a new one there.
+
+    An interrupt (Ctrl-C) while a call waits cancels that call in the repository's
+    event loop, waits for its cleanup (an unfinished upload is aborted) and then raises
+    ``KeyboardInterrupt``: nothing keeps running behind the caller's back.
     """
 
     def __init__(
@@ -103,15 +76,14 @@ class Repository:
             cache_max_bytes=cache_max_bytes,
         )
         self._pid = os.getpid()
-        self._portal: BlockingPortal | None = None
-        portal, self._thread = _start_portal()
+        self._loop: LoopThread | None = None
+        loop = LoopThread()
         try:
-            portal.call(self._arepo.__aenter__)
+            loop.run(self._arepo.__aenter__)
         except BaseException:
-            portal.call(portal.stop)
-            self._thread.join(timeout=10)
+            loop.close(self._arepo.aclose)
             raise
-        self._portal = portal
+        self._loop = loop
 
     def __repr__(self) -> str:
         return repr(self._arepo).replace("Async", "", 1)
@@ -128,22 +100,21 @@ class Repository:
         self.close()
 
     def close(self) -> None:
-        """Close the S3 client and stop the portal thread (idempotent)."""
-        portal, self._portal = self._portal, None
-        if portal is None or os.getpid() != self._pid:
+        """Close the S3 client and stop the event loop thread (idempotent).
+
+        Calls still running in other threads are cancelled and raise RuntimeError.
+        """
+        loop, self._loop = self._loop, None
+        if loop is None or os.getpid() != self._pid:
             return
-        try:
-            portal.call(self._arepo.aclose)
-        finally:
-            portal.call(portal.stop)
-            self._thread.join(timeout=10)
+        loop.close(self._arepo.aclose)
 
     def _call(self, fn: Callable[P, Awaitable[T]], *args: P.args, **kwargs: P.kwargs) -> T:
         if os.getpid() != self._pid:
             raise RuntimeError("this Repository was created before fork(); create a new one")
-        if self._portal is None:
+        if self._loop is None:
             raise RuntimeError("this Repository is closed")
-        return self._portal.call(partial(fn, *args, **kwargs))
+        return self._loop.run(partial(fn, *args, **kwargs))
 
     def bootstrap(self) -> None:
         """Blocking twin of `AsyncRepository.bootstrap`."""
@@ -203,15 +174,17 @@ class Repository:
         """Blocking :meth:`AsyncRepository.iter_artifact_content`, one chunk per call.
 
         Leaving the loop early closes the stream when the generator is closed or
-        collected (at once in CPython once nothing refers to it).
+        collected (at once in CPython once nothing refers to it). An interrupt while a
+        chunk is awaited cancels the read and ends the iteration.
         """
         chunks = self._arepo.iter_artifact_content(name, version, chunk_size)
         try:
             while (chunk := self._call(_next_chunk, chunks)) is not None:
                 yield chunk
         finally:
-            if self._portal is not None and os.getpid() == self._pid:
-                self._portal.call(chunks.aclose)
+            loop = self._loop
+            if loop is not None and os.getpid() == self._pid:
+                loop.run(chunks.aclose)
 
     def get_alias_content(
         self, name: str, alias: str, key: str | None = None, *, max_age: float | None = None

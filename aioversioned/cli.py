@@ -2,7 +2,8 @@
 
 Every repository command takes the connection options (``--bucket`` ... ``--profile``),
 ``-q/--quiet`` and ``--debug``; see :mod:`aioversioned._cli_support`. Exit codes:
-0 success, 1 an operational error (one line on stderr), 2 a usage error.
+0 success, 1 an operational error (one line on stderr), 2 a usage error, 130
+interrupted (one line on stderr; see :mod:`aioversioned._cli_interrupts`).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Annotated, BinaryIO, Optional
 import typer
 from rich.console import Console
 
-from . import __version__, _quickstart
+from . import __version__, _cli_interrupts, _quickstart
 from ._cli_alias import alias_app
 from ._cli_support import (
     Cli,
@@ -351,10 +352,12 @@ def serve(
     try:
         server.start()
     except RuntimeError as err:
+        signal.signal(signal.SIGINT, previous_interrupt)
         typer.secho(f"Error: {err}", err=True, fg=typer.colors.RED)
         raise typer.Exit(1) from None
-    finally:
-        signal.signal(signal.SIGINT, previous_interrupt)
+    # Ctrl-C is how serve is meant to stop (exit 0), not an interrupted command (exit
+    # 130, see main): Python's own handler raises KeyboardInterrupt, caught below.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
     def stop(signum: int, frame: FrameType | None) -> None:
         raise KeyboardInterrupt
@@ -376,9 +379,10 @@ def serve(
     finally:
         server.stop()
         signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGINT, previous_interrupt)
     typer.echo("local S3 stopped", err=True)
 
 
 def main() -> None:
-    """Entry point of the console script."""
-    app()
+    """Entry point of the console script: Ctrl-C exits 130 with one line on stderr."""
+    _cli_interrupts.run(app)
