@@ -71,6 +71,14 @@ def _mark_covers(body: bytes, numbers: set[int]) -> bool:
     return not isinstance(named, list) or bool(numbers & {n for n in named if isinstance(n, int)})
 
 
+def _located(found: Alias, name: str, alias: str) -> Alias:
+    """A document as the key it was read from names it: a copy made under another key
+    (``aws s3 cp``) is the alias of that key, whatever its body says."""
+    if (found.name, found.alias) == (name, alias):
+        return found
+    return found.model_copy(update={"name": name, "alias": alias})
+
+
 class AliasOperations:
     """Alias methods and the request helpers they share with the rest of the repository."""
 
@@ -340,10 +348,11 @@ class AliasOperations:
         made through aioversioned. With ``max_age`` (seconds) the answer may come from
         this repository's memory and be up to that old, even after this repository
         changed the alias; an older answer is revalidated with a conditional GET,
-        which costs no body when the alias did not change.
+        which costs no body when the alias did not change. Names that ``versioned`` 1.x
+        writes and this library does not (``2024_release``, ``prod.blue``) are read too.
         """
         self.layout.check_name(name)
-        _keys.validate_alias(alias)
+        _keys.readable_alias(alias)
         if max_age is not None:
             _validate.seconds(max_age, "max_age")
         if max_age is not None and at is not None:
@@ -351,6 +360,10 @@ class AliasOperations:
         if at is not None:
             if not isinstance(at, datetime) or at.tzinfo is None:
                 raise InvalidInputError("at", f"must be a timezone-aware datetime, got {at!r}")
+            try:
+                _keys.validate_alias(alias)
+            except InvalidInputError:  # a name only versioned 1.x writes: it has no history
+                raise AliasNotFoundError(name, alias) from None
             change = await self._history(name, alias).change_at(at)
             if change is None or change.version is None:
                 raise AliasNotFoundError(name, alias)
@@ -363,7 +376,7 @@ class AliasOperations:
         if found is None:
             await self._s3.ensure_bucket()
             raise AliasNotFoundError(name, alias)
-        return found
+        return _located(found, name, alias)
 
     async def list_alias_history(
         self, name: str, alias: str, limit: int | None = None
@@ -379,20 +392,38 @@ class AliasOperations:
         return await self._history(name, alias).changes(limit)
 
     async def list_aliases(self, name: str) -> list[Alias]:
-        """All aliases of ``name``, sorted by alias name; documents are read concurrently."""
+        """All aliases of ``name``, sorted by alias name; documents are read concurrently.
+
+        Lists every name get_alias reads, those ``versioned`` 1.x wrote included. A
+        document that does not parse raises CorruptDocumentError naming its key.
+        """
         self.layout.check_name(name)
         return (await self._aliases_timed(name))[0]
 
-    async def _aliases_timed(self, name: str) -> tuple[list[Alias], datetime | None]:
-        """All aliases, and the server's time when they were listed (None if unknown)."""
-        keys = []
+    async def _aliases_timed(
+        self, name: str, every: bool = False
+    ) -> tuple[list[Alias], datetime | None]:
+        """The aliases, and the server's time when they were listed (None if unknown).
+
+        With ``every``, every ``aliases/**.json`` document whatever its name (what keeps
+        versions alive: another tool may have written it), else the names get_alias reads.
+        """
+        named = []
         listed, now = await self._s3.list_timed(self.layout.aliases_dir(name))
         for info in listed:
-            with contextlib.suppress(ValueError):
-                self.layout.parse_alias_key(name, info.key)
-                keys.append(info.key)
-        found = await gather(partial(self._read_alias, key) for key in keys)
-        return [alias for alias in found if alias is not None], now
+            with contextlib.suppress(ValueError):  # InvalidInputError is one too
+                alias = self.layout.parse_any_alias_key(name, info.key)
+                if not every:
+                    _keys.readable_alias(alias)
+                named.append((alias, info.key))
+        named.sort()
+        found = await gather(partial(self._read_alias, key) for _, key in named)
+        located = [
+            _located(alias, name, alias_name)
+            for (alias_name, _), alias in zip(named, found, strict=True)
+            if alias is not None
+        ]
+        return located, now
 
     async def delete_alias(self, name: str, alias: str) -> None:
         """Delete an alias (recorded in its history); a missing alias is a no-op."""

@@ -91,6 +91,37 @@ def validate_alias(alias: object, argument: str = "alias") -> str:
     return alias
 
 
+MAX_READ_ALIAS_BYTES = 512
+
+
+def readable_alias(alias: object, argument: str = "alias") -> str:
+    """Return ``alias`` if it names an alias this library reads, else raise InvalidInputError.
+
+    Wider than :func:`validate_alias`, the rule for names this library creates: any name
+    ``versioned`` 1.x's put_alias stores at ``aliases/{alias}.json`` as spelled (it refuses
+    only a '-'): ``2024_release``, ``prod.blue``, ``team/canary``, ``LATEST``. Still
+    refused: '-', an empty name, control characters, a lone surrogate, more than 512
+    bytes, and '/'-separated parts that are empty, '.' or '..' (a server that normalizes
+    paths would read another key).
+    """
+    if not isinstance(alias, str):
+        raise InvalidInputError(argument, f"must be a str, got {type(alias).__name__}")
+    _check_utf8(alias, argument)
+    if (
+        not alias
+        or "-" in alias
+        or not alias.isprintable()
+        or _utf8_size(alias) > MAX_READ_ALIAS_BYTES
+        or any(part in ("", ".", "..") for part in alias.split("/"))
+    ):
+        raise InvalidInputError(
+            argument,
+            f"{alias!r} is no alias name: 1-{MAX_READ_ALIAS_BYTES} bytes of printable"
+            " characters without '-', and no empty, '.' or '..' part between '/'",
+        )
+    return alias
+
+
 def parse_version(version: object, argument: str = "version") -> int | None:
     """Parse a user's version: ``None`` for LATEST, else an int in 1..999999."""
     if version is None or version == LATEST:
@@ -262,6 +293,24 @@ class Layout:
         if base == key or alias in (base, LATEST) or not _ALIAS_RE.fullmatch(alias):
             raise ValueError(key)
         return alias
+
+    def parse_any_alias_key(self, name: str, key: str) -> str:
+        """The alias name of any document under ``aliases/`` (``{alias}.json``, nested
+        too, as ``versioned`` 1.x stores the names it accepts); ValueError for other keys.
+
+        The name is not checked: every such document may reference versions.
+        """
+        base = key.removeprefix(self.aliases_dir(name))
+        if base == key or not base.endswith(".json"):
+            raise ValueError(key)
+        return base.removesuffix(".json")
+
+    def parse_version_uri(self, name: str, s3uri: str) -> int | None:
+        """Version number of an ``s3://`` uri of this layout; ValueError if foreign."""
+        bucket_root = f"s3://{self.bucket}/"
+        if not s3uri.startswith(bucket_root):
+            raise ValueError(s3uri)
+        return self.parse_version_key(name, s3uri.removeprefix(bucket_root))
 
     def claims_dir(self, name: str) -> str:
         return f"{self.prefix}/{name}/{_META_DIR}/claims/"

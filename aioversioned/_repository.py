@@ -20,7 +20,7 @@ from ._cache import content_cache
 from ._content import ContentOperations
 from ._keys import LATEST, NAME_KEY, SHA256_KEY, Layout, VersionLike
 from ._models import Artifact
-from ._retention import referenced_versions, select_purge
+from ._retention import alias_references, select_purge
 from ._s3 import S3, ObjectInfo, ObjectMissing, RetriedConflict, WriteResult
 from ._sources import Content
 from ._tasks import both, gather
@@ -471,9 +471,17 @@ class AsyncRepository(ContentOperations):
         """Which aliases reference each published version of ``name``, and the server's
         time when the aliases were listed (None if unknown)."""
         users: dict[int, list[str]] = {}
-        aliases, now = await self._aliases_timed(name)
+        try:
+            aliases, now = await self._aliases_timed(name, every=True)
+        except CorruptDocumentError as err:  # fail closed: it may reference any version
+            raise CorruptDocumentError(
+                err.key,
+                f"{err.detail} (no version was deleted: an alias document that can not be"
+                " read may reference any of them; fix or remove it)",
+            ) from err
+        version_of_uri = partial(self.layout.parse_version_uri, name)
         for alias in aliases:
-            for number in referenced_versions((alias.version, alias.secondary_version)):
+            for number in alias_references(alias, version_of_uri):
                 users.setdefault(number, []).append(alias.alias)
         return users, now
 

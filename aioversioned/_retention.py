@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
+import contextlib
+from collections.abc import Callable, Collection, Iterable, Sequence
 from datetime import datetime
+
+from ._models import Alias
 
 
 def select_purge(
@@ -28,3 +31,15 @@ def select_purge(
 def referenced_versions(targets: Iterable[str | None]) -> set[int]:
     """Version numbers among alias targets (``"LATEST"`` and None are not numbers)."""
     return {int(target) for target in targets if target is not None and target.isdigit()}
+
+
+def alias_references(alias: Alias, version_of_uri: Callable[[str], int | None]) -> set[int]:
+    """Version numbers an alias document keeps alive: its versions, and the versions its
+    s3 uris name (``versioned`` 1.x routes by the uris; a hand-edited document may
+    disagree with itself). ``version_of_uri`` raises ValueError for a foreign uri."""
+    numbers = referenced_versions((alias.version, alias.secondary_version))
+    for uri in (alias.version_s3uri, alias.secondary_version_s3uri):
+        with contextlib.suppress(ValueError):
+            if uri is not None and (number := version_of_uri(uri)) is not None:
+                numbers.add(number)
+    return numbers

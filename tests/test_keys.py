@@ -13,6 +13,7 @@ from aioversioned._keys import (
     encode_stem,
     normalize_prefix,
     parse_version,
+    readable_alias,
     stored_sha256,
     validate_alias,
     validate_name,
@@ -228,3 +229,35 @@ def test_check_name_refuses_a_name_whose_keys_do_not_fit() -> None:
     with pytest.raises(InvalidInputError, match=r"^source: "):
         layout.check_name("../x", "source")  # the rules of validate_name come first
     assert Layout("bkt", "arts").check_name("m" * 128) == "m" * 128
+
+
+@pytest.mark.parametrize(
+    "alias", ["prod", "2024_release", "prod.blue", "team/canary", "LATEST", "café", "a b", "x.."]
+)
+def test_readable_alias_accepts_what_versioned_stores_as_spelled(alias: str) -> None:
+    assert readable_alias(alias) == alias
+
+
+@pytest.mark.parametrize(
+    "alias", ["", "prod-blue", "a//b", "/a", "a/", "a/../b", "./a", "x\n", "\ud800", "é" * 257, 3]
+)
+def test_readable_alias_refuses_the_rest(alias: object) -> None:
+    with pytest.raises(InvalidInputError) as info:
+        readable_alias(alias)
+    assert info.value.argument == "alias"
+
+
+def test_parse_any_alias_key_names_every_document_under_aliases() -> None:
+    layout = Layout("bkt", "arts", ".zip")
+    assert layout.parse_any_alias_key("m", "arts/m/aliases/prod-blue.json") == "prod-blue"
+    assert layout.parse_any_alias_key("m", "arts/m/aliases/team/canary.json") == "team/canary"
+    assert layout.parse_any_alias_key("m", "arts/m/aliases/.json") == ""
+    for foreign in ("arts/m/aliases/", "arts/m/aliases/prod.txt", "arts/n/aliases/prod.json"):
+        with pytest.raises(ValueError):
+            layout.parse_any_alias_key("m", foreign)
+    uri = layout.s3uri(layout.version_key("m", 3))
+    assert layout.parse_version_uri("m", uri) == 3
+    assert layout.parse_version_uri("m", layout.s3uri(layout.version_key("m", None))) is None
+    for foreign in ("s3://other/arts/m/versions/999997_000003.zip", "s3://bkt/arts/n/x", ""):
+        with pytest.raises(ValueError):
+            layout.parse_version_uri("m", foreign)
