@@ -15,6 +15,7 @@ import anyio.to_thread
 from . import _download, _keys, _transfer, _validate
 from ._aliases import AliasOperations
 from ._cache import ContentCache
+from ._hashes import Hashes
 from ._keys import VersionLike
 from ._models import Artifact
 from ._s3 import ObjectInfo, ObjectMissing
@@ -34,13 +35,26 @@ class ContentOperations(AliasOperations):
     _config: TransferConfig
     _cache: ContentCache | None
     _fills: dict[str, anyio.Event]  # sha256 -> set when this repository's download ends
-    _artifact: Callable[[str, int | None, ObjectInfo], Artifact]  # from AsyncRepository
+    _artifact: Callable[[str, int | None, ObjectInfo, str | None], Artifact]  # AsyncRepository
+
+    def _hashes(self, name: str) -> Hashes:
+        return Hashes(self._s3, self.layout, name)
+
+    async def _described(self, name: str, number: int | None, info: ObjectInfo) -> Artifact:
+        """The Artifact of a version object, its sha256 learned (streamed once) if it has
+        none; ArtifactNotFoundError if it is deleted meanwhile."""
+        found = await self._hashes(name).of(number, info)
+        if found is None:
+            raise await self._not_found(name, number)
+        sha256, info = found
+        return self._artifact(name, number, info, sha256)
 
     async def get_artifact_content(self, name: str, version: VersionLike = None) -> bytes:
         """Download the bytes of one version (default LATEST).
 
         The bytes are checked against the version's recorded sha256: IntegrityError
-        on a mismatch, CorruptDocumentError when no sha256 is recorded. With a
+        on a mismatch (an object another tool wrote without one is hashed and its
+        sha256 recorded, so later reads are checked). With a
         ``cache_dir``, a HEAD finds the version's sha256 and a cached copy is served
         without a GET; concurrent misses of one content share a single download.
         """
@@ -56,15 +70,22 @@ class ContentOperations(AliasOperations):
         if found is None:
             raise await self._not_found(name, number)
         body, info = found
-        expected = self._artifact(name, number, info).sha256
+        hashes = self._hashes(name)
+        expected = await hashes.known(number, info)
         actual = await anyio.to_thread.run_sync(_sha256, body)
-        if actual != expected:
+        if expected is None:  # written by another tool: learned from these very bytes
+            await hashes.remember(number, info.etag, actual)
+        elif actual != expected:
             raise IntegrityError(info.key, expected, actual)
         return body, actual
 
     async def _cached_content(self, cache: ContentCache, name: str, number: int | None) -> bytes:
         info = await self._head_version(name, number)
-        sha256 = self._artifact(name, number, info).sha256
+        sha256 = await self._hashes(name).known(number, info)
+        if sha256 is None:  # written by another tool: the download tells its sha256
+            body, actual = await self._fetch(name, number)
+            await anyio.to_thread.run_sync(cache.store_bytes, actual, body)
+            return body
         while (data := await anyio.to_thread.run_sync(cache.read, sha256)) is None:
             filling = self._fills.get(sha256)
             if filling is None:
@@ -104,12 +125,16 @@ class ContentOperations(AliasOperations):
         target = _download.target_path(path)
         _transfer.check_callback(on_progress)
         info = await self._head_version(name, number)
-        artifact = self._artifact(name, number, info)
+        hashes = self._hashes(name)
+        known = await hashes.known(number, info)  # None: another tool wrote it without
+        sha256 = known or ""
         progress = _transfer.progress_counter(on_progress, info.size)
         cache = self._cache
         async with _download.replacing(target) as file:
-            hit = cache is not None and await anyio.to_thread.run_sync(
-                cache.copy_into, artifact.sha256, file
+            hit = (
+                cache is not None
+                and known is not None
+                and await anyio.to_thread.run_sync(cache.copy_into, sha256, file)
             )
             if hit:
                 progress(info.size)
@@ -118,11 +143,14 @@ class ContentOperations(AliasOperations):
                     actual = await _download.download(self._s3, info, file, self._config, progress)
                 except ObjectMissing:  # deleted since the HEAD
                     raise await self._not_found(name, number) from None
-                if actual != artifact.sha256:
-                    raise IntegrityError(info.key, artifact.sha256, actual)
+                if known is None:  # the download was pinned to the ETag: its sha256
+                    await hashes.remember(number, info.etag, actual)
+                    sha256 = actual
+                elif actual != sha256:
+                    raise IntegrityError(info.key, sha256, actual)
         if cache is not None and not hit:
-            await anyio.to_thread.run_sync(cache.store_file, artifact.sha256, target)
-        return artifact
+            await anyio.to_thread.run_sync(cache.store_file, sha256, target)
+        return self._artifact(name, number, info, sha256)
 
     async def iter_artifact_content(
         self, name: str, version: VersionLike = None, chunk_size: int = DEFAULT_CHUNK_SIZE
@@ -139,15 +167,18 @@ class ContentOperations(AliasOperations):
         _validate.at_least(chunk_size, "chunk_size", 1)
         key = self.layout.version_key(name, number)
         digest = hashlib.sha256()
+        hashes = self._hashes(name)
         try:
             async with self._s3.open(key) as (info, read):
-                expected = self._artifact(name, number, info).sha256
+                expected = await hashes.known(number, info)
                 while chunk := await read(chunk_size):
                     digest.update(chunk)
                     yield chunk
         except ObjectMissing:
             raise await self._not_found(name, number) from None
-        if digest.hexdigest() != expected:
+        if expected is None:  # written by another tool: learned from this stream
+            await hashes.remember(number, info.etag, digest.hexdigest())
+        elif digest.hexdigest() != expected:
             raise IntegrityError(key, expected, digest.hexdigest())
 
     async def get_alias_content(

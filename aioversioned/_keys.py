@@ -28,6 +28,8 @@ from .errors import InvalidInputError
 LATEST = "LATEST"
 MAX_VERSION = 999_999
 SHA256_KEY = "artifact_sha256"  # object metadata of versioned 1.x
+# The same key as s3fs's setxattr(artifact_sha256=...) stores it ('_' becomes '-').
+SHA256_KEYS = (SHA256_KEY, "artifact-sha256")
 NAME_KEY = "artifact_name"
 _WIDTH = 6
 _LATEST_STEM = "000000_LATEST"
@@ -61,10 +63,13 @@ def stored_sha256(metadata: Mapping[str, str]) -> str | None:
     """The sha256 recorded in an object's metadata, or None when missing or malformed.
 
     The metadata comes from the bucket, which other tools write too: anything but 64
-    lowercase hex digits (a path, say) is treated as no sha256 at all.
+    lowercase hex digits (a path, say) is treated as no sha256 at all. ``artifact-sha256``
+    (s3fs's spelling) counts as the same key.
     """
-    value = metadata.get(SHA256_KEY)
-    return value if is_sha256(value) else None
+    for key in SHA256_KEYS:
+        if is_sha256(value := metadata.get(key)):
+            return value
+    return None
 
 
 def validate_name(name: object, argument: str = "name") -> str:
@@ -333,21 +338,30 @@ class Layout:
     def published_dir(self, name: str) -> str:
         return f"{self.prefix}/{name}/{_META_DIR}/published/"
 
-    def published_key(self, name: str, number: int, etag: str, sha256: str) -> str:
-        """Record of a version published by aioversioned: its ETag and sha256 in the key."""
+    def published_key(self, name: str, number: int | None, etag: str, sha256: str) -> str:
+        """Record of a version's sha256 while it has ``etag``: written when aioversioned
+        publishes it, or learns the sha256 of an object that carries none (LATEST too)."""
         return f"{self.published_dir(name)}{encode_stem(number)}_{etag.strip(chr(34))}_{sha256}"
 
     def parse_published_key(self, name: str, key: str) -> tuple[int, str, str]:
-        """``(number, etag, sha256)`` of a published record; ValueError if foreign."""
-        rest = key.removeprefix(self.published_dir(name))
-        number = decode_stem(rest[:13])
-        etag, _, sha256 = rest[14:].rpartition("_")
-        if rest == key or number is None or not etag or not is_sha256(sha256):
+        """``(number, etag, sha256)`` of a published version's record; ValueError if foreign
+        (or LATEST's)."""
+        number, etag, sha256 = self.parse_record_key(name, key)
+        if number is None:
             raise ValueError(key)
         return number, etag, sha256
 
-    def published_prefix(self, name: str, number: int) -> str:
-        """Key prefix of the published records of one version."""
+    def parse_record_key(self, name: str, key: str) -> tuple[int | None, str, str]:
+        """``(number, etag, sha256)`` of any record, number None for LATEST's."""
+        rest = key.removeprefix(self.published_dir(name))
+        number = decode_stem(rest[:13])
+        etag, _, sha256 = rest[14:].rpartition("_")
+        if rest == key or rest[13:14] != "_" or not etag or not is_sha256(sha256):
+            raise ValueError(key)
+        return number, etag, sha256
+
+    def published_prefix(self, name: str, number: int | None) -> str:
+        """Key prefix of the records of one version."""
         return f"{self.published_dir(name)}{encode_stem(number)}_"
 
     def deleting_dir(self, name: str) -> str:

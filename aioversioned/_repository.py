@@ -18,6 +18,7 @@ from . import _keys, _sources, _transfer, _validate
 from ._aliases import MARK_TTL
 from ._cache import content_cache
 from ._content import ContentOperations
+from ._hashes import Records
 from ._keys import LATEST, NAME_KEY, SHA256_KEY, Layout, VersionLike
 from ._models import Artifact
 from ._retention import alias_references, select_purge
@@ -277,7 +278,7 @@ class AsyncRepository(ContentOperations):
         """Describe one version (default LATEST); raises ArtifactNotFoundError if missing."""
         self.layout.check_name(name)
         number = _keys.parse_version(version)
-        return self._artifact(name, number, await self._head_version(name, number))
+        return await self._described(name, number, await self._head_version(name, number))
 
     async def list_artifact_names(self) -> list[str]:
         """Names of all artifacts in the repository, sorted."""
@@ -294,8 +295,9 @@ class AsyncRepository(ContentOperations):
 
         At once: the versions listing, the records aioversioned keeps of what it
         published, and a HEAD of LATEST; then HEADs only for versions without a record
-        (written by ``versioned`` 1.x, say). Raises ArtifactNotFoundError when the
-        artifact has no version at all.
+        (written by ``versioned`` 1.x, say). An object another tool wrote without a
+        sha256 is streamed once and its sha256 recorded. Raises ArtifactNotFoundError
+        when the artifact has no version at all.
         """
         self.layout.check_name(name)
         ((entries, _), records), latest = await both(
@@ -307,35 +309,38 @@ class AsyncRepository(ContentOperations):
             raise ArtifactNotFoundError(name)  # the listing already proved the bucket exists
         return artifacts
 
-    async def _records(self, name: str) -> dict[int, tuple[str, str, str]]:
-        """Published records by version number: ``(etag, sha256, record key)``."""
-        records = {}
-        for info in await self._s3.list_all(self.layout.published_dir(name)):
-            with contextlib.suppress(ValueError):
-                number, etag, sha256 = self.layout.parse_published_key(name, info.key)
-                records[number] = (etag, sha256, info.key)
-        return records
+    async def _records(self, name: str) -> Records:
+        """Every sha256 record of ``name``: of the versions it published, and learned ones."""
+        listed = await self._s3.list_all(self.layout.published_dir(name))
+        return Records.parse(self.layout, name, listed)
 
     async def _describe(
         self,
         name: str,
         entries: list[tuple[int | None, ObjectInfo]],
-        records: Mapping[int, tuple[str, str, str]],
+        records: Records,
         latest: ObjectInfo | None = None,
     ) -> list[Artifact]:
-        """Artifacts for listed versions: from a record whose ETag matches, else a HEAD.
+        """Artifacts for listed versions: from a record whose ETag matches, else a HEAD
+        (and, for an object without a sha256, a stream that learns it).
 
         Versions deleted between the listing and a HEAD are left out.
         """
 
         async def describe(number: int | None, info: ObjectInfo) -> Artifact | None:
             if number is None and latest is not None:
-                return self._artifact(name, None, latest)
-            etag, sha256, _ = records.get(number or 0, ("", "", ""))
-            if etag and etag == info.etag.strip('"'):
+                info = latest
+            elif sha256 := records.sha256(number, info.etag):
                 return self._artifact(name, number, info, sha256=sha256)
-            head = await self._s3.head(info.key)
-            return None if head is None else self._artifact(name, number, head)
+            elif (head := await self._s3.head(info.key)) is not None:
+                info = head
+            else:
+                return None
+            sha256 = _keys.stored_sha256(info.metadata) or records.sha256(number, info.etag)
+            if sha256:
+                return self._artifact(name, number, info, sha256=sha256)
+            learned = await self._hashes(name).learn(number, info)
+            return None if learned is None else self._artifact(name, number, learned[1], learned[0])
 
         found = await gather(partial(describe, number, info) for number, info in entries)
         return [artifact for artifact in found if artifact is not None]
@@ -368,7 +373,7 @@ class AsyncRepository(ContentOperations):
         )
         if latest is None:
             raise await self._not_found(name, None)
-        digest = self._artifact(name, None, latest).sha256
+        digest, latest = await self._sha256_of_latest(name, latest)
         if newest is not None:
             number, previous = newest
             _, etag, sha256 = (
@@ -381,20 +386,31 @@ class AsyncRepository(ContentOperations):
             if record and record[0] == number and etag == previous.etag.strip('"'):
                 if sha256 == digest:
                     return self._artifact(name, number, previous, sha256=digest)
-            elif (head := await self._s3.head(previous.key)) and head.metadata.get(
-                SHA256_KEY
-            ) == digest:
-                return self._artifact(name, number, head)
+            elif (head := await self._s3.head(previous.key)) and head.size == latest.size:
+                known = await self._hashes(name).of(number, head)  # learned if it has none
+                if known is not None and known[0] == digest:
+                    return self._artifact(name, number, known[1], sha256=digest)
         number = await self._claim(name, (newest[0] if newest else 0) + 1)
         # The record assumes the copy keeps LATEST's ETag; if it does not, it matches
         # nothing and listings fall back to a HEAD (and a right record is written below).
         (published, etag), _ = await both(
-            partial(self._copy_latest, name, number, latest),
+            partial(self._copy_latest, name, number, latest, digest),
             partial(self._put_record, name, number, latest.etag, digest),
         )
         if (published.version, etag) != (str(number), latest.etag):
             await self._put_record(name, int(published.version), etag, published.sha256)
         return published
+
+    async def _sha256_of_latest(
+        self, name: str, latest: ObjectInfo | None = None
+    ) -> tuple[str, ObjectInfo]:
+        """LATEST's sha256 and what it is by then (HEAD first without ``latest``); the
+        sha256 is learned (streamed once) when another tool wrote LATEST without one."""
+        latest = latest or await self._head_version(name, None)
+        found = await self._hashes(name).of(None, latest)
+        if found is None:
+            raise await self._not_found(name, None)
+        return found
 
     async def _put_record(self, name: str, number: int, etag: str, sha256: str) -> None:
         """Record a published version's sha256; a failure only costs listings a HEAD."""
@@ -424,20 +440,28 @@ class AsyncRepository(ContentOperations):
         return await self._s3.create_first_free(key_of, number, _empty)
 
     async def _copy_latest(
-        self, name: str, number: int, latest: ObjectInfo
+        self, name: str, number: int, latest: ObjectInfo, digest: str
     ) -> tuple[Artifact, str]:
-        """Copy LATEST to the claimed ``number``, retrying when LATEST changes meanwhile.
+        """Copy LATEST (whose sha256 is ``digest``) to the claimed ``number``, retrying
+        when LATEST changes meanwhile.
 
         Returns the new version and its ETag.
         """
         target = self.layout.version_key(name, number)
         for _ in range(_COPY_ATTEMPTS):
+            # A LATEST that another tool wrote without our key gives its copy the key,
+            # so that versioned 1.x reads the version too (its metadata, content type kept).
+            metadata = None
+            if latest.metadata.get(SHA256_KEY) != digest:
+                metadata = {**latest.metadata, SHA256_KEY: digest}
             try:
                 written = await _transfer.copy_object(
                     self._s3,
                     latest,
                     target,
                     self._config.part_size(latest.size),
+                    metadata=metadata,
+                    content_type=latest.content_type if metadata is not None else None,
                     if_none_match=True,
                 )
             except ObjectMissing:
@@ -446,25 +470,25 @@ class AsyncRepository(ContentOperations):
                 # A retry lost: if the target exists, the first attempt made it, since
                 # only this call holds the number's claim.
                 if (info := await self._s3.head(target)) is not None:
-                    return self._artifact(name, number, info), info.etag
-                latest = await self._head_version(name, None)
+                    return await self._described(name, number, info), info.etag
+                digest, latest = await self._sha256_of_latest(name)
                 continue
             except VersionConflictError:
                 if await self._s3.head(target) is not None:
                     # Only a writer that ignores claims (versioned 1.x) can get here.
                     number = await self._claim(name, number + 1)
                     target = self.layout.version_key(name, number)
-                latest = await self._head_version(name, None)
+                digest, latest = await self._sha256_of_latest(name)
                 continue
             if written.etag == latest.etag:
                 info = ObjectInfo(
                     target, written.etag, written.last_modified, latest.size, latest.metadata
                 )
-                return self._artifact(name, number, info), written.etag
+                return self._artifact(name, number, info, digest), written.etag
             # A multipart copy has an ETag of its own, or the server ignored
             # CopySourceIfMatch and LATEST changed: report what was copied.
             info = await self._head_version(name, number)
-            return self._artifact(name, number, info), info.etag
+            return await self._described(name, number, info), info.etag
         raise VersionConflictError(target, "LATEST kept changing while it was being published")
 
     async def _alias_users(self, name: str) -> tuple[dict[int, list[str]], datetime | None]:
@@ -611,7 +635,7 @@ class AsyncRepository(ContentOperations):
             name, [(n, listed_info[n]) for n in doomed], records
         )
         numbers = [int(artifact.version) for artifact in doomed_artifacts]
-        record_keys = [(n, records[n][2]) for n in numbers if n in records]
+        record_keys = [(n, key) for n in numbers for key in records.keys(n)]
         kept = {} if dry_run else await self._delete_guarded(name, numbers, record_keys)
         return purge_time, [a for a in doomed_artifacts if int(a.version) not in kept]
 

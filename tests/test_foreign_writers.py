@@ -16,10 +16,12 @@ from aioversioned import (
     AliasNotFoundError,
     AsyncRepository,
     CorruptDocumentError,
+    IntegrityError,
     InvalidInputError,
     VersionInUseError,
 )
-from tests.foreign import aws_cp, bsm_for, endpoint_of, peer_of
+from tests.foreign import aws_cp, bsm_for, endpoint_of, obstore_of, peer_of, s3fs_of
+from tests.s3log import RequestLog
 
 
 def sha(data: bytes) -> str:
@@ -135,3 +137,132 @@ async def test_an_unreadable_alias_document_stops_purges_and_deletes_naming_its_
     assert (await repo.get_alias("app", "notes/readme")).alias == "notes/readme"
     await repo.delete_artifact_version("app", 1, force=True)
     assert await versions(repo, "app") == ["LATEST", "3"]
+
+
+# -- 2. objects without artifact_sha256 -------------------------------------------------------
+
+
+async def test_a_version_the_aws_cli_wrote_is_learned_once_and_then_read_from_its_record(
+    any_repo: AsyncRepository, tmp_path: Path
+) -> None:
+    repo = any_repo
+    for content in (b"one", b"two"):
+        await repo.put_artifact("app", content)
+        await repo.publish_artifact_version("app")
+    planted = tmp_path / "three.bin"
+    planted.write_bytes(b"three" * 1000)
+    aws_cp(repo, planted, repo.layout.version_key("app", 3))  # no metadata at all
+    await repo.put_artifact("app", b"four")
+
+    listed = await repo.list_artifact_versions("app")
+    assert [(a.version, a.sha256) for a in listed] == [
+        ("LATEST", sha(b"four")),
+        ("3", sha(b"three" * 1000)),
+        ("2", sha(b"two")),
+        ("1", sha(b"one")),
+    ]
+    log = RequestLog(repo)
+    assert await repo.list_artifact_versions("app") == listed  # remembered: nothing streamed
+    assert "GetObject" not in log.sent and "PutObject" not in log.sent
+    assert (await repo.get_artifact_version("app", 3)).sha256 == sha(b"three" * 1000)
+    assert await repo.get_artifact_content("app", 3) == b"three" * 1000
+    _, doomed = await repo.purge_artifact_versions("app", 0, 0, dry_run=True)
+    assert [a.version for a in doomed] == ["3", "2", "1"]
+    # The next publish is 4: the planted version keeps its number.
+    assert (await repo.publish_artifact_version("app")).version == "4"
+    _, deleted = await repo.purge_artifact_versions("app", 1, 0)
+    assert [a.version for a in deleted] == ["3", "2", "1"]
+    assert await repo._s3.list_all(repo.layout.published_prefix("app", 3)) == []
+
+
+async def test_a_latest_without_sha256_is_published_with_it_and_versioned_reads_the_version(
+    any_repo: AsyncRepository, tmp_path: Path
+) -> None:
+    repo = any_repo
+    bsm = bsm_for(endpoint_of(repo))
+    data = b"uploaded by the aws cli"
+    planted = tmp_path / "model.bin"
+    planted.write_bytes(data)
+    aws_cp(repo, planted, repo.layout.version_key("app", None), "--metadata", "team=ml")
+
+    # versioned 1.0.1 fails on it (KeyError 'artifact_sha256') after copying version 1.
+    old = peer_of(repo)
+    with pytest.raises(KeyError):
+        old.publish_artifact_version(bsm, name="app")
+    assert (await repo.get_artifact_version("app")).sha256 == sha(data)
+    listed = await repo.list_artifact_versions("app")
+    assert [(a.version, a.sha256) for a in listed] == [("LATEST", sha(data)), ("1", sha(data))]
+    assert (await repo.publish_artifact_version("app")).version == "1"  # the same bytes
+
+    planted.write_bytes(data + b" v2")
+    aws_cp(repo, planted, repo.layout.version_key("app", None), "--content-type", "text/x-model")
+    v2 = await repo.publish_artifact_version("app")
+    assert (v2.version, v2.sha256) == ("2", sha(data + b" v2"))
+    info = await repo._s3.head(repo.layout.version_key("app", 2))
+    assert info is not None and info.metadata["artifact_sha256"] == sha(data + b" v2")
+    assert info.content_type == "text/x-model"
+    # versioned 1.0.1 reads the version we published (it needs the metadata).
+    assert old.get_artifact_version(bsm, name="app", version=2).sha256 == sha(data + b" v2")
+    assert old.get_artifact_version(bsm, name="app", version=2).get_content(bsm) == data + b" v2"
+
+
+async def test_s3fs_setxattr_spelling_is_the_same_key(
+    any_repo: AsyncRepository,
+) -> None:
+    repo = any_repo
+    await repo.put_artifact("app", b"payload")
+    await repo.publish_artifact_version("app")
+    fs = s3fs_of(repo)
+    path = f"{repo.layout.bucket}/{repo.layout.version_key('app', 1)}"
+    fs.setxattr(path, artifact_sha256=sha(b"payload"), note="via s3fs")
+    assert "artifact-sha256" in (await repo._s3.head(repo.layout.version_key("app", 1))).metadata  # type: ignore[union-attr]
+    await repo._s3.delete(
+        [*(i.key for i in await repo._s3.list_all(repo.layout.published_dir("app")))]
+    )
+    log = RequestLog(repo)
+    assert (await repo.get_artifact_version("app", 1)).sha256 == sha(b"payload")
+    assert log.sent == ["HeadObject"]  # read from the metadata, not streamed
+    assert await repo.get_artifact_content("app", 1) == b"payload"
+
+
+async def test_obstore_objects_are_read_streamed_and_downloaded_verified(
+    any_repo: AsyncRepository, tmp_path: Path
+) -> None:
+    import obstore
+
+    repo = any_repo
+    store = obstore_of(repo)
+    data = bytes(range(256)) * 64
+    obstore.put(store, repo.layout.version_key("app", None), data)
+    chunks = [c async for c in repo.iter_artifact_content("app", chunk_size=1000)]
+    assert b"".join(chunks) == data
+    log = RequestLog(repo)
+    assert await repo.get_artifact_content("app") == data  # learned by the stream above
+    assert "PutObject" not in log.sent
+    out = tmp_path / "out.bin"
+    assert (await repo.download_artifact("app", out)).sha256 == sha(data)
+    assert out.read_bytes() == data
+
+    # A record that lies about the bytes is caught: the learned hash is what is verified.
+    obstore.put(store, repo.layout.version_key("app", None), b"other")
+    latest = await repo._s3.head(repo.layout.version_key("app", None))
+    assert latest is not None
+    await repo._s3.put(repo.layout.published_key("app", None, latest.etag, sha(b"lie")), b"")
+    with pytest.raises(IntegrityError):
+        await repo.get_artifact_content("app")
+
+
+async def test_a_cache_learns_the_sha256_of_a_foreign_latest_from_its_one_download(
+    endpoint_url: str, bucket: str, tmp_path: Path
+) -> None:
+    async with AsyncRepository(bucket, endpoint_url=endpoint_url, cache_dir=tmp_path) as repo:
+        await repo.bootstrap()
+        planted = tmp_path.parent / f"{tmp_path.name}-src"
+        planted.write_bytes(b"cached foreign bytes")
+        aws_cp(repo, planted, repo.layout.version_key("app", None))
+        log = RequestLog(repo)
+        assert await repo.get_artifact_content("app") == b"cached foreign bytes"
+        assert log.sent.count("GetObject") == 1
+        log.clear()
+        assert await repo.get_artifact_content("app") == b"cached foreign bytes"
+        assert "GetObject" not in log.sent  # served from the cache by its learned sha256

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from aioversioned import AsyncRepository, CorruptDocumentError
+from aioversioned import AsyncRepository
 from aioversioned._cache import TEMP_PREFIX, ContentCache
 from tests.s3log import RequestLog
 
@@ -92,38 +92,33 @@ HOSTILE = {
 
 
 @pytest.mark.parametrize("case", list(HOSTILE))
-async def test_a_malformed_sha256_is_a_corrupt_document_and_touches_nothing(
+async def test_a_malformed_sha256_is_no_sha256_and_touches_nothing(
     cached: AsyncRepository, tmp_path: Path, victim: Path, victim_dir: Path, case: str
 ) -> None:
-    key = await hostile_latest(cached, HOSTILE[case](tmp_path))
-    with pytest.raises(CorruptDocumentError) as info:
-        await cached.get_artifact_content("m")
-    assert info.value.key == key
-    assert "artifact_sha256" in str(info.value)
+    """Not 64 lowercase hex digits: treated as missing (issue 10), so the real sha256 is
+    learned from the bytes; the planted value never names a file."""
+    await hostile_latest(cached, HOSTILE[case](tmp_path))
+    assert await cached.get_artifact_content("m") == DATA
     out = tmp_path / "out.bin"
-    with pytest.raises(CorruptDocumentError):
-        await cached.download_artifact("m", out)
-    assert not out.exists()
-    with pytest.raises(CorruptDocumentError):
-        await cached.get_artifact_version("m")
-    with pytest.raises(CorruptDocumentError):
-        await cached.publish_artifact_version("m")
+    assert (await cached.download_artifact("m", out)).sha256 == SHA
+    assert out.read_bytes() == DATA
+    assert (await cached.get_artifact_version("m")).sha256 == SHA
+    published = await cached.publish_artifact_version("m")
+    assert published.sha256 == SHA
+    info = await cached._s3.head(cached.layout.version_key("m", 1))
+    assert info is not None and info.metadata["artifact_sha256"] == SHA  # the real one
     assert_untouched(victim, victim_dir)
-    assert cache_listing(cached) == []
+    assert cache_listing(cached) == [SHA]
 
 
-async def test_without_a_cache_a_malformed_sha256_is_corrupt_too(
+async def test_without_a_cache_a_malformed_sha256_is_learned_too(
     repo: AsyncRepository, tmp_path: Path
 ) -> None:
-    key = await hostile_latest(repo, str(tmp_path / "victim"))
-    with pytest.raises(CorruptDocumentError) as info:
-        await repo.get_artifact_content("m")
-    assert info.value.key == key
-    with pytest.raises(CorruptDocumentError):
-        await repo.list_artifact_versions("m")
-    with pytest.raises(CorruptDocumentError):
-        await repo.download_artifact("m", tmp_path / "out.bin")
-    assert not (tmp_path / "out.bin").exists()
+    await hostile_latest(repo, str(tmp_path / "victim"))
+    assert await repo.get_artifact_content("m") == DATA
+    assert [a.sha256 for a in await repo.list_artifact_versions("m")] == [SHA]
+    assert (await repo.download_artifact("m", tmp_path / "out.bin")).sha256 == SHA
+    assert not (tmp_path / "victim").exists()
 
 
 @pytest.mark.parametrize("victim_bytes", [VICTIM_BYTES, DATA], ids=["other bytes", "same bytes"])

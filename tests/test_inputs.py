@@ -57,7 +57,7 @@ BAD_CALLS: list[tuple[str, str, Call]] = [
     ("version", "float", lambda r: r.put_alias("m", "prod", 1.0)),  # type: ignore[arg-type]
     ("alias", "LATEST", lambda r: r.put_alias("m", "LATEST")),
     ("alias", "hyphen", lambda r: r.put_alias("m", "prod-1")),
-    ("alias", "digit first", lambda r: r.get_alias("m", "1prod")),
+    ("alias", "digit first", lambda r: r.put_alias("m", "1prod")),  # get_alias reads it
     ("alias", "slash", lambda r: r.delete_alias("m", "a/b")),
     (
         "secondary_version_weight",

@@ -175,6 +175,8 @@ def test_stored_sha256_is_64_lowercase_hex_or_none() -> None:
         assert stored_sha256({"artifact_sha256": bad}) is None
     assert stored_sha256({}) is None
     assert stored_sha256({"artifact_name": good}) is None
+    assert stored_sha256({"artifact-sha256": good}) == good  # s3fs's setxattr spelling
+    assert stored_sha256({"artifact_sha256": "/tmp", "artifact-sha256": good}) == good
 
 
 @pytest.mark.parametrize(("prefix", "suffix"), [("a\ud800", ""), ("arts", ".\udfff")])

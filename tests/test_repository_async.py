@@ -179,11 +179,11 @@ async def test_foreign_objects_under_versions_are_skipped(repo: AsyncRepository)
     assert (await repo.publish_artifact_version("m")).version == "2"
 
 
-async def test_object_without_sha256_metadata_is_corrupt(repo: AsyncRepository) -> None:
+async def test_object_without_sha256_metadata_is_learned(repo: AsyncRepository) -> None:
     await repo._s3.put(repo.layout.version_key("m", None), b"raw")
-    with pytest.raises(CorruptDocumentError) as info:
-        await repo.get_artifact_version("m")
-    assert info.value.key == repo.layout.version_key("m", None)
+    assert (await repo.get_artifact_version("m")).sha256 == sha(b"raw")  # streamed once
+    records = await repo._s3.list_all(repo.layout.published_prefix("m", None))
+    assert [r.key.rsplit("_", 1)[1] for r in records] == [sha(b"raw")]
 
 
 async def test_get_missing_versions(repo: AsyncRepository) -> None:

@@ -1,0 +1,115 @@
+"""The sha256 of version objects, those that other tools wrote without one included.
+
+``versioned`` 1.x and aioversioned store the sha256 in the object's metadata. An object
+that ``aws s3 cp``, s3fs or obstore wrote, or that a failed ``versioned`` 1.x publish
+left (it copies, then raises), has none; s3fs's ``setxattr`` spells the key
+``artifact-sha256``. Such an object's sha256 is learned by streaming it once (memory
+bounded by one chunk, pinned to its ETag) and remembered in a record whose key holds
+the version, the ETag and the sha256 (``.aioversioned/published/``, LATEST's records
+too): a record only speaks for the object while it keeps that ETag.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+import anyio.to_thread
+
+from . import _keys
+from ._keys import Layout
+from ._s3 import S3, ObjectInfo, ObjectMissing
+from .errors import StorageError, VersionConflictError
+
+_CHUNK = 1 << 20
+_LEARN_ATTEMPTS = 3
+
+
+@dataclass(frozen=True)
+class Records:
+    """The sha256 records of one artifact, from one listing: ``(etag, sha256, key)``
+    by version number (None for LATEST)."""
+
+    by_version: Mapping[int | None, tuple[tuple[str, str, str], ...]]
+
+    @classmethod
+    def parse(cls, layout: Layout, name: str, listed: Iterable[ObjectInfo]) -> Records:
+        found: dict[int | None, list[tuple[str, str, str]]] = {}
+        for info in listed:
+            with contextlib.suppress(ValueError):
+                number, etag, sha256 = layout.parse_record_key(name, info.key)
+                found.setdefault(number, []).append((etag, sha256, info.key))
+        return cls({number: tuple(items) for number, items in found.items()})
+
+    def sha256(self, number: int | None, etag: str) -> str | None:
+        """The recorded sha256 of the version while it has ``etag``, or None."""
+        for recorded, sha256, _ in self.by_version.get(number, ()):
+            if recorded == etag.strip('"'):
+                return sha256
+        return None
+
+    def keys(self, number: int) -> list[str]:
+        """Every record of version ``number`` (they all go when it is deleted)."""
+        return [key for _, _, key in self.by_version.get(number, ())]
+
+
+class Hashes:
+    """The sha256 of the versions of one artifact: metadata, records, or learned."""
+
+    def __init__(self, s3: S3, layout: Layout, name: str) -> None:
+        self._s3 = s3
+        self._layout = layout
+        self._name = name
+
+    async def records(self, number: int | None) -> Records:
+        """The records of one version (one listing)."""
+        listed = await self._s3.list_all(self._layout.published_prefix(self._name, number))
+        return Records.parse(self._layout, self._name, listed)
+
+    async def known(self, number: int | None, info: ObjectInfo) -> str | None:
+        """The sha256 from the object's metadata, else from a record of its ETag; None
+        when neither has it (nothing is streamed)."""
+        if sha256 := _keys.stored_sha256(info.metadata):
+            return sha256
+        return (await self.records(number)).sha256(number, info.etag)
+
+    async def of(self, number: int | None, info: ObjectInfo) -> tuple[str, ObjectInfo] | None:
+        """The sha256 of the object ``info`` describes (and what it describes by then):
+        known, else learned by streaming it. None when the object is gone."""
+        if sha256 := await self.known(number, info):
+            return sha256, info
+        return await self.learn(number, info)
+
+    async def learn(self, number: int | None, info: ObjectInfo) -> tuple[str, ObjectInfo] | None:
+        """Stream the object (while it keeps its ETag), hash it and record the sha256.
+
+        An object replaced meanwhile is read again as it is then (at most 3 times:
+        VersionConflictError after); None when it is gone.
+        """
+        for _ in range(_LEARN_ATTEMPTS):
+            digest = hashlib.sha256()
+            try:
+                async with self._s3.open(info.key, if_match=info.etag) as (opened, read):
+                    while chunk := await read(_CHUNK):
+                        await anyio.to_thread.run_sync(digest.update, chunk)
+            except ObjectMissing:
+                return None
+            except VersionConflictError:
+                current = await self._s3.head(info.key)
+                if current is None:
+                    return None
+                info = current
+                if sha256 := _keys.stored_sha256(info.metadata):
+                    return sha256, info
+                continue
+            await self.remember(number, opened.etag, digest.hexdigest())
+            return digest.hexdigest(), info
+        raise VersionConflictError(info.key, "kept changing while its sha256 was being read")
+
+    async def remember(self, number: int | None, etag: str, sha256: str) -> None:
+        """Record a sha256; a failure (read-only credentials) only costs a later stream."""
+        key = self._layout.published_key(self._name, number, etag, sha256)
+        with contextlib.suppress(StorageError, VersionConflictError):
+            await self._s3.put(key, b"")
