@@ -11,9 +11,11 @@ _guard_start_up()
 
 from importlib.metadata import version as _version  # noqa: E402
 
+from ._follow import AsyncAliasFollower  # noqa: E402
 from ._models import Alias, AliasChange, Artifact  # noqa: E402
 from ._repository import AsyncRepository  # noqa: E402
 from ._sync import Repository  # noqa: E402
+from ._sync_follow import AliasFollower  # noqa: E402
 from .errors import (  # noqa: E402
     AioVersionedError,
     AliasNotFoundError,
@@ -22,6 +24,7 @@ from .errors import (  # noqa: E402
     CorruptDocumentError,
     IntegrityError,
     InvalidInputError,
+    RolloutFailedError,
     StorageError,
     VersionConflictError,
     VersionInUseError,
@@ -33,15 +36,18 @@ __all__ = [
     "AioVersionedError",
     "Alias",
     "AliasChange",
+    "AliasFollower",
     "AliasNotFoundError",
     "Artifact",
     "ArtifactNotFoundError",
+    "AsyncAliasFollower",
     "AsyncRepository",
     "BucketNotFoundError",
     "CorruptDocumentError",
     "IntegrityError",
     "InvalidInputError",
     "Repository",
+    "RolloutFailedError",
     "StorageError",
     "VersionConflictError",
     "VersionInUseError",

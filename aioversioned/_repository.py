@@ -6,7 +6,7 @@ import contextlib
 import json
 import os
 import uuid
-from collections.abc import Mapping
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from functools import partial
 from types import TracebackType
@@ -18,14 +18,18 @@ from . import _keys, _sources, _transfer, _validate
 from ._aliases import MARK_TTL
 from ._cache import content_cache
 from ._content import ContentOperations
+from ._copies import LocalCopies
+from ._follow import AsyncAliasFollower, OnChange
 from ._hashes import Records
 from ._keys import LATEST, NAME_KEY, SHA256_KEY, Layout, VersionLike
-from ._models import Artifact
+from ._models import Alias, Artifact
 from ._retention import alias_references, select_purge
+from ._rollout import Check, OnStep, run_rollout
 from ._s3 import S3, ObjectInfo, ObjectMissing, RetriedConflict, WriteResult
 from ._sources import Content
 from ._tasks import both, gather
 from ._transfer import GiB, MiB, OnProgress
+from ._watch import AliasWatch
 from .errors import (
     ArtifactNotFoundError,
     CorruptDocumentError,
@@ -651,3 +655,87 @@ class AsyncRepository(ContentOperations):
     async def _purge_prefix(self, prefix: str) -> None:
         async for page in self._s3.pages(prefix):
             await self._s3.delete([info.key for info in page])
+
+    # -- live aliases: thin entries to _watch.py, _follow.py and _rollout.py ------------
+
+    _followed: LocalCopies | None = None  # the followers' files, made by the first one
+
+    def watch_alias(
+        self, name: str, alias: str, *, interval: float = 5.0
+    ) -> AsyncGenerator[Alias, None]:
+        """Yield ``alias`` now, then each time its revision changes.
+
+        An unchanged poll is one conditional GET answered 304, without a body. Each
+        watch polls every ``interval`` seconds on a grid of its own (a random phase), so
+        that many watchers do not poll in step and a change is seen within one
+        interval. A failed poll is retried with backoff and does not end the iteration.
+        A deleted alias is not yielded: the watch waits until it exists again. Raises
+        AliasNotFoundError if it does not exist at the start. Cancelling the consumer
+        stops the watch at once; close one you leave early (``contextlib.aclosing``).
+        """
+        return AliasWatch(self._s3, self.layout, name, alias, interval).changes()
+
+    def follow_alias(
+        self,
+        name: str,
+        alias: str,
+        *,
+        interval: float = 5.0,
+        on_change: OnChange | None = None,
+        retain: float = 60.0,
+    ) -> AsyncAliasFollower:
+        """Keep the versions ``alias`` names downloaded and verified, following its moves.
+
+        ``async with repo.follow_alias(name, "prod") as follower:``, then
+        ``follower.pick(key)`` (an Artifact, by the alias's weights; sticky per key) and
+        ``follower.path(version)`` (its verified local file). The alias is watched as
+        by watch_alias; new versions are downloaded and verified before they are
+        swapped in, and a failed download keeps the old ones served and is retried.
+        ``on_change(old_alias, new_alias)`` (sync in a worker thread, or async) runs on
+        entry (``old_alias`` None) and after each swap. A swap's retired files stay for
+        ``retain`` seconds. Files live in a private temporary folder, or inside
+        ``cache_dir`` (fetched through the content cache); followers of one repository
+        share them.
+        """
+        if self._followed is None:
+            parent = self._cache.directory if self._cache is not None else None
+            self._followed = LocalCopies(self, parent)
+        watch = AliasWatch(self._s3, self.layout, name, alias, interval)
+        return AsyncAliasFollower(self._followed, watch, on_change=on_change, retain=retain)
+
+    async def rollout(
+        self,
+        name: str,
+        alias: str,
+        to_version: VersionLike,
+        *,
+        steps: Sequence[int] = (10, 50, 100),
+        bake: float = 300.0,
+        check: Check | None = None,
+        resume: bool = False,
+        on_step: OnStep | None = None,
+    ) -> Alias:
+        """Move ``alias`` to ``to_version`` step by step; back where it started if a check fails.
+
+        At each weight in ``steps`` (100: ``to_version`` alone) the alias is written
+        compare-and-swap on the rollout's last revision, ``bake`` seconds pass, and
+        ``check()`` (sync in a worker thread, or async) must return True. A failed check
+        puts the alias back where it started (one compare-and-swap write) and raises
+        RolloutFailedError. Another writer moving the alias stops the rollout with
+        VersionConflictError, their change untouched. A cancelled rollout leaves the
+        alias where it is; ``resume=True`` continues from the step it is at (without
+        it, an alias mid-way to a version is refused with VersionConflictError).
+        ``on_step(alias)`` is called on the event loop after each step is written.
+        Returns the alias as the rollout left it.
+        """
+        return await run_rollout(
+            self,
+            name,
+            alias,
+            to_version,
+            steps=steps,
+            bake=bake,
+            check=check,
+            resume=resume,
+            on_step=on_step,
+        )

@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from functools import partial
 from types import TracebackType
 from typing import ParamSpec, TypeVar
 
 from ._content import DEFAULT_CHUNK_SIZE
+from ._follow import OnChange
 from ._keys import VersionLike
 from ._models import Alias, AliasChange, Artifact
 from ._portal import LoopThread
 from ._repository import AsyncRepository
+from ._rollout import Check, OnStep
 from ._sources import Content
+from ._sync_follow import AliasFollower, next_or_none
 from ._transfer import GiB, MiB, OnProgress
 
 P = ParamSpec("P")
@@ -267,3 +270,70 @@ class Repository:
     def delete_alias(self, name: str, alias: str) -> None:
         """Blocking twin of `AsyncRepository.delete_alias`."""
         return self._call(self._arepo.delete_alias, name, alias)
+
+    def watch_alias(self, name: str, alias: str, *, interval: float = 5.0) -> Iterator[Alias]:
+        """Blocking :meth:`AsyncRepository.watch_alias`: each call waits for the next change.
+
+        Leaving the loop early closes the watch when the generator is closed or
+        collected. An interrupt while a change is awaited cancels the poll and ends
+        the iteration.
+        """
+        changes = self._arepo.watch_alias(name, alias, interval=interval)
+        try:
+            while (found := self._call(next_or_none, changes)) is not None:
+                yield found
+        finally:
+            loop = self._loop
+            if loop is not None and os.getpid() == self._pid:
+                loop.run(changes.aclose)
+
+    def follow_alias(
+        self,
+        name: str,
+        alias: str,
+        *,
+        interval: float = 5.0,
+        on_change: OnChange | None = None,
+        retain: float = 60.0,
+    ) -> AliasFollower:
+        """Blocking twin of `AsyncRepository.follow_alias`: ``with repo.follow_alias(...)
+        as follower:``.
+
+        The follower works in the repository's event loop thread, ``on_change`` in one of
+        its worker threads; ``pick()`` and ``path()`` are plain reads, safe from any
+        thread. Closing the repository stops its followers.
+        """
+        follower = self._arepo.follow_alias(
+            name, alias, interval=interval, on_change=on_change, retain=retain
+        )
+        return AliasFollower(self._call, follower)
+
+    def rollout(
+        self,
+        name: str,
+        alias: str,
+        to_version: VersionLike,
+        *,
+        steps: Sequence[int] = (10, 50, 100),
+        bake: float = 300.0,
+        check: Check | None = None,
+        resume: bool = False,
+        on_step: OnStep | None = None,
+    ) -> Alias:
+        """Blocking twin of `AsyncRepository.rollout`.
+
+        A sync ``check`` runs in a worker thread; ``on_step`` is called in the
+        repository's event loop thread: keep it quick and do not call the repository
+        from it. An interrupt during a bake leaves the alias where it is (resume later).
+        """
+        return self._call(
+            self._arepo.rollout,
+            name,
+            alias,
+            to_version,
+            steps=steps,
+            bake=bake,
+            check=check,
+            resume=resume,
+            on_step=on_step,
+        )

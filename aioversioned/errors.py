@@ -11,6 +11,7 @@ Every error the library raises derives from `AioVersionedError`; a botocore
     ├── VersionConflictError                 a conditional write lost to another writer
     ├── VersionInUseError                    an alias still points to the version
     ├── IntegrityError                       downloaded bytes do not match their sha256
+    ├── RolloutFailedError                   a rollout's check failed; the alias was put back
     └── StorageError                         any other S3 failure
         └── BucketNotFoundError (LookupError)
 
@@ -27,6 +28,7 @@ __all__ = [
     "CorruptDocumentError",
     "IntegrityError",
     "InvalidInputError",
+    "RolloutFailedError",
     "StorageError",
     "VersionConflictError",
     "VersionInUseError",
@@ -131,6 +133,42 @@ class IntegrityError(AioVersionedError):
 
     def __str__(self) -> str:
         return f"content of {self.key!r} has sha256 {self.actual}, expected {self.expected}"
+
+
+class RolloutFailedError(AioVersionedError):
+    """A rollout's check failed, and the alias was put back where the rollout started.
+
+    ``step`` is the failed step (1 for the first of ``steps``) and ``weight`` its percent
+    of picks for ``version`` (100: the alias pointed at it alone); ``reason`` says why
+    the check failed (an exception it raised is also the ``__cause__``);
+    ``restored_version`` is the version the alias points at again.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        alias: str,
+        version: str,
+        step: int,
+        weight: int,
+        reason: str,
+        restored_version: str,
+    ) -> None:
+        super().__init__(name, alias, version, step, weight, reason, restored_version)
+        self.name = name
+        self.alias = alias
+        self.version = version
+        self.step = step
+        self.weight = weight
+        self.reason = reason
+        self.restored_version = restored_version
+
+    def __str__(self) -> str:
+        return (
+            f"rollout of {self.name!r} {self.alias} to version {self.version} failed at step "
+            f"{self.step} ({self.weight}%): {self.reason}; {self.alias} is back at version "
+            f"{self.restored_version}"
+        )
 
 
 class StorageError(AioVersionedError):

@@ -1,0 +1,137 @@
+"""Verified copies of versions on local disk, shared by the followers of one repository.
+
+One file per content, named by its sha256, in one folder that the first follower
+creates and the last one to close removes: a private temporary folder, or a folder
+inside ``cache_dir`` when the repository has one (downloads then go through the
+content cache, so a content another process already fetched costs no GET). The files
+are not the cache's own entries: the cache evicts its least recently used entries and
+may be shared by other processes, while a follower's file must stay where it is for as
+long as a follower hands it out.
+
+A file is written under a temporary name, verified (``download_artifact`` checks the
+sha256 before it renames) and only then renamed to its sha256: a name that exists holds
+exactly those bytes. Files are counted: each follower holds the contents it routes to
+(and, for a while, those it retired); a file is deleted when nobody holds it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import shutil
+import tempfile
+from collections.abc import Awaitable
+from pathlib import Path
+from typing import Protocol
+
+import anyio
+import anyio.to_thread
+
+from . import _keys
+from ._models import Artifact
+from .errors import CorruptDocumentError, VersionConflictError
+
+
+class Source(Protocol):
+    """What the copies need of a repository."""
+
+    def get_artifact_version(
+        self, name: str, version: _keys.VersionLike = None
+    ) -> Awaitable[Artifact]: ...
+
+    def download_artifact(
+        self, name: str, path: str | os.PathLike[str], version: _keys.VersionLike = None
+    ) -> Awaitable[Artifact]: ...
+
+
+def _make_folder(parent: Path | None) -> Path:
+    if parent is not None:
+        parent.mkdir(parents=True, exist_ok=True)
+        return Path(tempfile.mkdtemp(prefix=".followed-", dir=parent))
+    return Path(tempfile.mkdtemp(prefix="aioversioned-followed-"))
+
+
+def _unlink(path: Path) -> None:
+    with contextlib.suppress(OSError):  # gone already; or open elsewhere (Windows)
+        path.unlink()
+
+
+class LocalCopies:
+    """The folder of verified copies of one repository (see the module doc)."""
+
+    def __init__(self, source: Source, parent: Path | None) -> None:
+        self._source = source
+        self._parent = parent
+        self._folder: Path | None = None
+        self._users = 0
+        self._holds: dict[str, int] = {}  # sha256 -> holds
+        self._fills: dict[str, anyio.Lock] = {}  # sha256 -> held while it is downloaded
+        self._known: dict[tuple[str, str], Artifact] = {}  # numbered versions never change
+
+    @property
+    def folder(self) -> Path | None:
+        """The folder of the copies while a follower is open."""
+        return self._folder
+
+    async def open(self) -> None:
+        """A follower starts using the copies: the folder exists from now on."""
+        if self._folder is None:
+            self._folder = await anyio.to_thread.run_sync(_make_folder, self._parent)
+        self._users += 1
+
+    async def close(self) -> None:
+        """A follower is done (it released its holds); the last one removes the folder."""
+        self._users -= 1
+        if self._users == 0 and self._folder is not None:
+            folder, self._folder = self._folder, None
+            self._holds.clear()
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(shutil.rmtree, folder, True)
+
+    async def acquire(self, name: str, version: str) -> tuple[Artifact, Path]:
+        """Hold a verified copy of ``version`` of ``name``: its description and its file.
+
+        A numbered version is described once (a HEAD), LATEST every time. A content that
+        is held already is not downloaded again; concurrent calls for one content share
+        a download. Raises the repository's errors (StorageError, IntegrityError,
+        ArtifactNotFoundError, ...) and VersionConflictError when LATEST changed between
+        its HEAD and its download; nothing is held then.
+        """
+        folder = self._folder
+        if folder is None:
+            raise RuntimeError("LocalCopies.open() first")
+        artifact = self._known.get((name, version))
+        if artifact is None:
+            artifact = await self._source.get_artifact_version(name, version)
+            if version != _keys.LATEST:
+                self._known[(name, version)] = artifact
+        sha256 = artifact.sha256
+        if not _keys.is_sha256(sha256):  # never a path from the bucket
+            raise CorruptDocumentError(artifact.s3uri, f"sha256 {sha256!r} is not 64 hex digits")
+        async with self._fills.setdefault(sha256, anyio.Lock()):
+            if sha256 not in self._holds:
+                await self._download(folder, name, version, sha256)
+            self._holds[sha256] = self._holds.get(sha256, 0) + 1
+        return artifact, folder / sha256
+
+    async def _download(self, folder: Path, name: str, version: str, sha256: str) -> None:
+        part = folder / f".part-{secrets.token_hex(8)}"
+        try:
+            got = await self._source.download_artifact(name, part, version)
+            if got.sha256 != sha256:
+                raise VersionConflictError(got.s3uri, "LATEST changed while it was downloaded")
+            await anyio.to_thread.run_sync(os.replace, part, folder / sha256)
+        finally:
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(_unlink, part)
+
+    def release(self, sha256: str) -> None:
+        """Drop one hold; the file goes with the last one."""
+        holds = self._holds.get(sha256, 0) - 1
+        if holds > 0:
+            self._holds[sha256] = holds
+            return
+        self._holds.pop(sha256, None)
+        if self._folder is not None and holds == 0:
+            _unlink(self._folder / sha256)
