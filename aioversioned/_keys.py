@@ -31,6 +31,9 @@ SHA256_KEY = "artifact_sha256"  # object metadata of versioned 1.x
 # The same key as s3fs's setxattr(artifact_sha256=...) stores it ('_' becomes '-').
 SHA256_KEYS = (SHA256_KEY, "artifact-sha256")
 NAME_KEY = "artifact_name"
+# The content type put_artifact was asked for, when a server may store another one.
+CONTENT_TYPE_KEY = "aioversioned-content-type"
+RESERVED_METADATA = (NAME_KEY, *SHA256_KEYS, CONTENT_TYPE_KEY)
 _WIDTH = 6
 _LATEST_STEM = "000000_LATEST"
 _META_DIR = ".aioversioned"

@@ -22,6 +22,7 @@ from ._copies import LocalCopies
 from ._follow import AsyncAliasFollower, OnChange
 from ._hashes import Records
 from ._keys import LATEST, NAME_KEY, SHA256_KEY, Layout, VersionLike
+from ._latest import plan_put
 from ._models import Alias, Artifact
 from ._retention import alias_references, select_purge
 from ._rollout import Check, OnStep, run_rollout
@@ -39,17 +40,11 @@ from .errors import (
     VersionInUseError,
 )
 
-DEFAULT_CONTENT_TYPE = "application/octet-stream"
 _COPY_ATTEMPTS = 8
 
 
 def _empty(_: int) -> bytes:
     return b""
-
-
-def _same(current: ObjectInfo, stored: Mapping[str, str], content_type: str) -> bool:
-    """Whether LATEST already holds this content (by sha256), content type and metadata."""
-    return dict(current.metadata) == stored and current.content_type == content_type
 
 
 class AsyncRepository(ContentOperations):
@@ -190,18 +185,19 @@ class AsyncRepository(ContentOperations):
         sha256 until it was read, so it is uploaded under ``.aioversioned/uploads/``
         and then copied to LATEST. A file
         that changes while it is sent raises IntegrityError and changes nothing.
-        When LATEST already holds the same bytes, content type and metadata, nothing
-        is uploaded and the existing LATEST is returned. ``on_progress(done_bytes,
+        When LATEST already holds the same bytes, nothing is uploaded and the existing
+        LATEST is returned, unless other metadata or another content type is asked
+        for: ``metadata=None`` and ``content_type=None`` mean "as LATEST has them" for
+        the same bytes (``metadata={}`` clears), and mean none and
+        ``application/octet-stream`` for new bytes. ``on_progress(done_bytes,
         total_bytes)`` is called on the event loop as bytes are sent (``total_bytes``
         is None for a stream).
         """
         self.layout.check_name(name)
         source = _sources.check_content(content)
-        if content_type is None:
-            content_type = DEFAULT_CONTENT_TYPE
-        else:
+        if content_type is not None:
             content_type = _validate.content_type(content_type)
-        user_metadata = _validate.metadata(metadata, name)
+        user_metadata = None if metadata is None else _validate.metadata(metadata, name)
         _transfer.check_callback(on_progress)
         key = self.layout.version_key(name, None)
         async with _sources.measured(
@@ -209,17 +205,18 @@ class AsyncRepository(ContentOperations):
         ) as body:
             if isinstance(body, _sources.Chunks):
                 return await self._put_stream(name, body, content_type, user_metadata, on_progress)
-            stored = {NAME_KEY: name, SHA256_KEY: body.sha256, **user_metadata}
-            current = await self._s3.head(key)
-            if current is not None and _same(current, stored, content_type):
-                return self._artifact(name, None, current)
+            plan = plan_put(
+                name, body.sha256, user_metadata, content_type, await self._s3.head(key)
+            )
+            if isinstance(plan, ObjectInfo):
+                return self._artifact(name, None, plan, body.sha256)
             written = await _transfer.upload(
                 self._s3,
                 key,
                 body,
                 self._config,
-                metadata=stored,
-                content_type=content_type,
+                metadata=plan.metadata,
+                content_type=plan.content_type,
                 progress=_transfer.progress_counter(on_progress, body.size),
             )
         return self._latest(name, written, body.sha256)
@@ -228,8 +225,8 @@ class AsyncRepository(ContentOperations):
         self,
         name: str,
         chunks: _sources.Chunks,
-        content_type: str,
-        user_metadata: dict[str, str],
+        content_type: str | None,
+        user_metadata: dict[str, str] | None,
         on_progress: OnProgress | None,
     ) -> Artifact:
         """Upload a stream under a temporary key, then copy it to LATEST with its sha256."""
@@ -245,18 +242,17 @@ class AsyncRepository(ContentOperations):
                 content_type=content_type,
                 progress=_transfer.progress_counter(on_progress, None),
             )
-            stored = {NAME_KEY: name, SHA256_KEY: digest, **user_metadata}
-            current = await self._s3.head(key)
-            if current is not None and _same(current, stored, content_type):
-                return self._artifact(name, None, current)
+            plan = plan_put(name, digest, user_metadata, content_type, await self._s3.head(key))
+            if isinstance(plan, ObjectInfo):
+                return self._artifact(name, None, plan, digest)
             try:
                 written = await _transfer.copy_object(
                     self._s3,
                     uploaded,
                     key,
                     self._config.part_size(uploaded.size),
-                    metadata=stored,
-                    content_type=content_type,
+                    metadata=plan.metadata,
+                    content_type=plan.content_type,
                     if_none_match=False,
                 )
             except ObjectMissing:

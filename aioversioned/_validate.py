@@ -110,7 +110,7 @@ def metadata(value: object, name: str) -> dict[str, str]:
             raise InvalidInputError(
                 "metadata", f"key {key!r} must match [a-z0-9][a-z0-9_-]* (S3 lowercases keys)"
             )
-        if key in (_keys.SHA256_KEY, _keys.NAME_KEY):
+        if key in _keys.RESERVED_METADATA:
             raise InvalidInputError("metadata", f"key {key!r} is reserved")
         if not isinstance(item, str) or not (item.isascii() and item.isprintable()):
             raise InvalidInputError("metadata", f"value of {key!r} must be printable ASCII str")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,8 @@ from aioversioned import (
     InvalidInputError,
     VersionInUseError,
 )
+from aioversioned._s3 import ObjectInfo
+from tests.conftest import Weed
 from tests.foreign import aws_cp, bsm_for, endpoint_of, obstore_of, peer_of, s3fs_of
 from tests.s3log import RequestLog
 
@@ -266,3 +269,80 @@ async def test_a_cache_learns_the_sha256_of_a_foreign_latest_from_its_one_downlo
         log.clear()
         assert await repo.get_artifact_content("app") == b"cached foreign bytes"
         assert "GetObject" not in log.sent  # served from the cache by its learned sha256
+
+
+# -- 3. the same bytes without metadata, 4. servers that rewrite content types ---------------
+
+
+async def head_latest(repo: AsyncRepository) -> ObjectInfo:
+    info = await repo._s3.head(repo.layout.version_key("app", None))
+    assert info is not None
+    return info
+
+
+async def test_the_same_bytes_without_metadata_keep_latests_metadata_and_content_type(
+    any_repo: AsyncRepository,
+) -> None:
+    repo = any_repo
+    await repo.put_artifact("app", b"same", content_type="text/x-a", metadata={"foo": "bar"})
+    before = await head_latest(repo)
+    log = RequestLog(repo)
+    again = await repo.put_artifact("app", b"same")
+    assert log.sent == ["HeadObject"]  # as versioned 1.x: nothing uploaded
+    assert (again.sha256, again.update_at) == (sha(b"same"), before.last_modified)
+    after = await head_latest(repo)
+    assert (after.etag, after.metadata["foo"], after.content_type) == (
+        before.etag,
+        "bar",
+        "text/x-a",
+    )
+    await repo.publish_artifact_version("app")
+    v1 = await repo._s3.head(repo.layout.version_key("app", 1))
+    assert v1 is not None and (v1.metadata["foo"], v1.content_type) == ("bar", "text/x-a")
+
+    # versioned 1.0.1 treats it the same way.
+    bsm = bsm_for(endpoint_of(repo))
+    peer_of(repo).put_artifact(bsm, name="app", content=b"same")
+    assert (await head_latest(repo)).etag == before.etag
+
+    # metadata={} clears, and keeps the content type; a new type keeps the metadata.
+    await repo.put_artifact("app", b"same", metadata={})
+    cleared = await head_latest(repo)
+    assert ("foo" not in cleared.metadata, cleared.content_type) == (True, "text/x-a")
+    await repo.put_artifact("app", b"same", metadata={"k": "v"})
+    await repo.put_artifact("app", b"same", content_type="text/x-b")
+    moved = await head_latest(repo)
+    assert (moved.metadata["k"], moved.content_type) == ("v", "text/x-b")
+    # New bytes start afresh.
+    await repo.put_artifact("app", b"new")
+    fresh = await head_latest(repo)
+    assert ("k" not in fresh.metadata, fresh.content_type) == (True, "application/octet-stream")
+
+
+@pytest.mark.seaweedfs
+@pytest.mark.parametrize("suffix", [".zip", ".tar.gz"])
+@pytest.mark.parametrize("content_type", [None, "application/octet-stream"])
+async def test_a_content_type_the_server_rewrites_does_not_make_identical_puts_upload(
+    weed_server: Weed, bucket: str, suffix: str, content_type: str | None
+) -> None:
+    data = b"PK\x03\x04" + bytes(2000)  # a zip header: SeaweedFS sniffs it too
+    async with AsyncRepository(
+        bucket, suffix=suffix, endpoint_url=weed_server.endpoint_url, aws_region="us-east-1"
+    ) as repo:
+        await repo.bootstrap()
+        await repo.put_artifact("app", data, content_type=content_type)
+        first = await head_latest(repo)
+        assert first.content_type != "application/octet-stream"  # what SeaweedFS does
+        log = RequestLog(repo)
+        for _ in range(3):
+            await repo.put_artifact("app", data, content_type=content_type)
+            await repo.put_artifact("app", stream(data), content_type=content_type)
+        assert "PutObject" not in log.sent and "CopyObject" not in log.sent
+        assert (await head_latest(repo)).etag == first.etag
+        # A type really asked for is still written.
+        await repo.put_artifact("app", data, content_type="application/x-custom")
+        assert (await head_latest(repo)).content_type == "application/x-custom"
+
+
+async def stream(data: bytes) -> AsyncIterator[bytes]:
+    yield data

@@ -47,6 +47,16 @@ BAD_CALLS: list[tuple[str, str, Call]] = [
         "reserved",
         lambda r: r.put_artifact("m", b"x", metadata={"artifact_sha256": "0"}),
     ),
+    (
+        "metadata",
+        "reserved, s3fs's spelling",
+        lambda r: r.put_artifact("m", b"x", metadata={"artifact-sha256": "0"}),
+    ),
+    (
+        "metadata",
+        "reserved content type record",
+        lambda r: r.put_artifact("m", b"x", metadata={"aioversioned-content-type": "a/b"}),
+    ),
     ("metadata", "non-ascii", lambda r: r.put_artifact("m", b"x", metadata={"k": "é"})),
     ("metadata", "int value", lambda r: r.put_artifact("m", b"x", metadata={"k": 1})),  # type: ignore[dict-item]
     ("metadata", "too big", lambda r: r.put_artifact("m", b"x", metadata={"k": "v" * 3000})),
