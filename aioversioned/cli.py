@@ -20,6 +20,7 @@ from rich.console import Console
 
 from . import __version__, _cli_interrupts, _quickstart
 from ._cli_alias import alias_app
+from ._cli_rollout import rollout
 from ._cli_support import (
     Cli,
     JsonOption,
@@ -41,6 +42,7 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,  # locals may hold credentials
 )
 app.add_typer(alias_app, name="alias")
+repo_command(app, "rollout")(rollout)
 console = Console(highlight=False, soft_wrap=True)
 
 
