@@ -281,14 +281,29 @@ class AsyncRepository(ContentOperations):
         return await self._described(name, number, await self._head_version(name, number))
 
     async def list_artifact_names(self) -> list[str]:
-        """Names of all artifacts in the repository, sorted."""
+        """Names of all artifacts in the repository, sorted.
+
+        An artifact is a folder with a version (LATEST or a number) under ``versions/``:
+        one listing of the folders, then one small listing of each, concurrently. A
+        folder without a version is left out: what ``purge_artifact`` leaves on a server
+        that keeps empty folders (SeaweedFS), or aliases alone.
+        """
         root = self.layout.root
         names = []
         for folder in await self._s3.list_dirs(root):
             name = folder.removeprefix(root).rstrip("/")
             with contextlib.suppress(InvalidInputError):
                 names.append(_keys.validate_name(name))
-        return sorted(names)
+        found = await gather(partial(self._has_version, name) for name in names)
+        return sorted(name for name, has in zip(names, found, strict=True) if has)
+
+    async def _has_version(self, name: str) -> bool:
+        async for page in self._s3.pages(self.layout.versions_dir(name), page_size=8):
+            for info in page:
+                with contextlib.suppress(ValueError):
+                    self.layout.parse_version_key(name, info.key)
+                    return True
+        return False
 
     async def list_artifact_versions(self, name: str) -> list[Artifact]:
         """LATEST first, then published versions newest to oldest.

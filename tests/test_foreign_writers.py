@@ -346,3 +346,27 @@ async def test_a_content_type_the_server_rewrites_does_not_make_identical_puts_u
 
 async def stream(data: bytes) -> AsyncIterator[bytes]:
     yield data
+
+
+# -- 6. purged names ---------------------------------------------------------------------------
+
+
+async def test_a_folder_without_a_version_is_not_an_artifact(
+    any_repo: AsyncRepository, tmp_path: Path
+) -> None:
+    repo = any_repo
+    for name in ("kept", "purged", "gone"):
+        await repo.put_artifact(name, b"x")
+        await repo.publish_artifact_version(name)
+        await repo.put_alias(name, "prod", 1)
+    await repo.purge_artifact("purged")  # SeaweedFS keeps the empty folders
+    bsm = bsm_for(endpoint_of(repo))
+    peer_of(repo).purge_artifact(bsm, name="gone")
+    note = tmp_path / "alias.json"
+    note.write_bytes((await repo.get_alias("kept", "prod")).to_document())
+    aws_cp(repo, note, repo.layout.aliases_dir("orphan") + "prod.json")  # aliases only
+    stray = repo.layout.versions_dir("stray") + "readme.txt"
+    await repo._s3.put(stray, b"not a version")
+    assert await repo.list_artifact_names() == ["kept"]
+    await repo.put_artifact("purged", b"back")
+    assert await repo.list_artifact_names() == ["kept", "purged"]
