@@ -65,6 +65,7 @@ class LocalCopies:
         self._parent = parent
         self._folder: Path | None = None
         self._users = 0
+        self._opening = anyio.Lock()
         self._holds: dict[str, int] = {}  # sha256 -> holds
         self._fills: dict[str, anyio.Lock] = {}  # sha256 -> held while it is downloaded
         self._known: dict[tuple[str, str], Artifact] = {}  # numbered versions never change
@@ -76,9 +77,14 @@ class LocalCopies:
 
     async def open(self) -> None:
         """A follower starts using the copies: the folder exists from now on."""
-        if self._folder is None:
-            self._folder = await anyio.to_thread.run_sync(_make_folder, self._parent)
-        self._users += 1
+        self._users += 1  # first: a close() meanwhile must not remove the folder
+        try:
+            async with self._opening:  # followers entering together make one folder
+                if self._folder is None:
+                    self._folder = await anyio.to_thread.run_sync(_make_folder, self._parent)
+        except BaseException:
+            await self.close()
+            raise
 
     async def close(self) -> None:
         """A follower is done (it released its holds); the last one removes the folder."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import inspect
 import threading
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,9 @@ from aioversioned import (
     IntegrityError,
     InvalidInputError,
     Repository,
+    _copies,
 )
+from aioversioned._copies import _make_folder as make_folder
 from tests.interpose import Interposer
 from tests.s3log import RequestLog
 
@@ -270,6 +273,45 @@ async def test_followers_of_one_repository_share_downloads_and_clean_up(
             assert log.version_gets() == 2
     assert repo._followed.folder is None  # type: ignore[union-attr]
     assert not folder.exists()
+
+
+async def test_followers_entering_together_share_one_folder(
+    repo: AsyncRepository, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found by the followers benchmark: with a busy thread pool, followers that entered
+    together made two folders, and the files of the first were looked for in the second."""
+    await publish(repo, ONE)
+    await repo.put_alias("m", "prod", 1)
+    made: list[Path] = []
+
+    def slow_after_the_first(parent: Path | None) -> Path:
+        if made:
+            time.sleep(0.5)  # a worker thread that starts late
+        made.append(make_folder(parent))
+        return made[-1]
+
+    monkeypatch.setattr(_copies, "_make_folder", slow_after_the_first)
+    followers = [repo.follow_alias("m", "prod", interval=FAST) for _ in range(20)]
+    entered = 0
+    stop = anyio.Event()
+
+    async def hold(follower: Any) -> None:
+        nonlocal entered
+        async with follower:
+            entered += 1
+            await stop.wait()
+
+    with anyio.fail_after(HANG):
+        async with anyio.create_task_group() as tg:
+            for follower in followers:
+                tg.start_soon(hold, follower)
+            await until(lambda: entered == len(followers))
+            paths = {follower.path(follower.pick().version) for follower in followers}
+            assert len(paths) == 1
+            assert paths.pop().read_bytes() == ONE
+            stop.set()
+    assert len(made) == 1
+    assert repo._followed is not None and repo._followed.folder is None
 
 
 async def test_with_a_cache_dir_files_come_through_the_content_cache(
