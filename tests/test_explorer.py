@@ -97,7 +97,7 @@ PLANTED = {
 
 
 async def test_checker_catches_planted_violations(endpoint_url: str) -> None:
-    async with Explorer("moto", [endpoint_url], helper=False) as explorer:
+    async with Explorer("moto", [endpoint_url], helper=False, keep=True) as explorer:
         clean = await explorer.run_plan(_quiet_plan(1), "planted-clean")
         assert clean.violations == []
         for number, (how, expected) in enumerate(PLANTED.items()):

@@ -65,6 +65,8 @@ class Change:
 
 @dataclass
 class Snapshot:
+    keys: list[str] = field(default_factory=list)  # every object of the artifact
+    uploads: list[tuple[str, str]] = field(default_factory=list)  # multipart (key, id)
     raw_versions: dict[int | None, str] = field(default_factory=dict)  # number -> ETag
     records: list[tuple[int, str, str]] = field(default_factory=list)  # (number, ETag, sha)
     uploads_left: list[str] = field(default_factory=list)
@@ -121,6 +123,7 @@ async def observe(repo: AsyncRepository, raw: Any, bucket: str, name: str) -> Sn
         async for page in paginator.paginate(Bucket=bucket, Prefix=top):
             for item in page.get("Contents", []):
                 key, etag = item["Key"], item["ETag"].strip('"')
+                snap.keys.append(key)
                 if "/.aioversioned/uploads/" in key:
                     snap.uploads_left.append(key)
                 with contextlib.suppress(ValueError):
@@ -128,7 +131,8 @@ async def observe(repo: AsyncRepository, raw: Any, bucket: str, name: str) -> Sn
                 with contextlib.suppress(ValueError):
                     snap.records.append(layout.parse_published_key(name, key))
         uploads = await raw.list_multipart_uploads(Bucket=bucket, Prefix=top)
-        snap.multipart_left = [u["Key"] for u in uploads.get("Uploads", [])]
+        snap.uploads = [(u["Key"], u["UploadId"]) for u in uploads.get("Uploads", [])]
+        snap.multipart_left = [key for key, _ in snap.uploads]
 
     async def listing() -> None:
         found = await guarded("list_artifact_versions", partial(repo.list_artifact_versions, name))
@@ -184,6 +188,16 @@ async def observe(repo: AsyncRepository, raw: Any, bucket: str, name: str) -> Sn
         for version in versions:
             group.start_soon(content, version)
     return snap
+
+
+async def clean(raw: Any, bucket: str, snap: Snapshot) -> None:
+    """Remove a checked seed's objects: a moto bucket lists in time linear in all its
+    keys, so a soak in one bucket would slow down seed after seed."""
+    for start in range(0, len(snap.keys), 1000):
+        batch = [{"Key": key} for key in snap.keys[start : start + 1000]]
+        await raw.delete_objects(Bucket=bucket, Delete={"Objects": batch, "Quiet": True})
+    for key, upload_id in snap.uploads:
+        await raw.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
 
 
 def _sha(data: bytes) -> str:

@@ -316,8 +316,16 @@ class Explorer:
     """Runs seeds against one server (or cluster); ``async with Explorer(...) as ex:``."""
 
     def __init__(
-        self, server: str, endpoints: list[str], *, helper: bool = True, bucket: str = ""
+        self,
+        server: str,
+        endpoints: list[str],
+        *,
+        helper: bool = True,
+        bucket: str = "",
+        keep: bool = False,
     ) -> None:
+        """``keep``: leave every seed's objects (by default only failing seeds' stay)."""
+        self.keep = keep
         self.server = server
         self.endpoints = endpoints
         self.use_helper = helper
@@ -383,6 +391,8 @@ class Explorer:
                 records += box[0]
             snapshot = await checker.observe(setup_repo, self.raw, self.bucket, name)
             violations = checker.check(plan, records, snapshot)
+            if not violations and not self.keep:  # a failing seed's objects stay
+                await checker.clean(self.raw, self.bucket, snapshot)
         except Exception as err:  # the explorer's own failure: never a silent pass
             violations = [f"explorer error: {''.join(traceback.format_exception(err))}"]
         seconds = time.monotonic() - started
