@@ -69,6 +69,7 @@ class LocalCopies:
         self._holds: dict[str, int] = {}  # sha256 -> holds
         self._fills: dict[str, anyio.Lock] = {}  # sha256 -> held while it is downloaded
         self._known: dict[tuple[str, str], Artifact] = {}  # numbered versions never change
+        self._describing: dict[tuple[str, str], anyio.Lock] = {}  # held during its HEAD
 
     @property
     def folder(self) -> Path | None:
@@ -107,11 +108,7 @@ class LocalCopies:
         folder = self._folder
         if folder is None:
             raise RuntimeError("LocalCopies.open() first")
-        artifact = self._known.get((name, version))
-        if artifact is None:
-            artifact = await self._source.get_artifact_version(name, version)
-            if version != _keys.LATEST:
-                self._known[(name, version)] = artifact
+        artifact = await self._describe(name, version)
         sha256 = artifact.sha256
         if not _keys.is_sha256(sha256):  # never a path from the bucket
             raise CorruptDocumentError(artifact.s3uri, f"sha256 {sha256!r} is not 64 hex digits")
@@ -120,6 +117,17 @@ class LocalCopies:
                 await self._download(folder, name, version, sha256)
             self._holds[sha256] = self._holds.get(sha256, 0) + 1
         return artifact, folder / sha256
+
+    async def _describe(self, name: str, version: str) -> Artifact:
+        """A numbered version's description, from one HEAD however many ask at once."""
+        if version == _keys.LATEST:
+            return await self._source.get_artifact_version(name, version)
+        async with self._describing.setdefault((name, version), anyio.Lock()):
+            artifact = self._known.get((name, version))
+            if artifact is None:
+                artifact = await self._source.get_artifact_version(name, version)
+                self._known[(name, version)] = artifact
+        return artifact
 
     async def _download(self, folder: Path, name: str, version: str, sha256: str) -> None:
         part = folder / f".part-{secrets.token_hex(8)}"

@@ -291,6 +291,7 @@ async def test_followers_entering_together_share_one_folder(
         return made[-1]
 
     monkeypatch.setattr(_copies, "_make_folder", slow_after_the_first)
+    log = KeyLog(repo)
     followers = [repo.follow_alias("m", "prod", interval=FAST) for _ in range(20)]
     entered = 0
     stop = anyio.Event()
@@ -312,6 +313,9 @@ async def test_followers_entering_together_share_one_folder(
             stop.set()
     assert len(made) == 1
     assert repo._followed is not None and repo._followed.folder is None
+    # One HEAD to describe the version and one download (its HEAD and its GET),
+    # however many followers asked at once.
+    assert (log.sent.count("HeadObject"), log.version_gets()) == (2, 1)
 
 
 async def test_with_a_cache_dir_files_come_through_the_content_cache(
