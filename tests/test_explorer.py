@@ -19,7 +19,7 @@ from tests.conftest import WeedCluster
 from tests.explore.__main__ import failure_line
 from tests.explore.checker import Change, Snapshot, View, check, observe
 from tests.explore.runner import Explorer, Record, SeedResult
-from tests.explore.workload import Call, Faults, Plan
+from tests.explore.workload import Call, Faults, Plan, Writer
 
 SEEDS = int(os.environ.get("EXPLORE_SEEDS", "200"))
 FIRST = int(os.environ.get("EXPLORE_FIRST", "0"))
@@ -180,12 +180,15 @@ def test_checker_cas_double_success_and_failed_write_in_place() -> None:
     assert any("failed write recorded" in v for v in found), found
 
 
-def test_checker_raw_exception_and_hang() -> None:
-    plan = _plan(Call(1, 0, "put"), Call(2, 0, "put"))
+def test_checker_outcomes_raw_exception_hang_wrong_not_found() -> None:
+    plan = _plan(Call(1, 0, "put"), Call(2, 0, "put"), Call(3, 0, "publish"))
     records = [
         _rec(1, "put", 0, 1, status="raw", error="KeyError", detail="Traceback\nKeyError: 'x'"),
         _rec(2, "put", 0, 1, status="timeout", detail="still running"),
+        _rec(3, "publish", 0, 1, status="error", error="ArtifactNotFoundError"),
     ]
+    plan = Plan(0, CONTENTS, (), (Writer(0, 0, 0, plan.setup),), plan.faults, False)
     found = check(plan, records, _store({None: CONTENTS[0]}))
     assert any(v.startswith("raw exception: #1") for v in found), found
     assert any(v.startswith("hang: #2") for v in found), found
+    assert any(v.startswith("not found: #3 publish") for v in found), found

@@ -209,6 +209,7 @@ def check(plan: Plan, records: list[Record], snap: Snapshot) -> list[str]:
     calls = {c.index: c for c in plan.calls}
     out: list[str] = []
     out += _outcomes(records)
+    out += _not_found(plan, records)
     out += _numbers(calls, records, snap)
     out += _contents(plan, records, snap)
     out += _aliases_exist(snap)
@@ -233,6 +234,36 @@ def _outcomes(records: list[Record]) -> list[str]:
             out.append(f"raw exception: {_show(rec)}: {rec.detail.strip().splitlines()[-1]}")
         elif rec.status == "timeout":
             out.append(f"hang: {_show(rec)} {rec.detail}")
+    return out
+
+
+def _not_found(plan: Plan, records: list[Record]) -> list[str]:
+    """No ArtifactNotFoundError for what existed throughout the concurrent phase.
+
+    LATEST exists from the setup on (nothing in the workload deletes it), so a publish
+    never raises it. A version the setup published exists throughout unless the seed
+    has a delete_artifact_version of it or any purge, so a put_alias whose targets
+    are all such versions (or LATEST) never raises it.
+    """
+    setup = {c.index for c in plan.setup}
+    published = {
+        r.result["version"]
+        for r in records
+        if r.index in setup and r.op == "publish" and r.status == "ok"
+    }
+    if any(r.op == "purge" for r in records):
+        published = set()
+    published -= {c.version for c in plan.calls if c.op == "delete"}
+    stable = published | {"LATEST"}
+    calls = {c.index: c for c in plan.calls}
+    out = []
+    for rec in records:
+        if rec.error != "ArtifactNotFoundError" or rec.index in setup:
+            continue
+        call = calls[rec.index]
+        targets = {v for v in (call.version, call.secondary) if v}
+        if rec.op == "publish" or (rec.op in ("alias", "cas", "absent") and targets <= stable):
+            out.append(f"not found: {_show(rec)} but its versions existed throughout: {rec.detail}")
     return out
 
 
