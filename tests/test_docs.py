@@ -14,11 +14,19 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import anyio
 import httpx
 import pytest
 
 import aioversioned._keys
-from aioversioned import Alias, AliasChange, Artifact, AsyncRepository, Repository
+from aioversioned import (
+    Alias,
+    AliasChange,
+    AliasNotFoundError,
+    Artifact,
+    AsyncRepository,
+    Repository,
+)
 from aioversioned.cli import app
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -141,47 +149,48 @@ def greeter(endpoint_url: str, bucket: str) -> Iterator[Repository]:
 async def test_fastapi_app(greeter: Repository, endpoint_url: str, bucket: str) -> None:
     example = load("fastapi_app")
     greeter.put_alias("greeter", "prod", 1, secondary_version=2, secondary_version_weight=50)
-    application = example.create_app(bucket, endpoint_url=endpoint_url)
+    application = example.create_app(bucket, endpoint_url=endpoint_url, interval=0.05)
     async with application.router.lifespan_context(application):
         transport = httpx.ASGITransport(app=application)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-            answers = [
-                (await client.get("/greet/prod", params={"who": "world"})).json() for _ in range(40)
-            ]
+
+            async def greet(**params: str) -> Any:
+                return (await client.get("/greet", params={"who": "world", **params})).json()
+
+            answers = [await greet() for _ in range(40)]
             assert {(a["version"], a["greeting"]) for a in answers} == {
                 ("1", "Hello, world!"),
                 ("2", "Hi, world!"),
             }
-            # Published versions are downloaded once, however many requests use them.
-            assert application.state.models.downloads == 2
+            models = application.state.models
+            assert models.loads == 2  # loaded once each, however many requests use them
 
-            # Moving the alias takes effect on the next request, no restart.
-            greeter.put_alias("greeter", "prod", 2)
-            answer = (await client.get("/greet/prod", params={"who": "you"})).json()
-            assert answer == {"version": "2", "greeting": "Hi, you!"}
-
-            greeter.put_alias("greeter", "dev")  # LATEST: read on every request
-            for _ in range(2):
-                answer = (await client.get("/greet/dev", params={"who": "x"})).json()
-                assert answer == {"version": "LATEST", "greeting": "Hi, x!"}
-            assert application.state.models.downloads == 4
+            # Moving the alias takes effect within an interval, without a restart.
+            moved = greeter.put_alias("greeter", "prod", 2)
+            with anyio.fail_after(20):  # a hang detector
+                while models.serving[0].revision != moved.revision:  # noqa: ASYNC110
+                    await anyio.sleep(0.01)
+            assert {(await greet())["greeting"] for _ in range(10)} == {"Hi, world!"}
+            assert models.loads == 2  # version 2 was in memory already
 
             # A user id makes the canary draw sticky.
-            greeter.put_alias(
+            pointer = greeter.put_alias(
                 "greeter", "prod", 1, secondary_version=2, secondary_version_weight=50
             )
-            pointer = greeter.get_alias("greeter", "prod")
+            with anyio.fail_after(20):
+                while models.serving[0].revision != pointer.revision:  # noqa: ASYNC110
+                    await anyio.sleep(0.01)
             for user in ("alice", "bob", "carol"):
                 for _ in range(5):
-                    params = {"who": user, "user": user}
-                    answer = (await client.get("/greet/prod", params=params)).json()
+                    answer = await greet(user=user)
                     assert answer["version"] == pointer.pick_version(key=user)
+            assert models.loads == 3  # version 1 had left memory with the move to 2
 
-            missing = await client.get("/greet/staging", params={"who": "x"})
-            assert missing.status_code == 404
-            assert missing.json() == {"detail": "no alias 'staging'"}
-            invalid = await client.get("/greet/not-an-alias", params={"who": "x"})
-            assert invalid.status_code == 422
+    # A missing alias fails the start-up.
+    missing = example.create_app(bucket, endpoint_url=endpoint_url, alias="staging")
+    with pytest.raises(AliasNotFoundError):
+        async with missing.router.lifespan_context(missing):
+            pass
 
 
 def test_fastapi_app_reads_its_bucket_from_the_environment(
@@ -224,6 +233,23 @@ async def test_fan_out_worker_async(
     for name, version in fetched.items():
         assert (tmp_path / name).read_bytes() == f"{name} v{version}".encode()
     assert not (tmp_path / "model-0").exists()
+
+
+async def test_fan_out_worker_follows_its_aliases(
+    fleet: Repository, endpoint_url: str, bucket: str
+) -> None:
+    example = load("fanout_worker")
+    async with (
+        AsyncRepository(bucket, endpoint_url=endpoint_url) as repo,
+        example.follow_all(repo, "prod", interval=0.05) as followers,
+    ):
+        assert {name: f.alias.version for name, f in followers.items()} == expected_fleet()
+        assert await example.handle(followers, "model-1", "job-1") == b"model-1 v2"
+        moved = await repo.put_alias("model-1", "prod", 1)  # a rollback, say
+        with anyio.fail_after(20):  # a hang detector
+            while followers["model-1"].alias.revision != moved.revision:  # noqa: ASYNC110
+                await anyio.sleep(0.01)
+        assert await example.handle(followers, "model-1", "job-2") == b"model-1 v1"
 
 
 def test_fan_out_worker_threads(fleet: Repository, tmp_path: Path) -> None:

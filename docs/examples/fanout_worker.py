@@ -1,13 +1,15 @@
-"""A worker that fetches, for every artifact, the version an alias points at, all at once."""
+"""A worker that fetches, for every artifact, the version an alias points at; or follows them."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import anyio
 
-from aioversioned import AliasNotFoundError, AsyncRepository, Repository
+from aioversioned import AliasNotFoundError, AsyncAliasFollower, AsyncRepository, Repository
 
 
 # --8<-- [start:async]
@@ -53,6 +55,34 @@ def fetch_all_threads(repo: Repository, alias: str, target: Path) -> dict[str, s
 
 
 # --8<-- [end:threads]
+
+
+# --8<-- [start:follow]
+@contextlib.asynccontextmanager
+async def follow_all(
+    repo: AsyncRepository, alias: str, *, interval: float = 5.0
+) -> AsyncIterator[dict[str, AsyncAliasFollower]]:
+    """Follow ``alias`` of every artifact that has it, for as long as the block lasts."""
+    followers: dict[str, AsyncAliasFollower] = {}
+    async with contextlib.AsyncExitStack() as stack:
+        for name in await repo.list_artifact_names():
+            follower = repo.follow_alias(name, alias, interval=interval)
+            try:
+                await stack.enter_async_context(follower)  # downloads what it names
+            except AliasNotFoundError:
+                continue  # not deployed under this alias
+            followers[name] = follower
+        yield followers
+
+
+async def handle(followers: dict[str, AsyncAliasFollower], name: str, job: str) -> bytes:
+    """One job: the bytes of the version of ``name`` that the alias picks for ``job``."""
+    follower = followers[name]
+    version = follower.pick(job).version  # sticky per job id during a canary
+    return await anyio.Path(follower.path(version)).read_bytes()
+
+
+# --8<-- [end:follow]
 
 
 async def main(bucket: str = "my-artifacts", alias: str = "prod") -> None:

@@ -1,6 +1,10 @@
-"""A FastAPI service that serves the model an alias points at, resolving the alias per request.
+"""A FastAPI service that serves the model an alias points at, reloaded when the alias moves.
 
-The "model" is a greeting template such as ``b"Hello, {}!"``. Run it with::
+The "model" is a greeting template such as ``b"Hello, {}!"``. A follower keeps the
+versions the alias names on local disk, verified. When the alias moves (``aioversioned
+alias set greeter prod 2``, a rollout step, a rollback), the new version is downloaded
+in the background and loaded, then served: no restart, and no request waits for a
+download. Run it with::
 
     AIOVERSIONED_BUCKET=my-artifacts uvicorn fastapi_app:create_app --factory
 """
@@ -11,75 +15,75 @@ import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import anyio
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import FastAPI, Request
 
-from aioversioned import AliasNotFoundError, AsyncRepository, InvalidInputError
+from aioversioned import Alias, AsyncAliasFollower, AsyncRepository
 
 MODEL = "greeter"
 
 
 class Models:
-    """Loaded models by version.
+    """The alias being served and the loaded model of each version it names.
 
-    A published version never changes, so it is downloaded once and kept; LATEST is
-    mutable and read every time. One lock per version keeps concurrent first requests
-    from downloading the same bytes twice.
+    ``serving`` is replaced in one assignment, once the new models are loaded, so a
+    request sees the old pair or the new one, never an alias without its model.
     """
 
-    def __init__(self, repo: AsyncRepository) -> None:
-        self.repo = repo
-        self.downloads = 0
-        self._loaded: dict[str, str] = {}
-        self._locks: dict[str, anyio.Lock] = {}
+    def __init__(self) -> None:
+        self.serving: tuple[Alias, dict[str, str]] | None = None
+        self.loads = 0
 
-    async def get(self, version: str) -> str:
-        if version == "LATEST":
-            return await self._download(version)
-        async with self._locks.setdefault(version, anyio.Lock()):
-            if version not in self._loaded:
-                self._loaded[version] = await self._download(version)
-        return self._loaded[version]
-
-    async def _download(self, version: str) -> str:
-        self.downloads += 1
-        content = await self.repo.get_artifact_content(MODEL, version)
-        return content.decode()
+    def load(self, follower: AsyncAliasFollower, alias: Alias) -> None:
+        """``on_change``: a sync callable, so it runs in a worker thread (loading may block)."""
+        old = self.serving[1] if self.serving else {}
+        models = {}
+        for version in filter(None, (alias.version, alias.secondary_version)):
+            if version in old and version != "LATEST":
+                models[version] = old[version]  # a published version never changes
+            else:
+                models[version] = follower.path(version).read_text()
+                self.loads += 1
+        self.serving = alias, models
 
 
 def create_app(
-    bucket: str | None = None, *, prefix: str | None = None, endpoint_url: str | None = None
+    bucket: str | None = None,
+    *,
+    prefix: str | None = None,
+    endpoint_url: str | None = None,
+    alias: str = "prod",
+    interval: float = 5.0,
 ) -> FastAPI:
     """The app; the arguments default to AIOVERSIONED_BUCKET, AIOVERSIONED_PREFIX and
-    AWS_ENDPOINT_URL (read by botocore)."""
+    AWS_ENDPOINT_URL (read by botocore). It follows ``alias``, polling every ``interval``
+    seconds."""
     bucket = bucket or os.environ["AIOVERSIONED_BUCKET"]
     prefix = prefix or os.environ.get("AIOVERSIONED_PREFIX", "versioned-artifacts")
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        models = Models()
         # One repository, and so one connection pool, for the life of the process.
         async with AsyncRepository(bucket, prefix, endpoint_url=endpoint_url) as repo:
-            app.state.repo = repo
-            app.state.models = Models(repo)
-            yield
+            follower = repo.follow_alias(
+                MODEL,
+                alias,
+                interval=interval,
+                on_change=lambda old, new: models.load(follower, new),
+            )
+            # Entering downloads and loads what the alias names (a missing alias fails
+            # the start-up), then follows it in the background until shutdown.
+            async with follower:
+                app.state.models = models
+                yield
 
     app = FastAPI(lifespan=lifespan)
 
-    @app.get("/greet/{alias}")
-    async def greet(
-        alias: str, who: str, request: Request, user: str | None = None
-    ) -> dict[str, str]:
-        repo: AsyncRepository = request.app.state.repo
-        try:
-            # One small GET per request: moving the alias takes effect immediately.
-            pointer = await repo.get_alias(MODEL, alias)
-        except InvalidInputError as err:
-            raise HTTPException(422, str(err)) from None
-        except AliasNotFoundError:
-            raise HTTPException(404, f"no alias {alias!r}") from None
+    @app.get("/greet")
+    async def greet(who: str, request: Request, user: str | None = None) -> dict[str, str]:
+        pointer, models = request.app.state.models.serving  # one read: a consistent pair
         # A canary draw per request; with a user id the same user keeps the same version.
         version = pointer.pick_version(key=user)
-        template = await request.app.state.models.get(version)
-        return {"version": version, "greeting": template.format(who)}
+        return {"version": version, "greeting": models[version].format(who)}
 
     return app
