@@ -99,7 +99,7 @@ class Plan:
             + (", multipart copies" if self.multipart_copy else "")
         ]
         for call in self.setup:
-            lines.append(f"  setup #{call.index} {_show(call)}")
+            lines.append(f"  setup {_show(call)}")
         for w in self.writers:
             where = f"process {w.process}, gateway {w.gateway}"
             lines.append(f"  writer {w.index} ({where}): " + "; ".join(_show(c) for c in w.calls))
