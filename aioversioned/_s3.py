@@ -575,7 +575,10 @@ class S3:
             kwargs["IfMatch"] = if_match
         async with self._request("GetObject", key, missing_ok=True):
             resp = await self._client.get_object(**kwargs)
-            async with resp["Body"] as stream:
+            # Read the body itself: aiobotocore before 3.x enters the aiohttp response,
+            # whose read() takes no size.
+            stream = resp["Body"]
+            async with stream:
 
                 async def read(size: int) -> bytes:
                     pieces: list[bytes] = []
