@@ -413,7 +413,12 @@ class AsyncRepository(ContentOperations):
             partial(self._put_record, name, number, latest.etag, digest),
         )
         if (published.version, etag) != (str(number), latest.etag):
+            # Never leave a record that matches nothing: the one written with the copy.
             await self._put_record(name, int(published.version), etag, published.sha256)
+            with contextlib.suppress(StorageError):
+                await self._s3.delete(
+                    [self.layout.published_key(name, number, latest.etag, digest)]
+                )
         return published
 
     async def _sha256_of_latest(
@@ -469,15 +474,17 @@ class AsyncRepository(ContentOperations):
             metadata = None
             if latest.metadata.get(SHA256_KEY) != digest:
                 metadata = {**latest.metadata, SHA256_KEY: digest}
+            part_size = await self._parts_of(latest)
             try:
                 written = await _transfer.copy_object(
                     self._s3,
                     latest,
                     target,
-                    self._config.part_size(latest.size),
+                    part_size or self._config.part_size(latest.size),
                     metadata=metadata,
                     content_type=latest.content_type if metadata is not None else None,
                     if_none_match=True,
+                    in_parts=part_size is not None,
                 )
             except ObjectMissing:
                 raise ArtifactNotFoundError(name, LATEST) from None
@@ -505,6 +512,31 @@ class AsyncRepository(ContentOperations):
             info = await self._head_version(name, number)
             return await self._described(name, number, info), info.etag
         raise VersionConflictError(target, "LATEST kept changing while it was being published")
+
+    async def _parts_of(self, latest: ObjectInfo) -> int | None:
+        """The part size to copy a multipart LATEST in, so that its version gets the same
+        ETag, or None to copy it whole.
+
+        A CopyObject gives a multipart object a single-part ETag on servers that keep an
+        ETag per part (moto), and versioned 1.x, which compares ETags, would publish it
+        again; copied in the same parts, the parts' ETags and so the object's are the
+        same. A server that tells no ETag per part (SeaweedFS answers the object's) keeps
+        a multipart ETag through CopyObject, and a copy in parts would change it.
+        """
+        count = _transfer.multipart_count(latest.etag)
+        if count is None:
+            return None
+        found = await self._s3.first_part(latest.key)
+        if found is None:
+            return None
+        size, parts, etag = found
+        if (
+            parts != count
+            or etag == latest.etag
+            or not _transfer.same_parts(latest.size, size, count)
+        ):
+            return None
+        return size
 
     async def _alias_users(self, name: str) -> tuple[dict[int, list[str]], datetime | None]:
         """Which aliases reference each published version of ``name``, and the server's

@@ -209,6 +209,22 @@ def part_ranges(size: int, part_size: int) -> list[tuple[int, int]]:
     return [(first, min(first + part_size, size) - 1) for first in range(0, size, part_size)]
 
 
+def multipart_count(etag: str) -> int | None:
+    """The number of parts a multipart ETag (``"<md5>-<parts>"``) tells; None for others."""
+    _, dash, count = etag.strip('"').rpartition("-")
+    if not dash or not (count.isascii() and count.isdigit()) or not 1 <= int(count) <= MAX_PARTS:
+        return None
+    return int(count)
+
+
+def same_parts(size: int, first_part: int, count: int) -> bool:
+    """Whether parts of ``first_part`` bytes (the last one shorter) make ``count`` parts of
+    ``size`` bytes, each a size S3 takes for a part."""
+    return (
+        MIN_PART_SIZE <= first_part <= MAX_PART_SIZE and len(part_ranges(size, first_part)) == count
+    )
+
+
 async def copy_object(
     s3: S3,
     source: ObjectInfo,
@@ -218,13 +234,15 @@ async def copy_object(
     metadata: Mapping[str, str] | None = None,
     content_type: str | None = None,
     if_none_match: bool,
+    in_parts: bool = False,
 ) -> WriteResult:
     """Server-side copy of ``source`` while it keeps its ETag: CopyObject up to COPY_LIMIT,
-    above it a multipart upload of UploadPartCopy parts, completed atomically.
+    above it (or ``in_parts``) a multipart upload of UploadPartCopy parts of
+    ``part_size``, completed atomically.
 
     Without ``metadata`` the source's metadata and content type are kept.
     """
-    if source.size <= COPY_LIMIT:
+    if source.size <= COPY_LIMIT and not in_parts:
         return await s3.copy(
             source.key,
             target,

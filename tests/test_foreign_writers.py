@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -370,3 +371,30 @@ async def test_a_folder_without_a_version_is_not_an_artifact(
     assert await repo.list_artifact_names() == ["kept"]
     await repo.put_artifact("purged", b"back")
     assert await repo.list_artifact_names() == ["kept", "purged"]
+
+
+# -- 5. multipart ETags ------------------------------------------------------------------------
+
+
+async def test_a_multipart_latest_is_published_with_its_etag_and_versioned_publishes_nothing(
+    any_repo: AsyncRepository,
+) -> None:
+    repo = any_repo
+    data = os.urandom(20 << 20)  # above the 16 MiB threshold: a multipart LATEST
+    await repo.put_artifact("app", data)
+    latest = await head_latest(repo)
+    assert latest.etag.endswith('-3"')
+    v1 = await repo.publish_artifact_version("app")
+    copied = await repo._s3.head(repo.layout.version_key("app", 1))
+    assert copied is not None and copied.etag == latest.etag  # copied in the same parts
+    # versioned 1.0.1 compares the ETags: its publish right after ours is a no-op.
+    bsm = bsm_for(endpoint_of(repo))
+    assert peer_of(repo).publish_artifact_version(bsm, name="app").version == "1"
+    assert await versions(repo, "app") == ["LATEST", "1"]
+    # One record, and it matches the version: listings need no HEAD.
+    records = await repo._s3.list_all(repo.layout.published_dir("app"))
+    assert [r.key for r in records] == [repo.layout.published_key("app", 1, copied.etag, v1.sha256)]
+    log = RequestLog(repo)
+    await repo.list_artifact_versions("app")
+    assert log.sent.count("HeadObject") == 1  # LATEST's, as always
+    assert await repo.get_artifact_content("app", 1) == data

@@ -512,3 +512,14 @@ async def test_memory_of_a_stream_upload_is_bounded_by_the_parts_in_flight(
     assert art.sha256 == digest.hexdigest()
     # (2 in flight + 1 being read) parts of 5 MiB, and the copies made while reading them.
     assert peak < 35 * MiB, peak / MiB
+
+
+def test_multipart_etags_and_part_layouts() -> None:
+    assert _transfer.multipart_count('"0123456789abcdef0123456789abcdef-3"') == 3
+    for etag in ('"0123456789abcdef0123456789abcdef"', '"x-"', '"x-0"', '"x-10001"', '"x-3a"', ""):
+        assert _transfer.multipart_count(etag) is None
+    mib = 1 << 20
+    assert _transfer.same_parts(20 * mib, 8 * mib, 3)  # 8 + 8 + 4
+    assert not _transfer.same_parts(20 * mib, 8 * mib, 2)
+    assert not _transfer.same_parts(20 * mib, 4 * mib, 5)  # parts below S3's 5 MiB
+    assert _transfer.same_parts(16 * mib, 16 * mib, 1)
