@@ -10,12 +10,14 @@ import hashlib
 import json
 import os
 from collections.abc import AsyncIterator
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 
 from aioversioned import (
     AliasNotFoundError,
+    ArtifactNotFoundError,
     AsyncRepository,
     CorruptDocumentError,
     IntegrityError,
@@ -398,3 +400,61 @@ async def test_a_multipart_latest_is_published_with_its_etag_and_versioned_publi
     await repo.list_artifact_versions("app")
     assert log.sent.count("HeadObject") == 1  # LATEST's, as always
     assert await repo.get_artifact_content("app", 1) == data
+
+
+# -- 7. intended differences, as listed in the migration guide ----------------------------------
+
+
+def listed_differences() -> set[str]:
+    """The ids of the rows under the guide's ``differences`` marker."""
+    page = (Path(__file__).parent.parent / "docs/guides/migrating.md").read_text()
+    table = page.split("<!-- differences:", 1)[1].split("\n\n", 1)[0]
+    return {row.split("|")[1].strip() for row in table.splitlines()[3:] if row.startswith("|")}
+
+
+async def test_the_listed_differences_from_versioned_are_the_real_ones(
+    repo: AsyncRepository,
+) -> None:
+    from versioned import exc as peer_exc
+
+    bsm = bsm_for(endpoint_of(repo))
+    old = peer_of(repo)
+    await repo.put_artifact("app", b"one")
+    await repo.publish_artifact_version("app")
+    await repo.put_artifact("app", b"two")
+    await repo.publish_artifact_version("app")
+    checked = set()
+
+    with pytest.raises(peer_exc.ArtifactS3BackendError):
+        old.delete_artifact_version(bsm, name="app", version="LATEST")
+    with pytest.raises(InvalidInputError) as refused:
+        await repo.delete_artifact_version("app", "LATEST")
+    assert isinstance(refused.value, ValueError)
+    checked.add("delete-latest")
+
+    with pytest.raises(TypeError):
+        old.put_alias(bsm, name="app", alias="p", version=1, secondary_version=2,
+                      secondary_version_weight=5.0)  # type: ignore[arg-type]  # fmt: skip
+    with pytest.raises(InvalidInputError):
+        await repo.put_alias("app", "p", 1, 2, 5.0)  # type: ignore[arg-type]
+    checked.add("weight-type")
+
+    assert old.list_artifact_versions(bsm, name="no-such-name") == []
+    with pytest.raises(ArtifactNotFoundError):
+        await repo.list_artifact_versions("no-such-name")
+    checked.add("missing-artifact")
+
+    ours = await repo.put_alias("app", "prod", 1)
+    theirs = old.put_alias(bsm, name="app", alias="staging", version=1)
+    stored = await repo._s3.head(repo.layout.alias_key("app", "staging"))
+    assert stored is not None
+    assert datetime.fromisoformat(theirs.update_at) == stored.last_modified
+    assert datetime.fromisoformat(old.get_alias(bsm, name="app", alias="staging").update_at) == (
+        stored.last_modified
+    )
+    assert (await repo.get_alias("app", "prod")).update_at == ours.update_at
+    prod = await repo._s3.head(repo.layout.alias_key("app", "prod"))
+    assert prod is not None and ours.update_at != prod.last_modified  # not the server's
+    checked.add("alias-update-at")
+
+    assert listed_differences() == checked
