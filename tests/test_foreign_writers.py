@@ -6,9 +6,11 @@ CLI as a subprocess, s3fs and obstore pointed at the test server.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
+import random
 from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
@@ -23,6 +25,7 @@ from aioversioned import (
     IntegrityError,
     InvalidInputError,
     VersionInUseError,
+    _keys,
 )
 from aioversioned._s3 import ObjectInfo
 from tests.conftest import Weed
@@ -458,3 +461,81 @@ async def test_the_listed_differences_from_versioned_are_the_real_ones(
     checked.add("alias-update-at")
 
     assert listed_differences() == checked
+
+
+# -- all of them, in any order ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+async def test_three_writers_in_a_random_order_never_dangle_an_alias_nor_break_a_listing(
+    repo: AsyncRepository, tmp_path: Path, seed: int
+) -> None:
+    """versioned 1.0.1, the AWS CLI and aioversioned write one artifact in a seeded order;
+    after every step no alias document points to a missing version and listings work.
+    (Deletes by versioned itself are left out: it protects nothing, by design.)"""
+    rng = random.Random(seed)
+    bsm = bsm_for(endpoint_of(repo))
+    old = peer_of(repo)
+    planted = tmp_path / "planted.bin"
+    log: list[str] = []
+
+    async def numbers() -> list[int]:
+        listed = await repo.list_artifact_versions("app")
+        return [int(a.version) for a in listed if a.version != "LATEST"]
+
+    async def ours_put() -> None:
+        await repo.put_artifact("app", rng.randbytes(rng.choice([10, 100])))
+
+    async def ours_publish() -> None:
+        await repo.publish_artifact_version("app")
+
+    async def ours_alias() -> None:
+        if found := await numbers():
+            await repo.put_alias("app", rng.choice(["prod", "canary"]), rng.choice(found))
+
+    async def ours_purge() -> None:
+        await repo.purge_artifact_versions("app", keep_last_n=rng.choice([0, 1]),
+                                           purge_older_than_secs=0)  # fmt: skip
+
+    async def ours_delete() -> None:
+        if found := await numbers():
+            with contextlib.suppress(VersionInUseError):
+                await repo.delete_artifact_version("app", rng.choice(found))
+
+    async def peer_put() -> None:
+        with contextlib.suppress(KeyError):  # versioned fails over the CLI's LATEST too
+            old.put_artifact(bsm, name="app", content=rng.randbytes(10))
+
+    async def peer_publish() -> None:
+        with contextlib.suppress(KeyError):  # a LATEST without artifact_sha256 (the CLI's)
+            old.publish_artifact_version(bsm, name="app")
+
+    async def peer_alias() -> None:
+        if found := await numbers():
+            name = rng.choice(["2024_release", "prod.blue", "team/canary"])
+            old.put_alias(bsm, name="app", alias=name, version=rng.choice(found))
+
+    async def cli_latest() -> None:
+        planted.write_bytes(rng.randbytes(50))
+        aws_cp(repo, planted, repo.layout.version_key("app", None))
+
+    async def cli_alias_copy() -> None:
+        if aliases := await repo.list_aliases("app"):
+            planted.write_bytes(rng.choice(aliases).to_document())
+            aws_cp(repo, planted, repo.layout.aliases_dir("app") + "copy-of-one.json")
+
+    steps = [ours_put, ours_publish, ours_alias, ours_purge, ours_delete, peer_put,
+             peer_publish, peer_alias, cli_latest, cli_alias_copy]  # fmt: skip
+    await repo.put_artifact("app", b"first")
+    for _ in range(30):
+        step = rng.choice(steps)
+        log.append(step.__name__)
+        await step()
+        existing = {None, *await numbers()}  # the listing works after every step
+        for info in await repo._s3.list_all(repo.layout.aliases_dir("app")):
+            found = await repo._s3.get(info.key)  # every document, read as JSON
+            assert found is not None
+            document = json.loads(found[0])
+            for target in (document["version"], document["secondary_version"]):
+                if target is not None:
+                    assert _keys.parse_version(target) in existing, (info.key, target, log)
