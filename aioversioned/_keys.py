@@ -2,6 +2,9 @@
 
 Pure functions only: nothing here sends a request.
 
+S3 keys hold at most 1,024 bytes (UTF-8). A layout refuses a prefix and suffix, and a
+name, whose longest key (:meth:`Layout.longest_key_bytes`) would exceed ``KEY_BUDGET``.
+
 Layout under ``s3://{bucket}/{prefix}/{name}/``::
 
     versions/000000_LATEST{suffix}      the mutable LATEST
@@ -12,9 +15,6 @@ Layout under ``s3://{bucket}/{prefix}/{name}/``::
     .aioversioned/history/{alias}/999999999999  alias changes, newest first (aioversioned only)
     .aioversioned/deleting/{low}-{high}-{token}  deletes under way, for a few seconds
     .aioversioned/published/999999_000001_{etag}_{sha256}  sha256 of published versions
-
-S3 keys hold at most 1,024 bytes (UTF-8). A layout refuses a prefix and suffix, and a
-name, whose longest key (:meth:`Layout.longest_key_bytes`) would exceed ``KEY_BUDGET``.
 """
 
 from __future__ import annotations
