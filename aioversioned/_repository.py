@@ -54,7 +54,10 @@ class AsyncRepository(ContentOperations):
     Use as ``async with AsyncRepository(...) as repo:``; the client is created on entry
     and closed by ``aclose()``. Credentials come from the standard AWS chain and
     ``AWS_ENDPOINT_URL`` works as botocore defines it. At most ``max_concurrency``
-    requests are in flight at once, matched by the connection pool.
+    requests are in flight at once, matched by the connection pool. A request is sent
+    at most ``max_attempts`` times (botocore's standard retries: throttling, 5xx and
+    connection errors), and a connection attempt gives up after ``connect_timeout``
+    seconds.
 
     Content above ``multipart_threshold`` bytes moves in parts of
     ``multipart_chunksize`` (at least 5 MiB), several at a time. With ``cache_dir``,
@@ -79,6 +82,8 @@ class AsyncRepository(ContentOperations):
         multipart_chunksize: int = 8 * MiB,
         cache_dir: str | os.PathLike[str] | None = None,
         cache_max_bytes: int = GiB,
+        connect_timeout: float = 10.0,
+        max_attempts: int = 5,
     ) -> None:
         self.layout = Layout(
             _validate.bucket(s3_bucket),
@@ -92,6 +97,8 @@ class AsyncRepository(ContentOperations):
             "max_concurrency": _validate.int_in(max_concurrency, "max_concurrency", 1, 1024),
             "expected_bucket_owner": _validate.bucket_owner(expected_bucket_owner),
             "write_args": _validate.encryption_args(sse, sse_kms_key_id),
+            "connect_timeout": _validate.positive_seconds(connect_timeout, "connect_timeout"),
+            "max_attempts": _validate.int_in(max_attempts, "max_attempts", 1, 20),
         }
         self._config = _transfer.transfer_config(multipart_threshold, multipart_chunksize)
         self._cache = content_cache(cache_dir, cache_max_bytes)

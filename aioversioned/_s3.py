@@ -186,12 +186,14 @@ class S3:
         max_concurrency: int,
         expected_bucket_owner: str | None = None,
         write_args: Mapping[str, str] | None = None,
+        connect_timeout: float = 10.0,
+        max_attempts: int = 5,
     ) -> AsyncIterator[S3]:
         """Create the client on the running loop and close it on exit."""
         config = AioConfig(
             max_pool_connections=max_concurrency,
-            retries={"mode": "standard", "max_attempts": 5},
-            connect_timeout=10,
+            retries={"mode": "standard", "max_attempts": max_attempts},
+            connect_timeout=connect_timeout,
             read_timeout=60,
         )
         session = AioSession(profile=profile)

@@ -61,6 +61,8 @@ class Repository:
         multipart_chunksize: int = 8 * MiB,
         cache_dir: str | os.PathLike[str] | None = None,
         cache_max_bytes: int = GiB,
+        connect_timeout: float = 10.0,
+        max_attempts: int = 5,
     ) -> None:
         self._arepo = AsyncRepository(
             s3_bucket,
@@ -77,6 +79,8 @@ class Repository:
             multipart_chunksize=multipart_chunksize,
             cache_dir=cache_dir,
             cache_max_bytes=cache_max_bytes,
+            connect_timeout=connect_timeout,
+            max_attempts=max_attempts,
         )
         self._pid = os.getpid()
         self._loop: LoopThread | None = None

@@ -69,6 +69,14 @@ def seconds(value: object, argument: str, maximum: float | None = None) -> float
         ) from err
 
 
+def positive_seconds(value: object, argument: str) -> float:
+    """A number of seconds > 0 and at most an hour."""
+    accepted = seconds(value, argument, 3600)
+    if not accepted > 0:
+        raise InvalidInputError(argument, f"must be a number of seconds > 0, got {_shown(value)}")
+    return accepted
+
+
 def _size(text: str) -> int:
     """Bytes of ``text`` in UTF-8, as S3 counts them."""
     return len(text.encode())

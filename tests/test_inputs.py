@@ -179,6 +179,10 @@ async def test_bad_input_is_rejected_before_any_write(
         ({"s3_bucket": "ok-bucket", "s3_prefix": "p" * 800, "suffix": "😀" * 64}, "suffix"),
         ({"s3_bucket": "ok-bucket", "multipart_threshold": 5 * GiB + 1}, "multipart_threshold"),
         ({"s3_bucket": "ok-bucket", "multipart_threshold": 1e10}, "multipart_threshold"),
+        ({"s3_bucket": "ok-bucket", "connect_timeout": 0}, "connect_timeout"),
+        ({"s3_bucket": "ok-bucket", "connect_timeout": 3601}, "connect_timeout"),
+        ({"s3_bucket": "ok-bucket", "max_attempts": 0}, "max_attempts"),
+        ({"s3_bucket": "ok-bucket", "max_attempts": 21}, "max_attempts"),
     ],
 )
 def test_bad_constructor_arguments(kwargs: dict[str, Any], argument: str) -> None:
