@@ -16,16 +16,16 @@ import anyio
 
 from . import _keys, _validate
 from ._history import (
+    CREATED_KEY,
     SEQUENCE_KEY,
     AliasHistory,
     AliasState,
-    change_of,
     deletion,
     revision,
 )
 from ._keys import Layout, VersionLike
 from ._models import Alias, AliasChange, parse_alias_document
-from ._s3 import NOT_MODIFIED, S3, ObjectInfo, RetriedConflict
+from ._s3 import NOT_MODIFIED, S3, TOKEN_KEY, ObjectInfo, RetriedConflict, WriteResult
 from ._tasks import both, gather
 from .errors import (
     AliasNotFoundError,
@@ -69,6 +69,19 @@ def _mark_covers(body: bytes, numbers: set[int]) -> bool:
     except ValueError:
         return True
     return not isinstance(named, list) or bool(numbers & {n for n in named if isinstance(n, int)})
+
+
+def _written_info(
+    key: str, written: WriteResult, body: bytes, metadata: dict[str, str]
+) -> ObjectInfo:
+    """What a read of a document this call just wrote would tell."""
+    return ObjectInfo(
+        key=key,
+        etag=written.etag,
+        last_modified=written.last_modified,
+        size=len(body),
+        metadata={**metadata, **({TOKEN_KEY: written.token} if written.token else {})},
+    )
 
 
 def _located(found: Alias, name: str, alias: str) -> Alias:
@@ -173,16 +186,24 @@ class AliasOperations:
         for _ in range(_WRITE_ATTEMPTS):
             # 1. Record what is there before replacing it, so the history has no hole.
             sequence = await history.before_write(state, newest)
+            if sequence is None:  # it changed while being recorded
+                (state, (newest, _)) = await both(history.read, history.newest)
+                continue
             # 2. The write, conditional even for last-writer-wins: it names the document
-            #    it replaces, which is what numbers the history in write order.
+            #    it replaces, which is what numbers the history in write order. A write
+            #    into an absence can not name it: its number is settled in step 4.
             if_none_match, if_match = condition or (
                 (True, None) if state is None else (False, state.info.etag)
             )
+            metadata = {SEQUENCE_KEY: str(sequence)}
+            if if_none_match:
+                metadata[CREATED_KEY] = "1"
+            body = document.to_document()
             try:
                 written = await self._s3.put(
                     history.key,
-                    document.to_document(),
-                    metadata={SEQUENCE_KEY: str(sequence)},
+                    body,
+                    metadata=metadata,
                     content_type="application/json",
                     if_none_match=if_none_match,
                     if_match=if_match,
@@ -191,9 +212,9 @@ class AliasOperations:
                 break
             except VersionConflictError as err:
                 if isinstance(err, RetriedConflict) and (
-                    landed := await self._landed(history, sequence, token)
+                    landed := await history.find_token(token, sequence)
                 ):
-                    return landed  # ours won, then another writer replaced it
+                    return self._alias_of_change(landed)  # ours won, then was replaced
                 if condition is not None:
                     raise VersionConflictError(
                         history.key, await self._conflict_detail(history)
@@ -204,27 +225,21 @@ class AliasOperations:
             raise VersionConflictError(history.key, "the alias kept changing; not written")
         stored = document.model_copy(update={"revision": revision(written.etag)})
         self._alias_memo.pop(history.key, None)  # our own change is seen at once
-        change = change_of(stored, sequence, written.last_modified)
+        ours = AliasState(stored, _written_info(history.key, written, body, metadata))
         # 3. No delete of its versions under way, and they exist (see _targets_safe).
-        if not await self._targets_safe(document.name, targets):
-            await history.record(change, token)  # it was live: the history shows it
-            await self._undo(history, state, stored, sequence)
+        safe = await self._targets_safe(document.name, targets)
+        # 4. Its own record (the next writer writes it too if this one is lost). An
+        #    unsafe write was live too: the history shows it, then its undo.
+        number = await history.record_written(ours, written.last_modified)
+        if not safe:
+            if number is not None:  # else another writer replaced it already
+                await self._undo(history, state, stored, number)
             raise VersionConflictError(
                 history.key,
                 f"a version {document.alias!r} points to was deleted meanwhile; "
                 "alias put back to its previous target",
             )
-        # 4. Its own record (the next writer writes it too if this one is lost).
-        await history.record(change, token)
         return stored
-
-    async def _landed(self, history: AliasHistory, sequence: int, token: str) -> Alias | None:
-        """After a retried write lost: the alias this call wrote, if its first attempt
-        landed and was replaced since (its record then exists: the next writer wrote it)."""
-        found = await history.change(sequence)
-        if found is None or found[1] != token or found[0].version is None:
-            return None
-        return self._alias_of_change(found[0])
 
     async def _conflict_detail(self, history: AliasHistory) -> str:
         current = await history.read()
@@ -280,16 +295,19 @@ class AliasOperations:
             restored = previous.alias.model_copy(
                 update={"update_at": datetime.now(timezone.utc), "revision": None}
             )
+            metadata = {SEQUENCE_KEY: str(sequence + 1)}
+            body = restored.to_document()
             with contextlib.suppress(VersionConflictError):
                 put = await self._s3.put(
                     history.key,
-                    restored.to_document(),
-                    metadata={SEQUENCE_KEY: str(sequence + 1)},
+                    body,
+                    metadata=metadata,
                     content_type="application/json",
                     if_match=ours,
                 )
                 back = restored.model_copy(update={"revision": revision(put.etag)})
-                await history.record(change_of(back, sequence + 1, put.last_modified), put.token)
+                info = _written_info(history.key, put, body, metadata)
+                await history.record_written(AliasState(back, info), put.last_modified)
 
     def _alias_of_change(self, change: AliasChange) -> Alias:
         if change.version is None:
@@ -438,6 +456,8 @@ class AliasOperations:
             if state is None:
                 return
             sequence = await history.before_write(state, newest)
+            if sequence is None:  # it changed while being recorded
+                continue
             # If-Match: delete the document we read and recorded, not a newer one.
             when = await self._s3.delete_if(history.key, state.info.etag)
             if when is not None:

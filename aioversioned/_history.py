@@ -15,6 +15,14 @@ anyone who read the document can write the record (If-None-Match: the first copy
 stays, and copies are equal). The writer of document N+1 makes sure record N exists
 before it writes, so a replaced document is always recorded, even if its own writer
 crashed before recording it. A deletion is a record without a target.
+
+A document written into an absence (If-None-Match) can not name what it replaces:
+between the writer's read and its write the alias may have been created and deleted
+again. Its number is therefore decided once it is in place (marked ``CREATED_KEY``),
+from the records as they are while it is still the current document: the newest
+record is then either its own, the deletion that made the alias absent, or the
+document that deletion removed (whose deletion record is not written yet: it takes the
+next number). Everyone who numbers it applies that rule, so they agree.
 """
 
 from __future__ import annotations
@@ -33,6 +41,9 @@ from .errors import AioVersionedError, StorageError, VersionConflictError
 
 SEQUENCE_KEY = "aioversioned-sequence"  # alias document metadata: its place in the chain
 ALIAS_TOKEN_KEY = "aioversioned-alias-token"  # record metadata: the token of its document
+CREATED_KEY = "aioversioned-created"  # alias document metadata: written into an absence
+_NUMBER_ATTEMPTS = 16  # a document re-numbered while other writers record around it
+_SEARCH_LIMIT = 64  # records searched for a lost write's token
 _SEQUENCE_LIMIT = 10**12
 _READ_BATCH = 16  # history records read at once by a point-in-time lookup
 
@@ -60,6 +71,17 @@ class AliasState:
     @property
     def token(self) -> str | None:
         return self.info.metadata.get(TOKEN_KEY)
+
+    @property
+    def created(self) -> bool:
+        """Written into an absence: its number is decided once it is in place."""
+        return self.info.metadata.get(CREATED_KEY) == "1"
+
+    def is_described_by(self, change: AliasChange, token: str | None) -> bool:
+        """Whether a record (and the document token in its metadata) is of this document."""
+        if token is not None and token == self.token:
+            return True
+        return change.version is not None and change.revision == self.alias.revision
 
 
 def change_of(alias: Alias, sequence: int, when: datetime) -> AliasChange:
@@ -144,26 +166,9 @@ class AliasHistory:
             return None
         return parse_alias_change(found[0], key), found[1].metadata.get(ALIAS_TOKEN_KEY)
 
-    async def sequence_of(self, state: AliasState | None, newest: int) -> int | None:
-        """The chain number of the current document, or None when there is none, or
-        when it is neither numbered nor recorded (then it becomes ``newest + 1``).
-
-        A number below the newest record's is not believed (metadata is untrusted, and
-        a copy of an old document carries an old number) unless that record is this
-        very document.
-        """
-        if state is None:
-            return None
-        number = state.sequence
-        if number is not None and number >= newest:
-            return number
-        recorded = await self.change(newest) if newest else None
-        if recorded and recorded[0].revision == state.alias.revision:
-            return newest  # recorded already (by aioversioned before 0.2, say)
-        return None
-
-    async def record(self, change: AliasChange, token: str | None) -> None:
-        """Write the record of ``change`` unless it exists (then it is an equal one).
+    async def record(self, change: AliasChange, token: str | None) -> bool:
+        """Write the record of ``change`` unless its number is taken; whether the record
+        in place is this one (the same document, or both deletions).
 
         Raises StorageError when it can not be written.
         """
@@ -175,8 +180,9 @@ class AliasHistory:
                 metadata={ALIAS_TOKEN_KEY: token} if token else None,
                 if_none_match=True,
             )
+            return True
         except VersionConflictError:
-            return  # written by whoever read the same document first
+            pass  # written first by someone who read the same document: compare
         except AioVersionedError as err:
             raise StorageError(
                 "PutObject",
@@ -186,28 +192,107 @@ class AliasHistory:
                 f"history record {change.sequence} of alias {self.alias!r} "
                 f"could not be written: {err}",
             ) from err
+        found = await self.change(change.sequence)
+        if found is None:
+            return False
+        if found[0].version is None or change.version is None:
+            return found[0].version is None and change.version is None
+        return (token is not None and found[1] == token) or found[0].revision == change.revision
 
-    async def before_write(self, state: AliasState | None, newest: int) -> int:
-        """Make sure the current document is recorded; returns the next sequence number.
+    async def number(self, state: AliasState, newest: int) -> tuple[int, bool] | None:
+        """The chain number of ``state`` and whether it is recorded; None when the alias
+        changed while it was being worked out (read it again).
+
+        ``newest`` may be stale (read beside ``state``): it only chooses the quick path.
+        """
+        number = state.sequence
+        if number is not None and newest <= number <= newest + 1:
+            if not state.created:
+                # Written If-Match the document it replaced, whose number was settled:
+                # only it can have this number.
+                return number, number == newest
+            found = await self.change(number) if number == newest else None
+            if found is not None and state.is_described_by(*found):
+                return number, True  # settled by the rule below, by whoever recorded it
+        return await self._renumber(state)
+
+    async def _renumber(self, state: AliasState) -> tuple[int, bool] | None:
+        """The number of ``state`` worked out from the records, listed after it was read
+        and while it is still the current document (read again after the listing)."""
+        newest, _ = await self.newest()
+        current = await self.read()
+        if current is None or current.info.etag != state.info.etag:
+            return None
+        found = await self.change(newest) if newest else None
+        if found is not None and state.is_described_by(*found):
+            return newest, True
+        number = state.sequence
+        if number is not None and not state.created and number == newest + 1:
+            return number, False
+        if state.created and found is not None and found[0].version is not None:
+            # The deletion that made room for it is not recorded yet: it comes first.
+            when = datetime.now(timezone.utc)  # when it was noticed: shown, decides nothing
+            if not await self.record(deletion(self.name, self.alias, newest + 1, when), None):
+                return None
+            return newest + 2, False
+        return newest + 1, False
+
+    async def find_token(self, token: str, since: int) -> AliasChange | None:
+        """The record numbered ``since`` or later of the document with ``token``."""
+        numbers: list[int] = []
+        async for page in self._s3.pages(self.directory, page_size=_READ_BATCH):
+            for info in page:
+                with contextlib.suppress(ValueError):
+                    numbers.append(self._layout.parse_history_key(self.name, self.alias, info.key))
+            if not page or (numbers and numbers[-1] <= since) or len(numbers) >= _SEARCH_LIMIT:
+                break
+        found = await gather(partial(self.change, n) for n in numbers if n >= since)
+        return next((f[0] for f in found if f is not None and f[1] == token), None)
+
+    async def before_write(self, state: AliasState | None, newest: int) -> int | None:
+        """Make sure the current document is recorded; the sequence number a write that
+        replaces it takes (for a write into an absence: a first guess, see the module
+        docstring). None when the alias changed meanwhile: read it again.
 
         Called before every write that replaces ``state``: the step that keeps the
         history complete when a writer dies between its write and its record.
         """
-        number = await self.sequence_of(state, newest)
         if state is None:
-            # A document recorded but gone was deleted by a call that has not recorded
-            # it yet (or died): record the deletion, or this write would take its number.
-            recorded = await self.change(newest) if newest else None
-            if recorded is None or recorded[0].version is None:
-                return newest + 1
-            when = datetime.now(timezone.utc)  # when it was noticed: shown, decides nothing
-            await self.record(deletion(self.name, self.alias, newest + 1, when), None)
-            return newest + 2
-        if number is None:
-            number = newest + 1
-        if number > newest:
-            await self.record(change_of(state.alias, number, state.info.last_modified), state.token)
+            return newest + 1
+        numbered = await self.number(state, newest)
+        if numbered is None:
+            return None
+        number, recorded = numbered
+        if not recorded:
+            change = change_of(state.alias, number, state.info.last_modified)
+            if not await self.record(change, state.token):
+                return None  # someone numbered it differently meanwhile: read again
         return number + 1
+
+    async def record_written(self, state: AliasState, when: datetime) -> int | None:
+        """Record a document this call wrote; its number, or None when another writer
+        replaced it first (and recorded it: ``before_write``).
+
+        Raises StorageError when its number can not be settled.
+        """
+        change = change_of(state.alias, state.sequence or 0, when)
+        if not state.created and await self.record(change, state.token):
+            return change.sequence
+        for _ in range(_NUMBER_ATTEMPTS):
+            numbered = await self._renumber(state)
+            if numbered is None:
+                return None
+            number, recorded = numbered
+            change = change.model_copy(update={"sequence": number})
+            if recorded or await self.record(change, state.token):
+                return number
+        raise StorageError(
+            "PutObject",
+            self._layout.bucket,
+            self.key,
+            "HistoryNotRecorded",
+            f"the history record of alias {self.alias!r} kept moving; not recorded",
+        )
 
     async def change_at(self, at: datetime) -> AliasChange | None:
         """The newest change (by sequence) made at or before ``at``.
