@@ -381,3 +381,56 @@ async def test_an_interrupted_put_alias_still_checks_and_records_its_write(
         await any_repo.get_alias("m", "prod")
     history = await any_repo.list_alias_history("m", "prod")
     assert [c.version for c in history] == [None, "1"]  # written, then undone
+
+
+async def _create_into_a_slot_taken_meanwhile(
+    repo: AsyncRepository, other: AsyncRepository, replace_before_recorded: bool
+) -> tuple[Any, Any]:
+    """``repo`` creates canary ("absent"); its write is held while ``other`` creates
+    canary and deletes it again. Its write then lands into that later absence, with the
+    number it guessed before: the one the other's create took."""
+    for content in (b"one", b"two", b"three"):
+        await publish(repo, content)
+    faults = Interposer(repo)
+    write = faults.hold("PutObject", "aliases/canary.json")
+    mine = Task()
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(
+            mine.run, lambda: repo.put_alias("m", "canary", 1, expected_revision="absent")
+        )
+        await arrive(write)
+        if replace_before_recorded:  # its next listing works out its number: held
+            numbering = faults.hold("ListObjectsV2", ".aioversioned/history/canary/")
+        await other.put_alias("m", "canary", 2)
+        await other.delete_alias("m", "canary")
+        write.release()
+        if replace_before_recorded:
+            await arrive(numbering)
+            replaced = await other.put_alias("m", "canary", 3)
+            numbering.release()
+    created = await mine.result()
+    return created, (replaced if replace_before_recorded else created)
+
+
+@pytest.mark.parametrize("replace_before_recorded", [False, True])
+async def test_a_create_whose_number_was_taken_meanwhile_is_recorded_after_the_deletion(
+    any_repo: AsyncRepository, other: AsyncRepository, replace_before_recorded: bool
+) -> None:
+    """Explorer, moto seed 88: the create's record collided with the other create's and
+    was taken for it; the history then ended in a deletion while the alias existed. Its
+    number is settled once it is in place, by itself or by the writer replacing it."""
+    created, current = await _create_into_a_slot_taken_meanwhile(
+        any_repo, other, replace_before_recorded
+    )
+    assert created.version == "1"
+    assert (await any_repo.get_alias("m", "canary")).revision == current.revision
+    history = await any_repo.list_alias_history("m", "canary")
+    expected = [("1", created.revision), (None, None), ("2", None)]
+    if replace_before_recorded:
+        expected.insert(0, ("3", current.revision))
+    assert [(c.version, c.revision if c.version != "2" else None) for c in history] == expected
+    assert [c.sequence for c in history] == list(range(len(expected), 0, -1))
+    mine = next(c for c in history if c.version == "1")
+    assert mine.previous_version is None  # the create follows the deletion
+    far = datetime.max.replace(tzinfo=timezone.utc)
+    assert (await any_repo.get_alias("m", "canary", at=far)).revision == current.revision
