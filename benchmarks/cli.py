@@ -20,12 +20,14 @@ from aiobotocore.session import AioSession
 
 from aioversioned._local import LocalS3, fake_credentials
 
-from . import report
+from . import report, scale
 from .plot import write_plot
-from .proxy import DelayProxy
+from .proxy import KEEP_ALIVE_UPSTREAM_SLOTS as KEEP_ALIVE_SLOTS
+from .proxy import UPSTREAM_SLOTS, DelayProxy
 from .runner import REGION, Measurement, measure, open_contenders
 from .scenarios import SCENARIOS, build_cases
 from .store import SEED_CONCURRENCY, Store
+from .weed import LocalWeed
 
 PREFIX = "bench"
 NOTES = {
@@ -65,7 +67,26 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--endpoint",
         default=None,
-        help="use this running S3 server on 127.0.0.1 instead of starting moto",
+        help="use this running S3 server on 127.0.0.1 instead of starting one",
+    )
+    parser.add_argument(
+        "--server",
+        choices=("moto", "seaweedfs"),
+        default=None,
+        help="server to start, or what --endpoint is (moto; seaweedfs with --scale)",
+    )
+    parser.add_argument(
+        "--scale",
+        action="store_true",
+        help="the scale run instead (N up to 100,000; about 25 minutes on 2 cores)",
+    )
+    parser.add_argument(
+        "--scale-max", type=int, default=100_000, help="largest N of the scale run (100000)"
+    )
+    parser.add_argument(
+        "--scale-groups",
+        default="versions,aliases,names",
+        help="comma list of versions, aliases, names",
     )
     args = parser.parse_args(argv)
     try:
@@ -83,6 +104,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.budget = 2.0 if args.quick else 6.0
     if args.repeat < 1:
         parser.error("--repeat must be >= 1")
+    args.scale_groups = [g.strip() for g in args.scale_groups.split(",") if g.strip()]
+    if unknown := [g for g in args.scale_groups if g not in ("versions", "aliases", "names")]:
+        parser.error(f"unknown scale groups {unknown}")
+    if args.server is None:
+        args.server = "seaweedfs" if args.scale else "moto"
     if args.endpoint is not None and urlsplit(args.endpoint).hostname not in ("127.0.0.1",):
         parser.error("--endpoint must be an http://127.0.0.1:PORT server")
     return args
@@ -171,24 +197,53 @@ async def run_async(
             "quick": args.quick,
             "scenarios": args.scenarios,
         },
-        "server": {"kind": "external" if args.endpoint else "moto (LocalS3)", **speed},
+        "server": {"kind": _server_kind(args), **speed},
         "notes": NOTES,
     }
     return {"meta": meta, "results": rows, "goals": report.evaluate_goals(rows)}
 
 
+def _server_kind(args: argparse.Namespace) -> str:
+    if args.endpoint:
+        return f"{args.server} at {args.endpoint}"
+    return "SeaweedFS (weed server)" if args.server == "seaweedfs" else "moto (LocalS3)"
+
+
+def _start_server(args: argparse.Namespace, stack: contextlib.ExitStack) -> str:
+    if args.endpoint:
+        return str(args.endpoint).rstrip("/")
+    if args.server == "seaweedfs":
+        return stack.enter_context(LocalWeed()).endpoint_url
+    return stack.enter_context(LocalS3()).endpoint_url
+
+
+def run_scale(args: argparse.Namespace) -> dict[str, Any]:
+    """The scale run: large stores seeded directly, one call per operation and N."""
+    sizes = scale.scale_sizes(args.quick, args.scale_max, args.scale_groups)
+    with local_aws_environment(), contextlib.ExitStack() as stack:
+        server_url = _start_server(args, stack)
+        document = scale.run(server_url, args.out, sizes, args.delays, plot=not args.no_plot)
+    document["meta"]["server"] = _server_kind(args)
+    report.write_json(args.out / "scale.json", document)
+    return document
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """Start the servers, run everything, write JSON (and PNG), print the table."""
+    if args.scale:
+        return run_scale(args)
     started = time.monotonic()
     with local_aws_environment(), contextlib.ExitStack() as stack:
-        if args.endpoint:
-            server_url = args.endpoint.rstrip("/")
-        else:
-            server_url = stack.enter_context(LocalS3()).endpoint_url
+        server_url = _start_server(args, stack)
         port = urlsplit(server_url).port
         if port is None:
             raise SystemExit(f"no port in {server_url!r}")
-        proxies = {delay: stack.enter_context(DelayProxy(port, delay)) for delay in args.delays}
+        # moto's listen backlog needs the proxy's cap; a keep-alive server does not.
+        slots = UPSTREAM_SLOTS if args.server == "moto" else KEEP_ALIVE_SLOTS
+        proxies = {
+            delay: stack.enter_context(DelayProxy(port, delay, slots=slots))
+            for delay in args.delays
+        }
         document = asyncio.run(run_async(args, server_url, proxies))
     document["meta"]["wall_seconds"] = round(time.monotonic() - started, 1)
     document["meta"]["loadavg_end"] = report.load_average()

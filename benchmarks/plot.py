@@ -79,3 +79,56 @@ def _plot_bars(ax: Any, rows: list[dict[str, Any]], delay: float) -> None:
     ax.set_title(f"other scenarios, {delay:g} ms per request")
     ax.grid(True, axis="x", which="both", alpha=0.3)
     ax.legend(fontsize=8)
+
+
+def write_scale_plot(path: Path, rows: list[dict[str, Any]]) -> None:
+    """One log-log panel of time vs N per operation of the scale run; the plain
+    listings (floor) share the panel of the library's listing of the same group."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    first_of_group: dict[str, tuple[str, str]] = {}
+    for row in rows:
+        if row["contender"] == "lib":
+            key = (row["group"], row["operation"])
+            first_of_group.setdefault(row["group"], key)
+            panels.setdefault(key, [])
+    for row in rows:
+        key = (row["group"], row["operation"])
+        if row["contender"] != "lib":
+            key = first_of_group.get(row["group"], key)
+        panels.setdefault(key, []).append(row)
+    if not panels:
+        return
+    columns = 3
+    count = len(panels)
+    lines = -(-count // columns)
+    fig, axes = plt.subplots(lines, columns, figsize=(5.2 * columns, 3.8 * lines), squeeze=False)
+    for index, ((group, operation), subset) in enumerate(panels.items()):
+        ax = axes[index // columns][index % columns]
+        series: dict[str, list[tuple[int, float]]] = {}
+        for row in subset:
+            delay = f", {row['delay_ms']:g} ms" if row["delay_ms"] else ""
+            own = row["contender"] == "lib" and row["operation"] == operation
+            label = "aioversioned" if own else f"{row['operation']}{delay}"
+            series.setdefault(label, []).append((row["n"], row["seconds"] * 1000))
+        for label, points in series.items():
+            xs, ys = zip(*sorted(points), strict=True)
+            style = "-" if label == "aioversioned" else "--"
+            ax.plot(xs, ys, marker="o", label=label, linestyle=style)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("N")
+        ax.set_ylabel("time (ms)")
+        ax.set_title(f"{group}: {operation}", fontsize=9)
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=6)
+    for index in range(count, lines * columns):
+        axes[index // columns][index % columns].axis("off")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

@@ -37,8 +37,12 @@ MAX_TRAILERS = 100
 # moto's single-threaded server listens with a backlog of 128; more simultaneous
 # connects overflow it and the kernel drops SYNs, which costs a 1 s retransmit. The
 # server handles one request at a time anyway, so capping the proxy's upstream
-# connections below the backlog costs no throughput.
+# connections below the backlog costs no throughput. A slot is held for the life of
+# a client connection: with a server that keeps connections alive (SeaweedFS), idle
+# pooled connections would hold every slot and new ones wait for a client's
+# keep-alive timeout (200 concurrent HEADs took 39 s), so such servers get more.
 UPSTREAM_SLOTS = 64
+KEEP_ALIVE_UPSTREAM_SLOTS = 4096
 _START_TIMEOUT = 30.0
 
 
@@ -110,11 +114,11 @@ async def _copy_chunked(reader: asyncio.StreamReader, writer: asyncio.StreamWrit
 class Proxy:
     """The asyncio side: delays each request, then forwards it to the upstream port."""
 
-    def __init__(self, upstream_port: int, delay: float) -> None:
+    def __init__(self, upstream_port: int, delay: float, slots: int = UPSTREAM_SLOTS) -> None:
         self.upstream_port = upstream_port
         self.delay = delay
         self.requests = 0
-        self._slots = asyncio.Semaphore(UPSTREAM_SLOTS)
+        self._slots = asyncio.Semaphore(slots)
         self._connections: set[asyncio.Task[object]] = set()
 
     async def serve(self, port: int = 0) -> asyncio.Server:
@@ -210,8 +214,8 @@ class Proxy:
                 self._slots.release()
 
 
-async def _run(upstream_port: int, delay: float, port: int, max_seconds: float) -> None:
-    proxy = Proxy(upstream_port, delay)
+async def _run(upstream_port: int, delay: float, port: int, max_seconds: float, slots: int) -> None:
+    proxy = Proxy(upstream_port, delay, slots)
     server = await proxy.serve(port)
     print(server.sockets[0].getsockname()[1], flush=True)
     loop = asyncio.get_running_loop()
@@ -238,10 +242,17 @@ class DelayProxy:
     stdin closes), or after ``max_seconds``.
     """
 
-    def __init__(self, upstream_port: int, delay_ms: float, max_seconds: float = 3600.0) -> None:
+    def __init__(
+        self,
+        upstream_port: int,
+        delay_ms: float,
+        max_seconds: float = 3600.0,
+        slots: int = UPSTREAM_SLOTS,
+    ) -> None:
         self.upstream_port = upstream_port
         self.delay_ms = delay_ms
         self.max_seconds = max_seconds
+        self.slots = slots
         self.port = 0
         self.url = ""
         self._process: subprocess.Popen[bytes] | None = None
@@ -258,6 +269,8 @@ class DelayProxy:
                 str(self.delay_ms),
                 "--max-seconds",
                 str(self.max_seconds),
+                "--slots",
+                str(self.slots),
             ],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
@@ -304,8 +317,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--delay-ms", type=float, default=0.0)
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--max-seconds", type=float, default=3600.0)
+    parser.add_argument("--slots", type=int, default=UPSTREAM_SLOTS, help="upstream connections")
     args = parser.parse_args(argv)
-    asyncio.run(_run(args.upstream_port, args.delay_ms / 1000.0, args.port, args.max_seconds))
+    asyncio.run(
+        _run(args.upstream_port, args.delay_ms / 1000.0, args.port, args.max_seconds, args.slots)
+    )
 
 
 if __name__ == "__main__":
