@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import os
+import signal
 import statistics
 import sys
 import time
@@ -257,5 +258,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``python -m benchmarks``."""
+    # A terminated run still stops the servers and proxies it started (their exits run).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     run(parse_args(argv))
     return 0

@@ -191,3 +191,24 @@ def format_goals(goals: list[dict[str, Any]]) -> str:
         f"{'MET ' if g['met'] else 'MISS'}  {g['goal']}  (measured {g['measured']:.2f})"
         for g in goals
     )
+
+
+def markdown_table(rows: list[dict[str, Any]], delay_ms: float) -> str:
+    """The docs' table of one delay: the three contenders side by side per case."""
+    by_case: dict[str, dict[str, dict[str, Any]]] = {}
+    for row in rows:
+        if row["delay_ms"] == delay_ms:
+            by_case.setdefault(row["case"], {})[row["contender"]] = row
+    lines = [
+        f"| scenario ({delay_ms:g} ms per request) | aioversioned | versioned 1.0.1 | floor "
+        "| vs peer | requests (ours / peer) |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for case, found in by_case.items():
+        lib, peer, floor = found["lib"], found["peer"], found["floor"]
+        lines.append(
+            f"| {case} | {lib['median_ms']:.0f} ms | {peer['median_ms']:.0f} ms "
+            f"| {floor['median_ms']:.0f} ms | {lib['speedup_vs_peer']:.1f}\u00d7 "
+            f"| {lib['requests']} / {peer['requests']} |"
+        )
+    return "\n".join(lines)

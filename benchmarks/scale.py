@@ -64,7 +64,7 @@ FULL_SIZES = {
     "aliases": [1_000, 10_000],
     "names": [10_000, 100_000],
 }
-QUICK_SIZES = {"versions": [30], "aliases": [25], "names": [15]}
+QUICK_SIZES = {"versions": [15], "aliases": [21], "names": [5]}
 RANGE_SPLITS = (4, 16)
 ALIAS_VERSIONS = 30  # versions of the aliases' artifact; aliases name the first 20
 MiB = 1 << 20
@@ -211,7 +211,7 @@ async def seed_versions(
     client: Any, bucket: str, name: str, numbers: Iterable[int | None], records: bool = True
 ) -> None:
     """LATEST (``None``) and versions with 64-byte bodies, each with its sha256 metadata
-    and (``records``) the record aioversioned writes when it publishes."""
+    and (``records``) the claim and the record aioversioned writes when it publishes."""
 
     def job(number: int | None) -> Callable[[], Awaitable[None]]:
         async def run() -> None:
@@ -225,7 +225,12 @@ async def seed_versions(
             )
             if records and number is not None:
                 key = published_key(PREFIX, name, number, resp["ETag"], digest)
-                await client.put_object(Bucket=bucket, Key=key, Body=b"")
+                stem = key.rsplit("/", 1)[-1][:13]
+                claim = f"{PREFIX}/{name}/.aioversioned/claims/{stem}"
+                await asyncio.gather(
+                    client.put_object(Bucket=bucket, Key=key, Body=b""),
+                    client.put_object(Bucket=bucket, Key=claim, Body=b""),
+                )
 
         return run
 
@@ -292,14 +297,16 @@ async def list_sequential(client: Any, bucket: str, prefix: str) -> list[str]:
 
 
 async def _list_range(
-    client: Any, bucket: str, prefix: str, start_after: str | None, end: str | None
+    client: Any, bucket: str, prefix: str, start_after: str | None, end: str | None, count: int
 ) -> list[str]:
-    """Keys under ``prefix`` after ``start_after`` and up to ``end`` (inclusive)."""
+    """Keys under ``prefix`` after ``start_after`` and up to ``end`` (inclusive), about
+    ``count`` of them: no page asks for more than the range still holds (plus one)."""
     keys: list[str] = []
     kwargs: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix}
     if start_after is not None:
         kwargs["StartAfter"] = start_after
     while True:
+        kwargs["MaxKeys"] = max(1, min(1000, count - len(keys) + 1))
         resp = await client.list_objects_v2(**kwargs)
         page = [item["Key"] for item in resp.get("Contents", [])]
         if end is not None and page and page[-1] > end:
@@ -328,8 +335,12 @@ async def list_versions_in_ranges(client: Any, bucket: str, name: str, splits: i
         )
         for i in range(splits)
     ]
+    counts = [bounds[i] - bounds[i + 1] + (1 if i == 0 else 0) for i in range(splits)]
     parts = await asyncio.gather(
-        *(_list_range(client, bucket, prefix, start, end) for start, end in ranges)
+        *(
+            _list_range(client, bucket, prefix, start, end, count)
+            for (start, end), count in zip(ranges, counts, strict=True)
+        )
     )
     return [key for part in parts for key in part]
 
@@ -355,7 +366,7 @@ async def run_versions(bench: Bench, n: int, proxies: dict[float, str]) -> None:
     await _seeded(
         f"versions N={n}",
         seed_versions(bench.client, bench.bucket, name, [None, *range(1, n + 1)]),
-        2 * n + 1,
+        3 * n + 1,
     )
     repo, expected = bench.repo, ["LATEST", *(str(v) for v in range(n, 0, -1))]
 
@@ -475,7 +486,7 @@ async def run_aliases(bench: Bench, n: int) -> None:
     await _seeded(
         f"aliases N={n}",
         seed_versions(bench.client, bench.bucket, name, [None, *range(1, ALIAS_VERSIONS + 1)]),
-        2 * ALIAS_VERSIONS + 1,
+        3 * ALIAS_VERSIONS + 1,
     )
     await _seeded(f"aliases N={n}", seed_aliases(bench.client, bench.bucket, name, n), n)
     repo = bench.repo

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import hashlib
 import json
@@ -17,7 +18,7 @@ from aiobotocore.session import AioSession
 
 from aioversioned._keys import Layout
 from aioversioned._local import LocalS3
-from benchmarks import cli
+from benchmarks import cli, cpu, large, putsizes, scale
 from benchmarks.counting import RequestCounter, describe
 from benchmarks.proxy import DelayProxy, body_framing
 from benchmarks.runner import measure, open_contenders
@@ -263,3 +264,70 @@ def test_cli_rejects_bad_arguments() -> None:
         with pytest.raises(SystemExit):
             cli.parse_args(argv)
     assert cli.parse_args(["--delays", "0,20"]).delays == [0.0, 20.0]
+
+
+def test_scale_quick_run_measures_every_operation(moto_server: LocalS3, tmp_path: Path) -> None:
+    """A tiny N of each scale group, so the long run cannot rot."""
+    sizes = scale.scale_sizes(quick=True, max_n=100_000, groups=["versions", "aliases", "names"])
+    document = scale.run(moto_server.endpoint_url, tmp_path, sizes, delays=[0.0])
+    done = {(r["group"], r["operation"], r["contender"]) for r in document["results"]}
+    assert {
+        ("versions", "list_artifact_versions", "lib"),
+        ("versions", "listing: 16 concurrent ranges", "floor"),
+        ("versions", "purge all but 10 (dry_run)", "lib"),
+        ("versions", "purge all but 10", "lib"),
+        ("versions", "publish_artifact_version", "lib"),
+        ("versions", "get_artifact_content of version 1", "lib"),
+        ("aliases", "list_aliases", "lib"),
+        ("aliases", "put_alias (existing alias)", "lib"),
+        ("aliases", "purge protection", "lib"),
+        ("names", "list_artifact_names", "lib"),
+    } <= done
+    assert all(r["seconds"] > 0 and r["requests"] > 0 for r in document["results"])
+    assert (tmp_path / "img" / "scale.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_ranges_cover_the_versions_folder_once(moto_server: LocalS3) -> None:
+    async def run() -> list[list[str]]:
+        async with AioSession().create_client(
+            "s3", region_name="us-east-1", endpoint_url=moto_server.endpoint_url
+        ) as client:
+            await client.create_bucket(Bucket="ranges")
+            await scale.seed_versions(client, "ranges", "r", [None, *range(1, 38)], records=False)
+            return [
+                await scale.list_versions_in_ranges(client, "ranges", "r", splits)
+                for splits in (1, 4, 16)
+            ]
+
+    with cli.local_aws_environment():
+        listed = asyncio.run(run())
+    expected = [version_key("scale", "r", n) for n in [None, *range(37, 0, -1)]]
+    assert all(keys == expected for keys in listed)
+
+
+def test_cpu_putsizes_and_large_run_tiny(moto_server: LocalS3, tmp_path: Path) -> None:
+    url = moto_server.endpoint_url
+    with cli.local_aws_environment():
+        args = argparse.Namespace(count=40, concurrency=4, rounds=1, versions=20)
+        rows = asyncio.run(cpu.run_async(url, args))["results"]
+        assert {r["request"].split()[0] for r in rows} == {
+            "HEAD",
+            "GET",
+            "PUT",
+            "LIST",
+            "list_artifact_versions",
+        }
+        assert all(r["lib_us_per_request"] > 0 and r["floor_us_per_request"] > 0 for r in rows)
+        big = asyncio.run(large.run_async(url, 9 * 1024 * 1024, 1, tmp_path, 1024 * 1024))
+        assert all(row["verified_after"] for k, row in big["results"].items() if "down" in k)
+        assert set(big["ratios"]) >= {"up_vs_floor", "down_vs_aws_cli"}
+
+        async def sizes() -> list[dict[str, Any]]:
+            async with AioSession().create_client(
+                "s3", region_name="us-east-1", endpoint_url=url
+            ) as client:
+                await client.create_bucket(Bucket="putsizes-tiny")
+            return await putsizes._measure(url, "putsizes-tiny", [1, 9], 1, "moto", 0.0)
+
+        got = {(r["size_mib"], r["contender"]) for r in asyncio.run(sizes())}
+    assert got == {(1, "peer"), (1, "single"), (9, "peer"), (9, "single"), (9, "mp8")}
