@@ -141,7 +141,8 @@ class AliasOperations:
         otherwise VersionConflictError and nothing changes. Without it the last writer
         wins. Every change is recorded in the alias history, in the order the server
         applied the writes. If a version it points to is being deleted meanwhile, the
-        alias is put back to its previous target (both changes are recorded) and
+        alias is put back to its previous target (both changes are recorded), or
+        deleted when it is new or that target is being deleted too, and
         VersionConflictError is raised.
         """
         self.layout.check_name(name)
@@ -232,12 +233,12 @@ class AliasOperations:
         #    unsafe write was live too: the history shows it, then its undo.
         number = await history.record_written(ours, written.last_modified)
         if not safe:
+            undone = "another writer has changed it since"
             if number is not None:  # else another writer replaced it already
-                await self._undo(history, state, stored, number)
+                undone = await self._undo(history, state, stored, number)
             raise VersionConflictError(
                 history.key,
-                f"a version {document.alias!r} points to was deleted meanwhile; "
-                "alias put back to its previous target",
+                f"a version {document.alias!r} points to was deleted meanwhile; {undone}",
             )
         return stored
 
@@ -275,29 +276,25 @@ class AliasOperations:
 
     async def _undo(
         self, history: AliasHistory, previous: AliasState | None, written: Alias, sequence: int
-    ) -> None:
-        """Put the alias back to ``previous``'s target, only over our own revision.
+    ) -> str:
+        """Put the alias back to ``previous``'s target, only over our own revision; what
+        became of it, for the caller's error.
 
-        A new alias is deleted If-Match our revision; a moved one gets a new document
-        with the previous target, If-Match our revision (new bytes, so a writer still
-        holding the previous revision can not mistake it for the old document). If
+        A moved alias gets a new document with the previous target, If-Match our
+        revision (new bytes, so a writer still holding the previous revision can not
+        mistake it for the old document). That is a new alias write like any other: if
+        the previous target is being deleted too, it is undone in turn. A new alias, or
+        one whose previous target is going too, is deleted If-Match our revision. If
         another writer replaced ours first, theirs stays.
         """
         ours = f'"{written.revision}"'
-        with anyio.CancelScope(shield=True):
-            if previous is None:
-                when = await self._s3.delete_if(history.key, ours)
-                if when is not None:
-                    await history.record(
-                        deletion(history.name, history.alias, sequence + 1, when), None
-                    )
-                return
+        if previous is not None:
             restored = previous.alias.model_copy(
                 update={"update_at": datetime.now(timezone.utc), "revision": None}
             )
             metadata = {SEQUENCE_KEY: str(sequence + 1)}
             body = restored.to_document()
-            with contextlib.suppress(VersionConflictError):
+            try:
                 put = await self._s3.put(
                     history.key,
                     body,
@@ -305,9 +302,22 @@ class AliasOperations:
                     content_type="application/json",
                     if_match=ours,
                 )
-                back = restored.model_copy(update={"revision": revision(put.etag)})
-                info = _written_info(history.key, put, body, metadata)
-                await history.record_written(AliasState(back, info), put.last_modified)
+            except VersionConflictError:
+                return "another writer has changed it since"
+            back = restored.model_copy(update={"revision": revision(put.etag)})
+            info = _written_info(history.key, put, body, metadata)
+            number = await history.record_written(AliasState(back, info), put.last_modified)
+            targets = [_keys.parse_version(v) for v in (back.version, back.secondary_version) if v]
+            if await self._targets_safe(back.name, targets):
+                return "alias put back to its previous target"
+            if number is None:
+                return "another writer has changed it since"
+            ours, sequence = f'"{back.revision}"', number
+        when = await self._s3.delete_if(history.key, ours)
+        if when is None:
+            return "another writer has changed it since"
+        await history.record(deletion(history.name, history.alias, sequence + 1, when), None)
+        return "alias deleted: it did not exist before, or its previous target is gone too"
 
     def _alias_of_change(self, change: AliasChange) -> Alias:
         if change.version is None:

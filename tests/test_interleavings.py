@@ -434,3 +434,38 @@ async def test_a_create_whose_number_was_taken_meanwhile_is_recorded_after_the_d
     assert mine.previous_version is None  # the create follows the deletion
     far = datetime.max.replace(tzinfo=timezone.utc)
     assert (await any_repo.get_alias("m", "canary", at=far)).revision == current.revision
+
+
+async def test_an_undo_whose_previous_target_was_deleted_meanwhile_leaves_no_dangling_alias(
+    any_repo: AsyncRepository, other: AsyncRepository
+) -> None:
+    """Explorer (cluster 242, moto 543): prod moves 1 -> 2 while 2 is being deleted, so
+    the move is undone; before the undo lands, a delete of 1 reads the aliases (prod is
+    at 2) and deletes 1. The undo's document points at 1 again: it is checked like any
+    alias write, and removed since 1 is gone."""
+    for content in (b"one", b"two"):
+        await publish(any_repo, content)
+    await any_repo.put_alias("m", "prod", 1)
+    deleting_two = Interposer(other).hold("DeleteObjects")
+    faults = Interposer(any_repo)
+    checking = faults.hold("ListObjectsV2", any_repo.layout.deleting_dir("m"))
+    move, delete_two = Task(), Task()
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(delete_two.run, lambda: other.delete_artifact_version("m", 2))
+        await arrive(deleting_two)  # marked, aliases read (prod at 1), not yet deleted
+        tg.start_soon(move.run, lambda: any_repo.put_alias("m", "prod", 2))
+        await arrive(checking)  # prod is at 2; its check is about to see the mark
+        undoing = faults.hold("PutObject", "aliases/prod.json")
+        checking.release()
+        await arrive(undoing)  # the undo back to 1 is about to be written
+        await other.delete_artifact_version("m", 1)  # prod is at 2: 1 is free
+        undoing.release()
+        deleting_two.release()
+    with pytest.raises(VersionConflictError, match="previous target is gone too"):
+        await move.result()
+    await delete_two.result()
+    assert [a.version for a in await any_repo.list_artifact_versions("m")] == ["LATEST"]
+    with pytest.raises(AliasNotFoundError):
+        await any_repo.get_alias("m", "prod")
+    history = await any_repo.list_alias_history("m", "prod")
+    assert [c.version for c in history] == [None, "1", "2", "1"]
