@@ -89,11 +89,8 @@ class Hashes:
         VersionConflictError after); None when it is gone.
         """
         for _ in range(_LEARN_ATTEMPTS):
-            digest = hashlib.sha256()
             try:
-                async with self._s3.open(info.key, if_match=info.etag) as (opened, read):
-                    while chunk := await read(_CHUNK):
-                        await anyio.to_thread.run_sync(digest.update, chunk)
+                sha256, etag = await self.stream(info)
             except ObjectMissing:
                 return None
             except VersionConflictError:
@@ -101,12 +98,23 @@ class Hashes:
                 if current is None:
                     return None
                 info = current
-                if sha256 := _keys.stored_sha256(info.metadata):
-                    return sha256, info
+                if stored := _keys.stored_sha256(info.metadata):
+                    return stored, info
                 continue
-            await self.remember(number, opened.etag, digest.hexdigest())
-            return digest.hexdigest(), info
+            await self.remember(number, etag, sha256)
+            return sha256, info
         raise VersionConflictError(info.key, "kept changing while its sha256 was being read")
+
+    async def stream(self, info: ObjectInfo) -> tuple[str, str]:
+        """The sha256 of the object's bytes while it has ``info``'s ETag, and that ETag.
+
+        Raises ObjectMissing when it is gone, VersionConflictError when it was replaced.
+        """
+        digest = hashlib.sha256()
+        async with self._s3.open(info.key, if_match=info.etag) as (opened, read):
+            while chunk := await read(_CHUNK):
+                await anyio.to_thread.run_sync(digest.update, chunk)
+        return digest.hexdigest(), opened.etag
 
     async def remember(self, number: int | None, etag: str, sha256: str) -> None:
         """Record a sha256; a failure (read-only credentials) only costs a later stream."""

@@ -469,3 +469,32 @@ async def test_an_undo_whose_previous_target_was_deleted_meanwhile_leaves_no_dan
         await any_repo.get_alias("m", "prod")
     history = await any_repo.list_alias_history("m", "prod")
     assert [c.version for c in history] == [None, "1", "2", "1"]
+
+
+async def test_a_part_copy_made_while_latest_was_replaced_and_put_back_is_not_published(
+    repo: AsyncRepository, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Explorer, moto seed 2072: moto ignores CopySourceIfMatch on UploadPartCopy, and
+    LATEST went from A to B and back to A (same bytes, same ETag) while a part was being
+    copied; the check of LATEST's ETag before completing saw A again. The copy's bytes
+    are compared with the sha256 it carries: the torn one goes, the next number is used."""
+    monkeypatch.setattr(_transfer, "COPY_LIMIT", 6 * MiB)
+    old, new = b"a" * (11 * MiB), b"b" * (11 * MiB)
+    await repo.put_artifact("m", old)
+    faults = Interposer(repo)
+    part = faults.hold("UploadPartCopy", lambda key: True, times=1)
+    publishing = Task()
+    async with beside(repo) as other, anyio.create_task_group() as tg:
+        tg.start_soon(publishing.run, lambda: repo.publish_artifact_version("m"))
+        await arrive(part)
+        await other.put_artifact("m", new)
+        check = faults.hold("HeadObject", repo.layout.version_key("m", None))
+        part.release()  # copied from B
+        await arrive(check)  # LATEST's ETag before completing
+        await other.put_artifact("m", old)
+        check.release()
+    published = await publishing.result()
+    content = await repo.get_artifact_content("m", published.version)  # verifies
+    assert published.sha256 == hashlib.sha256(content).hexdigest()
+    versions = [a.version for a in await repo.list_artifact_versions("m")]
+    assert versions in (["LATEST", "1"], ["LATEST", "2"])
