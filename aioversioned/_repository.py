@@ -492,6 +492,7 @@ class AsyncRepository(ContentOperations):
                     content_type=latest.content_type if metadata is not None else None,
                     if_none_match=True,
                     in_parts=part_size is not None,
+                    exclusive=True,  # only this call holds the number's claim
                 )
             except ObjectMissing:
                 raise ArtifactNotFoundError(name, LATEST) from None

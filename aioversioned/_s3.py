@@ -617,15 +617,33 @@ class S3:
         return body
 
     async def create_multipart(
-        self, key: str, *, metadata: Mapping[str, str], content_type: str | None
+        self,
+        key: str,
+        *,
+        metadata: Mapping[str, str],
+        content_type: str | None,
+        exclusive: bool = False,
     ) -> str:
-        """Start a multipart upload of ``key``; returns its upload id."""
+        """Start a multipart upload of ``key``; returns its upload id.
+
+        ``exclusive``: no one else uploads to ``key`` (a key of this call's own). When
+        botocore retried the request, an attempt whose response was lost may have
+        started an upload too; every other upload of an exclusive key is such a one
+        and is aborted, so none is left behind.
+        """
         kwargs = self._args(Key=key, Metadata=dict(metadata), **self._write_args)
         if content_type:
             kwargs["ContentType"] = content_type
         async with self._request("CreateMultipartUpload", key):
             resp = await self._client.create_multipart_upload(**kwargs)
         upload_id: str = resp["UploadId"]
+        if exclusive and resp.get("ResponseMetadata", {}).get("RetryAttempts"):
+            with contextlib.suppress(StorageError):  # else the lifecycle rule's work
+                async with self._request("ListMultipartUploads", key):
+                    listed = await self._client.list_multipart_uploads(**self._args(Prefix=key))
+                for upload in listed.get("Uploads", []):
+                    if upload.get("Key") == key and upload.get("UploadId") != upload_id:
+                        await self.abort_multipart(key, upload["UploadId"])
         return upload_id
 
     async def upload_part(self, key: str, upload_id: str, number: int, body: bytes) -> str:

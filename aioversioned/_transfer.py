@@ -82,13 +82,16 @@ async def upload_parts(
     metadata: Mapping[str, str],
     content_type: str | None,
     progress: Callable[[int], None],
+    exclusive: bool = False,
 ) -> WriteResult:
     """Multipart upload of the parts ``read_part`` returns until b"", several at a time.
 
     Nothing is visible at ``key`` until the upload completes; on any error or
-    cancellation the upload is aborted.
+    cancellation the upload is aborted. ``exclusive``: see S3.create_multipart.
     """
-    upload_id = await s3.create_multipart(key, metadata=metadata, content_type=content_type)
+    upload_id = await s3.create_multipart(
+        key, metadata=metadata, content_type=content_type, exclusive=exclusive
+    )
     try:
         etags: list[str] = []
         slots = anyio.Semaphore(PARTS_IN_FLIGHT)
@@ -199,7 +202,13 @@ async def upload_stream(
         return part
 
     written = await upload_parts(
-        s3, key, read_part, metadata=metadata, content_type=content_type, progress=progress
+        s3,
+        key,
+        read_part,
+        metadata=metadata,
+        content_type=content_type,
+        progress=progress,
+        exclusive=True,  # a key of its own
     )
     return ObjectInfo(key, written.etag, written.last_modified, size), digest.hexdigest()
 
@@ -235,12 +244,14 @@ async def copy_object(
     content_type: str | None = None,
     if_none_match: bool,
     in_parts: bool = False,
+    exclusive: bool = False,
 ) -> WriteResult:
     """Server-side copy of ``source`` while it keeps its ETag: CopyObject up to COPY_LIMIT,
     above it (or ``in_parts``) a multipart upload of UploadPartCopy parts of
     ``part_size``, completed atomically.
 
     Without ``metadata`` the source's metadata and content type are kept.
+    ``exclusive``: see S3.create_multipart.
     """
     if source.size <= COPY_LIMIT and not in_parts:
         return await s3.copy(
@@ -253,7 +264,9 @@ async def copy_object(
         )
     if metadata is None:
         metadata, content_type = source.metadata, source.content_type
-    upload_id = await s3.create_multipart(target, metadata=metadata, content_type=content_type)
+    upload_id = await s3.create_multipart(
+        target, metadata=metadata, content_type=content_type, exclusive=exclusive
+    )
     try:
         etags = await gather(
             partial(

@@ -498,3 +498,25 @@ async def test_a_part_copy_made_while_latest_was_replaced_and_put_back_is_not_pu
     assert published.sha256 == hashlib.sha256(content).hexdigest()
     versions = [a.version for a in await repo.list_artifact_versions("m")]
     assert versions in (["LATEST", "1"], ["LATEST", "2"])
+
+
+async def test_an_upload_started_by_a_request_whose_response_was_lost_is_aborted(
+    any_repo: AsyncRepository, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Explorer (cluster 223, 1865): CreateMultipartUpload acted, its response was lost
+    and botocore's retry started a second upload; the first was never aborted. For keys
+    no one else uploads to (a stream's own key, a claimed version), every other upload
+    of the key is then such a one."""
+    monkeypatch.setattr(_transfer, "COPY_LIMIT", 6 * MiB)
+    faults = Interposer(any_repo)
+    lost = faults.drop_after("CreateMultipartUpload", times=2)
+
+    async def chunks() -> AsyncIterator[bytes]:
+        yield b"s" * (11 * MiB)
+
+    await any_repo.put_artifact("m", chunks())  # a stream: a multipart upload of its own
+    published = await any_repo.publish_artifact_version("m")  # a multipart copy
+    assert lost.hits == 2
+    assert published.sha256 == hashlib.sha256(b"s" * (11 * MiB)).hexdigest()
+    uploads = await any_repo._s3._client.list_multipart_uploads(Bucket=any_repo.layout.bucket)
+    assert uploads.get("Uploads", []) == []
