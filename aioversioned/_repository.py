@@ -520,10 +520,16 @@ class AsyncRepository(ContentOperations):
             # from two contents (moto, a part copy retried after LATEST changed) do not
             # hold the sha256 the copy carries: that copy goes, its number stays claimed
             # (never handed out again), and the next number is tried.
-            info = await self._head_version(name, number)
-            stored = _keys.stored_sha256(info.metadata)
-            if stored is None or (await self._hashes(name).stream(info))[0] == stored:
-                return await self._described(name, number, info), info.etag
+            try:
+                if (info := await self._s3.head(target)) is None:
+                    raise ObjectMissing(target)
+                stored = _keys.stored_sha256(info.metadata)
+                if stored is None or (await self._hashes(name).stream(info))[0] == stored:
+                    return await self._described(name, number, info), info.etag
+            except (ObjectMissing, ArtifactNotFoundError) as err:
+                raise VersionConflictError(
+                    target, "published, then deleted at once by another call (a purge?)"
+                ) from err
             await self._s3.delete_if(target, info.etag)
             number = await self._claim(name, number + 1)
             target = self.layout.version_key(name, number)

@@ -520,3 +520,25 @@ async def test_an_upload_started_by_a_request_whose_response_was_lost_is_aborted
     assert published.sha256 == hashlib.sha256(b"s" * (11 * MiB)).hexdigest()
     uploads = await any_repo._s3._client.list_multipart_uploads(Bucket=any_repo.layout.bucket)
     assert uploads.get("Uploads", []) == []
+
+
+async def test_a_publish_whose_version_is_deleted_before_it_is_described_says_so(
+    any_repo: AsyncRepository, other: AsyncRepository, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Explorer (cluster 8070): a purge deleted the version a publish had just copied,
+    before the publish read it back (a multipart copy has an ETag of its own, so it is
+    read back and hashed): the publish said "version 4 not found", as if the artifact
+    were missing. It says what happened."""
+    monkeypatch.setattr(_transfer, "COPY_LIMIT", 6 * MiB)
+    await any_repo.put_artifact("m", b"c" * (7 * MiB))
+    reading_back = Interposer(any_repo).hold("HeadObject", any_repo.layout.version_key("m", 1))
+    publishing = Task()
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(publishing.run, lambda: any_repo.publish_artifact_version("m"))
+        await arrive(reading_back)
+        await other.delete_artifact_version("m", 1)
+        reading_back.release()
+    with pytest.raises(VersionConflictError, match="published, then deleted at once"):
+        await publishing.result()
+    await any_repo.put_artifact("m", b"d")
+    assert (await any_repo.publish_artifact_version("m")).version == "2"  # 1 is not reused
