@@ -106,7 +106,8 @@ def _open_entry(path: Path) -> IO[bytes] | None:
             _unlink(path)
         return None
     info = os.fstat(fd)
-    if not stat.S_ISREG(info.st_mode) or info.st_nlink != 1:  # a directory, a FIFO, ...
+    # No link (st_nlink 0): replaced by a writer since it was opened; still a whole entry.
+    if not stat.S_ISREG(info.st_mode) or info.st_nlink > 1:  # a directory, a FIFO, ...
         os.close(fd)
         if stat.S_ISREG(info.st_mode):
             _unlink(path)

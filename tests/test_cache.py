@@ -21,6 +21,7 @@ from aioversioned import (
     AsyncRepository,
     IntegrityError,
     InvalidInputError,
+    _cache,
 )
 from aioversioned._cache import STALE_TEMP_SECONDS, TEMP_PREFIX, ContentCache, Entry, plan_eviction
 from tests.s3log import RequestLog
@@ -350,3 +351,28 @@ async def test_own_alias_changes_bypass_the_alias_cache(repo: AsyncRepository) -
     await repo.delete_alias("m", "prod")
     with pytest.raises(AliasNotFoundError):
         await repo.get_alias("m", "prod", max_age=600)
+
+
+def test_an_entry_replaced_while_it_is_opened_is_read_and_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A writer replaces the entry between a reader's open and its check of the file:
+    the opened file has no link left (st_nlink 0), which was taken for a second link,
+    and the reader removed the writer's fresh entry (the suite's torn-files test failed
+    so on a loaded machine)."""
+    cache = ContentCache(tmp_path, 1 << 30)
+    cache.store_bytes(SHA, DATA)
+    real_fstat = os.fstat
+    calls = []
+
+    def replaced_first(fd: int) -> os.stat_result:
+        if not calls:
+            calls.append(fd)
+            cache.store_bytes(SHA, DATA)  # another writer, between open and fstat
+        return real_fstat(fd)
+
+    monkeypatch.setattr(_cache.os, "fstat", replaced_first)
+    assert cache.read(SHA) == DATA
+    monkeypatch.setattr(_cache.os, "fstat", real_fstat)
+    assert calls and listing(tmp_path) == [SHA]
+    assert cache.read(SHA) == DATA
