@@ -43,7 +43,10 @@ class Artifact(BaseModel):
     """One version of an artifact: LATEST or an immutable number.
 
     ``version`` is ``"LATEST"`` or a decimal string; ``sha256`` is the hex digest of
-    the content; ``update_at`` is the S3 modification time (UTC).
+    the content; ``update_at`` is the S3 modification time (UTC). ``unchanged`` is True
+    only when the call that returned it wrote nothing: ``put_artifact`` found the same
+    bytes (and content type and metadata) in LATEST, or ``publish_artifact_version``
+    found LATEST already published as this version.
     """
 
     model_config = ConfigDict(frozen=True)
@@ -53,6 +56,7 @@ class Artifact(BaseModel):
     update_at: datetime
     s3uri: str
     sha256: str
+    unchanged: bool = False
 
     _check_update_at = field_validator("update_at")(_utc)
 

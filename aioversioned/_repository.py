@@ -51,6 +51,9 @@ class AsyncRepository(ContentOperations):
     """Versioned artifacts and aliases under ``s3://{s3_bucket}/{s3_prefix}/``.
 
     The layout is the one of ``versioned`` 1.x, so both libraries can share a bucket.
+    ``suffix`` is appended to every version key as given, so it carries its dot
+    (``".zip"``: ``000000_LATEST.zip``); one without (``"zip"``: ``000000_LATESTzip``)
+    is accepted, as ``versioned`` 1.x accepts it.
     Use as ``async with AsyncRepository(...) as repo:``; the client is created on entry
     and closed by ``aclose()``. Credentials come from the standard AWS chain and
     ``AWS_ENDPOINT_URL`` works as botocore defines it. At most ``max_concurrency``
@@ -138,7 +141,13 @@ class AsyncRepository(ContentOperations):
     # -- helpers -------------------------------------------------------------------------
 
     def _artifact(
-        self, name: str, number: int | None, info: ObjectInfo, sha256: str | None = None
+        self,
+        name: str,
+        number: int | None,
+        info: ObjectInfo,
+        sha256: str | None = None,
+        *,
+        unchanged: bool = False,
     ) -> Artifact:
         digest = sha256 or _keys.stored_sha256(info.metadata)
         if not digest:
@@ -151,6 +160,7 @@ class AsyncRepository(ContentOperations):
             update_at=info.last_modified,
             s3uri=self.layout.s3uri(info.key),
             sha256=digest,
+            unchanged=unchanged,
         )
 
     async def _listed_versions(
@@ -216,7 +226,7 @@ class AsyncRepository(ContentOperations):
                 name, body.sha256, user_metadata, content_type, await self._s3.head(key)
             )
             if isinstance(plan, ObjectInfo):
-                return self._artifact(name, None, plan, body.sha256)
+                return self._artifact(name, None, plan, body.sha256, unchanged=True)
             written = await _transfer.upload(
                 self._s3,
                 key,
@@ -251,7 +261,7 @@ class AsyncRepository(ContentOperations):
             )
             plan = plan_put(name, digest, user_metadata, content_type, await self._s3.head(key))
             if isinstance(plan, ObjectInfo):
-                return self._artifact(name, None, plan, digest)
+                return self._artifact(name, None, plan, digest, unchanged=True)
             try:
                 written = await _transfer.copy_object(
                     self._s3,
@@ -404,14 +414,14 @@ class AsyncRepository(ContentOperations):
             # Equal ETags mean equal bytes; else the record (if it is this object's) or a
             # HEAD tells the newest version's sha256.
             if previous.etag == latest.etag:
-                return self._artifact(name, number, previous, sha256=digest)
+                return self._artifact(name, number, previous, sha256=digest, unchanged=True)
             if record and record[0] == number and etag == previous.etag.strip('"'):
                 if sha256 == digest:
-                    return self._artifact(name, number, previous, sha256=digest)
+                    return self._artifact(name, number, previous, sha256=digest, unchanged=True)
             elif (head := await self._s3.head(previous.key)) and head.size == latest.size:
                 known = await self._hashes(name).of(number, head)  # learned if it has none
                 if known is not None and known[0] == digest:
-                    return self._artifact(name, number, known[1], sha256=digest)
+                    return self._artifact(name, number, known[1], sha256=digest, unchanged=True)
         number = await self._claim(name, (newest[0] if newest else 0) + 1)
         # The record assumes the copy keeps LATEST's ETag; if it does not, it matches
         # nothing and listings fall back to a HEAD (and a right record is written below).

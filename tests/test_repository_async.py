@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
+from collections.abc import AsyncIterator
 from datetime import datetime, timedelta, timezone
 from functools import partial
 
@@ -78,6 +80,23 @@ async def test_publish_numbers_versions_and_dedupes(repo: AsyncRepository) -> No
     assert await repo.get_artifact_content("m", 1) == b"one"
     assert await repo.get_artifact_content("m", "000002") == b"two"
     assert (await repo.get_artifact_version("m", "2")).sha256 == sha(b"two")
+
+
+async def test_put_and_publish_say_when_they_wrote_nothing(repo: AsyncRepository) -> None:
+    assert not (await repo.put_artifact("m", b"one")).unchanged
+    assert (await repo.put_artifact("m", b"one")).unchanged
+    assert not (await repo.put_artifact("m", b"one", metadata={"k": "v"})).unchanged
+    assert (await repo.put_artifact("m", io.BytesIO(b"one"))).unchanged
+
+    async def stream() -> AsyncIterator[bytes]:
+        yield b"one"
+
+    assert (await repo.put_artifact("m", stream())).unchanged
+    assert not (await repo.publish_artifact_version("m")).unchanged
+    assert (await repo.publish_artifact_version("m")).unchanged
+    await repo.put_artifact("m", b"one", metadata={"k": "w"})  # same bytes, new ETag
+    assert (await repo.publish_artifact_version("m")).unchanged
+    assert not any(a.unchanged for a in await repo.list_artifact_versions("m"))
 
 
 async def test_publish_dedupes_by_sha256_when_etags_differ(repo: AsyncRepository) -> None:
