@@ -9,6 +9,7 @@ import typer
 from ._cli_support import (
     AliasArgument,
     Cli,
+    Group,
     JsonOption,
     NameArgument,
     alias_target,
@@ -16,8 +17,10 @@ from ._cli_support import (
     repo_command,
     when,
 )
+from .errors import AliasNotFoundError
 
 alias_app = typer.Typer(
+    cls=Group,
     help="Named pointers to versions: blue/green and canary deployments.",
     no_args_is_help=True,
 )
@@ -36,11 +39,17 @@ def alias_set(
     ] = None,
     canary: Annotated[
         Optional[str],  # noqa: UP045
-        typer.Option("--canary", help="Second version receiving --weight percent of picks."),
+        typer.Option(
+            "--canary",
+            metavar="VERSION",
+            help="Second version receiving --weight percent of picks.",
+        ),
     ] = None,
     weight: Annotated[
         Optional[int],  # noqa: UP045
-        typer.Option("--weight", help="Percent (0-99) of picks that go to --canary."),
+        typer.Option(
+            "--weight", metavar="PERCENT", help="Percent (0-99) of picks that go to --canary."
+        ),
     ] = None,
     expect_revision: Annotated[
         Optional[str],  # noqa: UP045
@@ -69,6 +78,8 @@ def alias_set(
 def alias_list(cli: Cli, name: NameArgument, json_output: JsonOption = False) -> None:
     """List the aliases of NAME."""
     aliases = cli.repo.list_aliases(name)
+    if not aliases:
+        cli.repo.list_artifact_versions(name)  # ArtifactNotFoundError (exit 1), as ls says
     if json_output:
         cli.json([alias.model_dump(mode="json") for alias in aliases])
     elif cli.quiet:
@@ -86,12 +97,14 @@ def alias_history(
     alias: AliasArgument,
     limit: Annotated[
         Optional[int],  # noqa: UP045
-        typer.Option("--limit", "-n", min=1, help="Show at most this many changes."),
+        typer.Option("--limit", "-n", metavar="N", min=1, help="Show at most this many changes."),
     ] = None,
     json_output: JsonOption = False,
 ) -> None:
     """List the recorded changes of ALIAS of NAME, newest first."""
     changes = cli.repo.list_alias_history(name, alias, limit)
+    if not changes:
+        cli.repo.get_alias(name, alias)  # AliasNotFoundError (exit 1), as alias rm says
     if json_output:
         cli.json([change.model_dump(mode="json") for change in changes])
         return
@@ -126,12 +139,24 @@ def alias_remove(
     missing_ok: Annotated[
         bool, typer.Option("--missing-ok", help="Succeed when the alias does not exist.")
     ] = False,
+    json_output: JsonOption = False,
 ) -> None:
     """Delete ALIAS of NAME."""
-    if not missing_ok:
-        cli.repo.get_alias(name, alias)  # AliasNotFoundError: exit 1
-    cli.repo.delete_alias(name, alias)
-    cli.say(f"deleted alias {alias} of {name}")
+    try:
+        cli.repo.get_alias(name, alias)
+    except AliasNotFoundError:
+        if not missing_ok:
+            raise
+        deleted = False
+        message = f"alias {alias} of {name} does not exist; nothing to delete"
+    else:
+        cli.repo.delete_alias(name, alias)
+        deleted = True
+        message = f"deleted alias {alias} of {name}"
+    if json_output:
+        cli.json({"name": name, "alias": alias, "deleted": deleted})
+    else:
+        cli.say(message)
 
 
 # -- local server -------------------------------------------------------------------------

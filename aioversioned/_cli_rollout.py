@@ -81,10 +81,15 @@ def rollout(
     ],
     steps: Annotated[
         str,
-        typer.Option("--steps", help="Percent of picks for VERSION at each step; 100: alone."),
+        typer.Option(
+            "--steps", metavar="LIST", help="Percent of picks for VERSION at each step; 100: alone."
+        ),
     ] = DEFAULT_STEPS,
     bake: Annotated[
-        str, typer.Option("--bake", help="Wait this long at each step: 30s, 5m, 1h, or 0.")
+        str,
+        typer.Option(
+            "--bake", metavar="DURATION", help="Wait this long at each step: 30s, 5m, 1h, or 0."
+        ),
     ] = DEFAULT_BAKE,
     check_cmd: Annotated[
         Optional[str],  # noqa: UP045  # typer evaluates annotations at runtime on 3.10

@@ -9,12 +9,14 @@ import contextlib
 import functools
 import inspect
 import json
+import os
 import re
 import sys
 import traceback
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Optional, TypeVar
+from typing import Annotated, Any, NoReturn, Optional, TypeVar
+from urllib.parse import urlsplit
 
 import typer
 from rich.console import Console
@@ -27,16 +29,23 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 from rich.table import Table
+from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 
 from . import _validate
 from ._models import Alias, AliasChange, Artifact
 from ._sync import Repository
-from .errors import AioVersionedError, BucketNotFoundError, InvalidInputError
+from .errors import AioVersionedError, BucketNotFoundError, InvalidInputError, StorageError
 
 CONNECTION_PANEL = "Connection"
 OUTPUT_PANEL = "Output"
 
 CommandFunction = TypeVar("CommandFunction", bound=Callable[..., None])
+
+# A command line talks to one endpoint and a person waits: a connection attempt that
+# has not succeeded in 2 s will not, and a request is tried 3 times (the library's
+# defaults, 10 s and 5 attempts, suit services). A refused connection fails in < 3 s.
+CONNECT_TIMEOUT = 2.0
+MAX_ATTEMPTS = 3
 
 # The options every repository command takes. Region, endpoint and profile have no
 # envvar here on purpose: passing None lets botocore read AWS_REGION /
@@ -45,12 +54,14 @@ _COMMON_PARAMETERS = [
     inspect.Parameter(
         "bucket",
         inspect.Parameter.KEYWORD_ONLY,
+        default=None,
         annotation=Annotated[
-            str,
+            Optional[str],  # noqa: UP045  # required, checked once the root's options are known
             typer.Option(
                 "--bucket",
                 envvar="AIOVERSIONED_BUCKET",
-                help="S3 bucket of the repository.",
+                metavar="BUCKET",
+                help="S3 bucket of the repository (required).",
                 rich_help_panel=CONNECTION_PANEL,
                 show_default=False,
             ),
@@ -64,6 +75,7 @@ _COMMON_PARAMETERS = [
             str,
             typer.Option(
                 "--prefix",
+                metavar="PREFIX",
                 envvar="AIOVERSIONED_PREFIX",
                 help="Key prefix of the repository inside the bucket.",
                 rich_help_panel=CONNECTION_PANEL,
@@ -78,6 +90,7 @@ _COMMON_PARAMETERS = [
             str,
             typer.Option(
                 "--suffix",
+                metavar="SUFFIX",
                 envvar="AIOVERSIONED_SUFFIX",
                 help="File extension of version objects, e.g. '.zip' (must match the writer's).",
                 rich_help_panel=CONNECTION_PANEL,
@@ -93,6 +106,7 @@ _COMMON_PARAMETERS = [
             Optional[str],  # noqa: UP045  # typer reads the annotation at runtime on 3.10
             typer.Option(
                 "--region",
+                metavar="REGION",
                 help="AWS region (default: AWS_REGION, AWS_DEFAULT_REGION or the AWS config).",
                 rich_help_panel=CONNECTION_PANEL,
                 show_default=False,
@@ -107,6 +121,7 @@ _COMMON_PARAMETERS = [
             Optional[str],  # noqa: UP045
             typer.Option(
                 "--endpoint-url",
+                metavar="URL",
                 help="S3 endpoint, e.g. http://127.0.0.1:5000 (default: AWS_ENDPOINT_URL or AWS).",
                 rich_help_panel=CONNECTION_PANEL,
                 show_default=False,
@@ -121,6 +136,7 @@ _COMMON_PARAMETERS = [
             Optional[str],  # noqa: UP045
             typer.Option(
                 "--profile",
+                metavar="PROFILE",
                 help="AWS profile (default: AWS_PROFILE, else the default profile).",
                 rich_help_panel=CONNECTION_PANEL,
                 show_default=False,
@@ -197,6 +213,8 @@ class Connection:
             aws_region=self.region,
             endpoint_url=self.endpoint_url,
             profile=self.profile,
+            connect_timeout=CONNECT_TIMEOUT,
+            max_attempts=MAX_ATTEMPTS,
         )
 
 
@@ -205,6 +223,7 @@ class Cli:
     """What a command gets: its repository, and the ways to print."""
 
     connection: Connection
+    context: typer.Context
     quiet: bool = False
     debug: bool = False
     _repo: Repository | None = field(default=None, repr=False)
@@ -267,7 +286,12 @@ class Cli:
         """A rich table on a terminal; tab-separated lines with a header line otherwise."""
         console = Console(highlight=False, soft_wrap=True)
         if console.is_terminal:
-            table = Table(*columns, title=title, title_justify="left")
+            table = Table(title=title, title_justify="left")
+            for index, column in enumerate(columns):
+                # A revision is copied into --expect-revision: never cut or wrapped.
+                whole = column == "revision"
+                width = max((len(row[index]) for row in rows), default=0) if whole else None
+                table.add_column(column, no_wrap=whole, min_width=width)
             for row in rows:
                 table.add_row(*row)
             console.print(table)
@@ -281,10 +305,14 @@ class Cli:
         """Run a command, mapping library errors to exit codes 1 and 2."""
         try:
             command(self, **arguments)
+        except BrokenPipeError:
+            # The reader went away (``| head``): stop quietly, as cat does. Later writes
+            # (the interpreter's last flush) go nowhere instead of failing again.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         except InvalidInputError as err:
             # The library refused an argument before sending anything: a usage error.
             self._show_traceback()
-            raise typer.BadParameter(str(err)) from None
+            usage_error(self.context, err)
         except BucketNotFoundError:
             self._show_traceback()
             bucket = self.connection.bucket
@@ -292,6 +320,9 @@ class Cli:
                 f"bucket {bucket!r} does not exist; create it with "
                 f"'aioversioned bootstrap --bucket {bucket}'"
             )
+        except StorageError as err:
+            self._show_traceback()
+            self.fail(unreachable(err) or str(err))
         except AioVersionedError as err:
             self._show_traceback()
             self.fail(str(err))
@@ -311,6 +342,119 @@ class Cli:
             traceback.print_exc(file=sys.stderr)
 
 
+# typer 0.26 and later vendor click: its classes are reached through typer only.
+
+
+class _Argument(TyperArgument):
+    def display_type_rich(self, ctx: Any) -> str | None:
+        return None  # the metavar (NAME, FILE) says what it is
+
+    def _usage_display_name(self) -> str:
+        # ``NAME`` in the usage line, not typer's ``{NAME}``: the usual way to write it.
+        return self.display_name_raw if self.required else f"[{self.display_name_raw}]"
+
+
+class _Option(TyperOption):
+    def display_type_rich(self, ctx: Any) -> str | None:
+        return self.metavar  # a flag has none: no ``<bool>``
+
+
+def _plain_help(params: Sequence[object]) -> None:
+    """Drop typer's ``<str>``/``<bool>`` type column from the help of these parameters."""
+    for param in params:
+        # typer builds the parameter objects itself; only their help display changes.
+        if type(param) is TyperArgument:
+            param.__class__ = _Argument
+        elif type(param) is TyperOption:
+            param.__class__ = _Option
+
+
+class Command(TyperCommand):
+    """A command whose help shows metavars (``--bucket BUCKET``), not Python types."""
+
+    def get_params(self, ctx: Any) -> Any:
+        params = super().get_params(ctx)
+        _plain_help(params)
+        return params
+
+
+class Group(TyperGroup):
+    """A group whose help shows metavars, not Python types."""
+
+    def get_params(self, ctx: Any) -> Any:
+        params = super().get_params(ctx)
+        _plain_help(params)
+        return params
+
+
+def with_common_options(function: CommandFunction) -> CommandFunction:
+    """The root callback, taking the common options too (``aioversioned --bucket B ls``).
+
+    It ignores them: each repository command reads them from the root context.
+    """
+
+    @functools.wraps(function)
+    def callback(**arguments: Any) -> None:
+        function(**{key: value for key, value in arguments.items() if key not in _COMMON_NAMES})
+
+    _set_parameters(callback, inspect.signature(function, eval_str=True), _COMMON_PARAMETERS)
+    return callback  # type: ignore[return-value]  # typer reads the new signature
+
+
+def _set_parameters(
+    function: Callable[..., None], signature: inspect.Signature, extra: list[inspect.Parameter]
+) -> None:
+    """Give ``function`` the parameters of ``signature`` plus ``extra``, for typer to read."""
+    parameters = list(signature.parameters.values()) + extra
+    function.__signature__ = signature.replace(  # type: ignore[attr-defined]
+        parameters=parameters, return_annotation=None
+    )
+    function.__annotations__ = {p.name: p.annotation for p in parameters}
+    del function.__wrapped__  # type: ignore[attr-defined]
+
+
+def _given(ctx: Any, name: str) -> bool:  # a typer or click Context, as typer's version has it
+    source = ctx.get_parameter_source(name)
+    return source is not None and source.name == "COMMANDLINE"
+
+
+def _common_options(ctx: typer.Context, values: dict[str, Any]) -> dict[str, Any]:
+    """The common options of the running command, checked.
+
+    One given after the command name wins over one given before it; either wins over
+    the environment.
+    """
+    root = ctx.find_root()
+    for name in _COMMON_NAMES:
+        if not _given(ctx, name) and _given(root, name):
+            values[name] = root.params[name]
+    if values["bucket"] is None:
+        ctx.fail("Missing option '--bucket' (or the variable AIOVERSIONED_BUCKET).")
+    if values["endpoint_url"] is not None:
+        check_endpoint(values["endpoint_url"], "'--endpoint-url'")
+    elif "AWS_ENDPOINT_URL" in os.environ:  # read by botocore, which would raise
+        check_endpoint(os.environ["AWS_ENDPOINT_URL"], "AWS_ENDPOINT_URL")
+    suffix = values["suffix"]
+    if suffix and not suffix.startswith(".") and not values["quiet"]:
+        typer.echo(
+            f"Warning: --suffix {suffix!r} has no leading dot, so keys end in "
+            f"'000000_LATEST{suffix}'; '.{suffix}' is the usual form",
+            err=True,
+        )
+    return values
+
+
+def check_endpoint(url: str, hint: str) -> None:
+    """Refuse an endpoint botocore would refuse with a traceback: no scheme, no host."""
+    parts = urlsplit(url)
+    if parts.scheme in ("http", "https") and parts.netloc:
+        return
+    example = f"http://{url}" if url and "://" not in url else "http://127.0.0.1:9000"
+    raise typer.BadParameter(
+        f"{url!r} is not an http(s) URL with a host, e.g. {example}", param_hint=hint
+    )
+
+
 def repo_command(
     app: typer.Typer, name: str | None = None, **options: Any
 ) -> Callable[[CommandFunction], CommandFunction]:
@@ -322,25 +466,100 @@ def repo_command(
 
     def decorate(function: CommandFunction) -> CommandFunction:
         signature = inspect.signature(function, eval_str=True)
-        own = list(signature.parameters.values())[1:]  # drop `cli`
+        own = signature.replace(parameters=list(signature.parameters.values())[1:])  # no cli
 
         @functools.wraps(function)
-        def command(**arguments: Any) -> None:
-            common = {key: arguments.pop(key) for key in _COMMON_NAMES}
+        def command(ctx: typer.Context, **arguments: Any) -> None:
+            common = _common_options(ctx, {key: arguments.pop(key) for key in _COMMON_NAMES})
             quiet, debug = common.pop("quiet"), common.pop("debug")
-            Cli(Connection(**common), quiet=quiet, debug=debug).run(function, arguments)
+            Cli(Connection(**common), ctx, quiet=quiet, debug=debug).run(function, arguments)
 
-        # typer builds the options from the signature and the annotations.
-        parameters = own + _COMMON_PARAMETERS
-        command.__signature__ = signature.replace(  # type: ignore[attr-defined]
-            parameters=parameters, return_annotation=None
+        context = inspect.Parameter(
+            "ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=typer.Context
         )
-        command.__annotations__ = {p.name: p.annotation for p in parameters}
-        del command.__wrapped__
-        app.command(name, **options)(command)
+        _set_parameters(
+            command, own.replace(parameters=[context, *own.parameters.values()]), _COMMON_PARAMETERS
+        )
+        app.command(name, cls=Command, **options)(command)
         return function
 
     return decorate
+
+
+# -- errors -------------------------------------------------------------------------------
+
+# The command parameter that carries a library argument, where their names differ.
+_PARAMETER_OF = {
+    "s3_bucket": "bucket",
+    "s3_prefix": "prefix",
+    "secondary_version": "canary",
+    "secondary_version_weight": "weight",
+    "expected_revision": "expect_revision",
+    "metadata": "meta",
+    "content": "file",
+    "path": "output",
+}
+# Library messages that name Python arguments or functions, in the command line's words.
+_MESSAGES = {
+    ("secondary_version", "is required with secondary_version_weight"): (
+        "--weight requires --canary"
+    ),
+    ("secondary_version_weight", "is required with secondary_version"): (
+        "--canary requires --weight"
+    ),
+    ("secondary_version", "must differ from version"): "--canary must differ from VERSION",
+    ("version", "LATEST can not be deleted; use purge_artifact()"): (
+        "LATEST can not be deleted; publish keeps its content as a numbered version"
+    ),
+}
+_IDENTIFIER_RE = re.compile(r"\b[a-z0-9]+(?:_[a-z0-9]+)+\b")
+
+
+def usage_error(ctx: typer.Context, err: InvalidInputError) -> NoReturn:
+    """Raise a library refusal in the command line's words: its option names."""
+    message = _MESSAGES.get((err.argument, err.message))
+    if message is not None:
+        ctx.fail(message)
+    names = {}
+    for param in ctx.command.params:
+        if param.name is not None:
+            option = param.param_type_name == "option"
+            names[param.name] = (
+                max(param.opts, key=len) if option else param.metavar or param.name.upper()
+            )
+
+    def cli_name(argument: str) -> str | None:
+        return names.get(_PARAMETER_OF.get(argument, argument))
+
+    text = _IDENTIFIER_RE.sub(lambda found: cli_name(found[0]) or found[0], err.message)
+    hint = cli_name(err.argument)
+    raise typer.BadParameter(text, ctx, param_hint=f"'{hint}'" if hint else None)
+
+
+_UNREACHABLE_CODES = ("EndpointConnectionError", "ConnectTimeoutError")
+
+
+def unreachable(err: StorageError) -> str | None:
+    """One line for a request that never reached the endpoint: where, and why."""
+    if err.code not in _UNREACHABLE_CODES:
+        return None
+    details = getattr(err.__cause__, "kwargs", {})  # botocore keeps the URL and the cause
+    url = urlsplit(str(details.get("endpoint_url", "")))
+    if err.code == "ConnectTimeoutError":
+        reason = f"no connection within {CONNECT_TIMEOUT:g} s"
+    else:
+        cause = details.get("error")
+        cause = getattr(cause, "os_error", cause)  # aiohttp's connector error wraps it
+        if isinstance(cause, OSError) and cause.errno is not None and cause.errno > 0:
+            reason = os.strerror(cause.errno)
+        elif isinstance(cause, OSError) and cause.strerror:
+            reason = cause.strerror  # a name resolution error
+        else:
+            reason = str(cause or err.detail)
+    return (
+        f"can not reach the S3 endpoint {url.scheme}://{url.netloc}: "
+        f"{reason[:1].lower()}{reason[1:]} ({MAX_ATTEMPTS} attempts)"
+    )
 
 
 # -- formatting ---------------------------------------------------------------------------

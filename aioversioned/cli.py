@@ -23,12 +23,15 @@ from ._cli_alias import alias_app
 from ._cli_rollout import rollout
 from ._cli_support import (
     Cli,
+    Command,
+    Group,
     JsonOption,
     NameArgument,
     parse_duration,
     parse_metadata,
     repo_command,
     when,
+    with_common_options,
 )
 from ._keys import parse_version
 from ._local import LocalS3, fake_credentials
@@ -37,12 +40,11 @@ from .errors import ArtifactNotFoundError
 
 app = typer.Typer(
     help="Versioned binary artifacts on S3: put, publish, alias, purge.",
+    cls=Group,
     no_args_is_help=True,
-    add_completion=False,
     pretty_exceptions_show_locals=False,  # locals may hold credentials
 )
 app.add_typer(alias_app, name="alias")
-repo_command(app, "rollout")(rollout)
 console = Console(highlight=False, soft_wrap=True)
 
 
@@ -53,6 +55,7 @@ def _show_version(value: bool) -> None:
 
 
 @app.callback()
+@with_common_options
 def _root(
     version: Annotated[
         bool,
@@ -61,7 +64,10 @@ def _root(
         ),
     ] = False,
 ) -> None:
-    """Versioned binary artifacts on S3: put, publish, alias, purge."""
+    """Versioned binary artifacts on S3: put, publish, alias, purge.
+
+    The connection and output options can also come before the command name.
+    """
 
 
 # -- helpers ------------------------------------------------------------------------------
@@ -83,10 +89,13 @@ def _aliases_by_version(aliases: list[Alias]) -> dict[str, list[str]]:
 
 
 @repo_command(app)
-def bootstrap(cli: Cli) -> None:
+def bootstrap(cli: Cli, json_output: JsonOption = False) -> None:
     """Create the bucket if it does not exist (idempotent)."""
     cli.repo.bootstrap()
-    cli.say(f"bucket s3://{cli.connection.bucket} is ready")
+    if json_output:
+        cli.json({"bucket": cli.connection.bucket})
+    else:
+        cli.say(f"bucket s3://{cli.connection.bucket} is ready")
 
 
 @repo_command(app)
@@ -99,7 +108,11 @@ def put(
     ],
     content_type: Annotated[
         Optional[str],  # noqa: UP045  # typer evaluates annotations at runtime on 3.10
-        typer.Option("--content-type", help="Content-Type (default: application/octet-stream)."),
+        typer.Option(
+            "--content-type",
+            metavar="TYPE",
+            help="Content-Type (default: application/octet-stream).",
+        ),
     ] = None,
     meta: Annotated[
         Optional[list[str]],  # noqa: UP045
@@ -132,14 +145,16 @@ def put(
     elif cli.quiet:
         cli.value(artifact.sha256)
     else:
-        cli.say(f"{name} LATEST: sha256 {artifact.sha256} ({artifact.s3uri})")
+        state = "unchanged, " if artifact.unchanged else ""
+        cli.say(f"{name} LATEST: {state}sha256 {artifact.sha256} ({artifact.s3uri})")
 
 
 @repo_command(app)
 def publish(cli: Cli, name: NameArgument, json_output: JsonOption = False) -> None:
     """Freeze LATEST of NAME as the next version number.
 
-    If LATEST equals the newest version, nothing is copied and that version is printed.
+    If LATEST equals the newest version, nothing is copied and that version is printed
+    as unchanged.
 
     With -q, prints the version number only.
     """
@@ -149,7 +164,10 @@ def publish(cli: Cli, name: NameArgument, json_output: JsonOption = False) -> No
     elif cli.quiet:
         cli.value(artifact.version)
     else:
-        cli.say(f"{name} version {artifact.version}: sha256 {artifact.sha256} ({artifact.s3uri})")
+        state = "unchanged, " if artifact.unchanged else ""
+        cli.say(
+            f"{name} version {artifact.version}: {state}sha256 {artifact.sha256} ({artifact.s3uri})"
+        )
 
 
 @repo_command(app, "ls")
@@ -198,20 +216,26 @@ def get(
     name: NameArgument,
     version: Annotated[
         Optional[str],  # noqa: UP045
-        typer.Option("--version", help="Version number or LATEST (default: LATEST)."),
+        typer.Option(
+            "--version", metavar="VERSION", help="Version number or LATEST (default: LATEST)."
+        ),
     ] = None,
     alias: Annotated[
         Optional[str],  # noqa: UP045
-        typer.Option("--alias", help="Resolve this alias, drawing the canary by its weight."),
+        typer.Option(
+            "--alias", metavar="ALIAS", help="Resolve this alias, drawing the canary by its weight."
+        ),
     ] = None,
     key: Annotated[
         Optional[str],  # noqa: UP045
         typer.Option(
-            "--key", help="With --alias: a sticky pick for this key (a host name, a user id)."
+            "--key",
+            metavar="KEY",
+            help="With --alias: a sticky pick for this key (a host name, a user id).",
         ),
     ] = None,
     output: Annotated[
-        str, typer.Option("--output", "-o", help="File to write, or - for stdout.")
+        str, typer.Option("--output", "-o", metavar="FILE", help="File to write, or - for stdout.")
     ] = "-",
     json_output: Annotated[
         bool,
@@ -238,6 +262,8 @@ def get(
         # Streamed as it arrives; the library checks the sha256 at the end, so a damaged
         # object still ends in exit code 1 (after its bytes were written).
         stdout = typer.get_binary_stream("stdout")
+        # If the reader goes away (``| head``), the write raises BrokenPipeError and the
+        # iterator, referenced by nothing else, is closed at once: the download stops.
         for chunk in cli.repo.iter_artifact_content(name, version):
             stdout.write(chunk)
         stdout.flush()
@@ -265,23 +291,31 @@ def rm(
     missing_ok: Annotated[
         bool, typer.Option("--missing-ok", help="Succeed when the version does not exist.")
     ] = False,
+    json_output: JsonOption = False,
 ) -> None:
     """Delete one published version of NAME.
 
     LATEST can not be deleted; a version an alias points at needs --force.
     """
+    number = parse_version(version)  # InvalidInputError: exit 2
     # LATEST is refused by the library before the existence check could call it missing.
-    if parse_version(version) is None:
+    if number is None:
         cli.repo.delete_artifact_version(name, version)
     try:
         cli.repo.get_artifact_version(name, version)
     except ArtifactNotFoundError:
         if not missing_ok:
             raise
-        cli.say(f"{name} version {version} does not exist; nothing to delete")
-        return
-    cli.repo.delete_artifact_version(name, version, force=force)
-    cli.say(f"deleted {name} version {version}")
+        deleted = False
+        message = f"{name} version {version} does not exist; nothing to delete"
+    else:
+        cli.repo.delete_artifact_version(name, version, force=force)
+        deleted = True
+        message = f"deleted {name} version {version}"
+    if json_output:
+        cli.json({"name": name, "version": str(number), "deleted": deleted})
+    else:
+        cli.say(message)
 
 
 @repo_command(app)
@@ -289,12 +323,15 @@ def purge(
     cli: Cli,
     name: NameArgument,
     keep: Annotated[
-        int, typer.Option("--keep", min=0, help="Always keep this many newest versions.")
+        int,
+        typer.Option("--keep", metavar="N", min=0, help="Always keep this many newest versions."),
     ] = 10,
     older_than: Annotated[
         str,
         typer.Option(
-            "--older-than", help="Delete only versions older than this: 30s, 15m, 12h, 90d, 2w."
+            "--older-than",
+            metavar="DURATION",
+            help="Delete only versions older than this: 30s, 15m, 12h, 90d, 2w.",
         ),
     ] = "90d",
     dry_run: Annotated[
@@ -329,20 +366,26 @@ def purge(
         cli.say(f"nothing to purge for {name}")
 
 
-# -- aliases ------------------------------------------------------------------------------
+repo_command(app, "rollout")(rollout)
 
 
-@app.command()
+# -- local server -------------------------------------------------------------------------
+
+
+@app.command(cls=Command)
 def quickstart() -> None:
     """Run the whole quick start against an embedded moto server, printing each step."""
     _quickstart.run(console.print)
     console.print("[green]quick start complete[/green]")
 
 
-@app.command()
+@app.command(cls=Command)
 def serve(
     port: Annotated[
-        int, typer.Option("--port", min=0, max=65535, help="Port on 127.0.0.1 (0: any free).")
+        int,
+        typer.Option(
+            "--port", metavar="PORT", min=0, max=65535, help="Port on 127.0.0.1 (0: any free)."
+        ),
     ] = 5000,
 ) -> None:
     """Run a local S3 server (moto) on 127.0.0.1 in the foreground until Ctrl-C."""

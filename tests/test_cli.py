@@ -240,7 +240,7 @@ def test_storage_error_is_one_line(runner: CliRunner, bucket: str, denying_endpo
 
 
 def test_invalid_bucket_name_is_a_usage_error(raw: Invoke, runner: CliRunner) -> None:
-    failed(runner.invoke(app, ["ls", "--bucket", "Not_A_Bucket"]), 2, "s3_bucket")
+    failed(runner.invoke(app, ["ls", "--bucket", "Not_A_Bucket"]), 2, "for '--bucket': 'Not_A")
 
 
 def test_missing_bucket_says_how_to_create_it(raw: Invoke, bucket: str) -> None:
@@ -559,10 +559,7 @@ def test_alias_history(two_versions: Invoke, repo: Repository) -> None:
     assert [AliasChange.model_validate(item) for item in data] == repo.list_alias_history(
         "model", "prod"
     )
-    assert (
-        ok(cli("alias", "history", "model", "never")).stdout
-        == "change\tupdated\tfrom\tto\trevision\n"
-    )
+    failed(cli("alias", "history", "model", "never"), 1, "alias 'never' of artifact 'model'")
     failed(cli("alias", "history", "model", "prod", "--limit", "0"), 2, "--limit")
 
 
@@ -598,10 +595,21 @@ def test_alias_errors(two_versions: Invoke, repo: Repository) -> None:
     cli = two_versions
     failed(cli("alias", "set", "model", "prod", "7"), 1, "version 7 not found")
     failed(cli("alias", "set", "ghost", "prod"), 1, "artifact 'ghost'")
-    failed(cli("alias", "set", "model", "prod", "1", "--canary", "2"), 2, "weight")
-    failed(cli("alias", "set", "model", "prod", "1", "--weight", "5"), 2, "secondary_version")
     failed(
-        cli("alias", "set", "model", "prod", "1", "--canary", "2", "--weight", "100"), 2, "0..99"
+        cli("alias", "set", "model", "prod", "1", "--canary", "2"), 2, "--canary requires --weight"
+    )
+    failed(
+        cli("alias", "set", "model", "prod", "1", "--weight", "5"), 2, "--weight requires --canary"
+    )
+    failed(
+        cli("alias", "set", "model", "prod", "1", "--canary", "2", "--weight", "100"),
+        2,
+        "Invalid value for '--weight': must be an int in 0..99, got 100",
+    )
+    failed(
+        cli("alias", "set", "model", "prod", "1", "--canary", "1", "--weight", "5"),
+        2,
+        "--canary must differ from VERSION",
     )
     failed(cli("alias", "set", "model", "bad-alias"), 2, "alias")
     failed(cli("alias", "rm", "model", "prod"), 1, "alias 'prod' of artifact 'model' not found")
@@ -627,8 +635,9 @@ def test_rm(two_versions: Invoke, repo: Repository) -> None:
     assert [a.version for a in repo.list_artifact_versions("model")] == ["LATEST", "2"]
     failed(cli("rm", "model", "1"), 1, "artifact 'model' version 1 not found")
     assert "nothing to delete" in ok(cli("rm", "model", "1", "--missing-ok")).stdout
-    failed(cli("rm", "model", "LATEST"), 2, "LATEST can not be deleted")
-    failed(cli("rm", "model", "x"), 2, "version")
+    latest = failed(cli("rm", "model", "LATEST"), 2, "LATEST can not be deleted")
+    assert "purge_artifact" not in latest  # no Python function on the command line
+    failed(cli("rm", "model", "x"), 2, "Invalid value for 'VERSION': 'x' must be a decimal")
     assert ok(cli("rm", "model", "2", "-q")).stdout == ""
     assert [a.version for a in repo.list_artifact_versions("model")] == ["LATEST"]
 

@@ -1,0 +1,296 @@
+"""The command line's rough edges (issue 11): options before the command, help, errors in
+the CLI's words, endpoints, pipes, no-ops, missing things, --json everywhere, suffixes."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner, Result
+
+from aioversioned import Repository
+from aioversioned.cli import app
+
+# rich treats TTY_COMPATIBLE=1 as a terminal; NO_COLOR keeps the text greppable.
+TERMINAL = {"TTY_COMPATIBLE": "1", "NO_COLOR": "1"}
+
+
+@pytest.fixture
+def runner() -> CliRunner:
+    return CliRunner()
+
+
+@pytest.fixture
+def repo(endpoint_url: str, bucket: str) -> Iterator[Repository]:
+    with Repository(bucket, endpoint_url=endpoint_url) as r:
+        r.bootstrap()
+        yield r
+
+
+@pytest.fixture
+def cli(runner: CliRunner, endpoint_url: str, bucket: str, repo: Repository) -> Any:
+    """Invoke the CLI on the test bucket (created), the options after the arguments."""
+
+    def invoke(*args: str, env: dict[str, str] | None = None) -> Result:
+        argv = [*args, "--bucket", bucket, "--endpoint-url", endpoint_url]
+        return runner.invoke(app, argv, env=env)
+
+    return invoke
+
+
+def ok(result: Result) -> Result:
+    assert result.exit_code == 0, (result.stdout, result.stderr, result.exception)
+    return result
+
+
+def one_line(result: Result, code: int) -> str:
+    """The exit code is ``code`` and stderr is one line ``Error: ...``: return it."""
+    assert result.exit_code == code, (result.stdout, result.stderr, result.exception)
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith("Error: ")
+    return result.stderr.removesuffix("\n")
+
+
+def usage(result: Result) -> str:
+    """Exit code 2 and a usage error: return its message (typer's box removed)."""
+    assert result.exit_code == 2, (result.stdout, result.stderr, result.exception)
+    assert "Traceback" not in result.output
+    box = result.stderr.split("Error ─", 1)[1]
+    return " ".join(re.sub("[│╭╮╰╯─]", " ", box).split())
+
+
+# -- options before the command name ------------------------------------------------------
+
+
+def test_common_options_can_come_before_the_command(
+    runner: CliRunner, endpoint_url: str, bucket: str, repo: Repository
+) -> None:
+    repo.put_artifact("m", b"x")
+    before = ["--bucket", bucket, "--endpoint-url", endpoint_url]
+    assert ok(runner.invoke(app, [*before, "ls"])).stdout == "m\n"
+    assert ok(runner.invoke(app, [*before, "-q", "ls", "m"])).stdout == "LATEST\n"
+    assert ok(runner.invoke(app, [*before, "alias", "ls", "m", "--json"])).stdout == "[]\n"
+    # After the command name wins over before it; before it wins over the environment.
+    env = {"AIOVERSIONED_BUCKET": "not-this-one"}
+    late = runner.invoke(app, ["--bucket", "not-this", *before[2:], "ls", *before[:2]], env=env)
+    assert ok(late).stdout == "m\n"
+    assert ok(runner.invoke(app, [*before, "ls"], env=env)).stdout == "m\n"
+
+
+def test_bucket_is_required_before_or_after(runner: CliRunner) -> None:
+    assert usage(runner.invoke(app, ["ls"])) == (
+        "Missing option '--bucket' (or the variable AIOVERSIONED_BUCKET)."
+    )
+
+
+# -- help and completion ------------------------------------------------------------------
+
+COMMANDS = [
+    [],
+    *[[c] for c in ("bootstrap", "put", "publish", "ls", "get", "rm", "purge", "rollout")],
+    *[[c] for c in ("quickstart", "serve", "alias")],
+    *[["alias", c] for c in ("set", "ls", "history", "rm")],
+]
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c) or "root")
+def test_help_shows_metavars_not_python_types(runner: CliRunner, command: list[str]) -> None:
+    out = ok(runner.invoke(app, [*command, "--help"], env={"COLUMNS": "200"})).stdout
+    assert not re.search(r"<(str|bool|int|float|text)>", out), out
+    assert "{" not in out.splitlines()[1], out  # usage: NAME, not {NAME}
+
+
+def test_value_options_show_what_they_take(runner: CliRunner) -> None:
+    out = ok(runner.invoke(app, ["alias", "set", "--help"], env={"COLUMNS": "200"})).stdout
+    assert re.search(r"--canary +VERSION", out) and re.search(r"--weight +PERCENT", out)
+    assert re.search(r"--bucket +BUCKET", out) and re.search(r"--endpoint-url +URL", out)
+
+
+def _script() -> str:
+    found = shutil.which("aioversioned", path=os.path.dirname(sys.executable))
+    assert found, "the console script is not installed next to the interpreter"
+    return found
+
+
+def test_shell_completion(runner: CliRunner) -> None:
+    assert "--install-completion" in ok(runner.invoke(app, ["--help"])).stdout
+    env = {
+        **os.environ,
+        "_AIOVERSIONED_COMPLETE": "complete_bash",
+        "COMP_WORDS": "aioversioned al",
+        "COMP_CWORD": "1",
+    }
+    done = subprocess.run([_script()], capture_output=True, text=True, env=env, timeout=60)
+    assert done.stdout.split() == ["alias"], (done.stdout, done.stderr)
+
+
+# -- errors in the command line's words ---------------------------------------------------
+
+
+def test_library_argument_names_become_option_names(cli: Any, repo: Repository) -> None:
+    repo.put_artifact("m", b"x")
+    repo.publish_artifact_version("m")
+    assert usage(cli("alias", "set", "m", "prod", "1", "--weight", "5")) == (
+        "--weight requires --canary"
+    )
+    assert usage(cli("alias", "set", "m", "prod", "1", "--canary", "1")) == (
+        "--canary requires --weight"
+    )
+    assert usage(cli("alias", "set", "m", "prod", "1", "--expect-revision", "a b")) == (
+        "Invalid value for '--expect-revision': 'a b' is not a revision (an Alias.revision)"
+    )
+    assert usage(cli("put", "m", "-", "--meta", "A=1")) == (
+        "Invalid value for '--meta': key 'A' must match [a-z0-9][a-z0-9_-]* (S3 lowercases keys)"
+    )
+    assert usage(cli("rm", "m", "LATEST")) == (
+        "LATEST can not be deleted; publish keeps its content as a numbered version"
+    )
+
+
+# -- endpoints ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("url", ["127.0.0.1:9000", "", "http://", "ftp://127.0.0.1"])
+def test_an_endpoint_that_is_not_a_url_is_a_usage_error(runner: CliRunner, url: str) -> None:
+    result = runner.invoke(app, ["ls", "--bucket", "b-1", "--endpoint-url", url])
+    example = "http://127.0.0.1:9000" if url != "127.0.0.1:9000" else f"http://{url}"
+    assert usage(result) == (
+        f"Invalid value for '--endpoint-url': {url!r} is not an http(s) URL with a host, "
+        f"e.g. {example}"
+    )
+    result = runner.invoke(app, ["ls", "--bucket", "b-1"], env={"AWS_ENDPOINT_URL": url})
+    assert usage(result).startswith(f"Invalid value for AWS_ENDPOINT_URL: {url!r} is not")
+
+
+@pytest.fixture
+def closed_port() -> Iterator[int]:
+    """A loopback port that refuses connections: bound (so nothing else takes it), not
+    listening."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield sock.getsockname()[1]
+
+
+def test_an_unreachable_endpoint_fails_within_seconds(runner: CliRunner, closed_port: int) -> None:
+    endpoint = f"http://127.0.0.1:{closed_port}"
+    started = time.monotonic()
+    result = runner.invoke(app, ["ls", "--bucket", "b-1", "--endpoint-url", endpoint])
+    elapsed = time.monotonic() - started
+    assert one_line(result, 1) == (
+        f"Error: can not reach the S3 endpoint {endpoint}: connection refused (3 attempts)"
+    )
+    # 3 attempts with backoff take < 3 s; the bound leaves room for a loaded machine.
+    assert elapsed < 8, elapsed
+
+
+# -- pipes --------------------------------------------------------------------------------
+
+
+def test_get_into_a_closed_pipe_exits_0_quietly(
+    repo: Repository, endpoint_url: str, bucket: str
+) -> None:
+    repo.put_artifact("big", os.urandom(4 << 20))  # far more than a pipe buffer holds
+    shell = f"{_script()} get big --bucket {bucket} --endpoint-url {endpoint_url} | head -c 10"
+    done = subprocess.run(["bash", "-o", "pipefail", "-c", shell], capture_output=True, timeout=60)
+    assert (done.returncode, len(done.stdout), done.stderr) == (0, 10, b"")
+
+
+# -- no-ops -------------------------------------------------------------------------------
+
+
+def test_a_put_or_publish_that_changes_nothing_says_so(cli: Any, tmp_path: Path) -> None:
+    path = tmp_path / "f"
+    path.write_bytes(b"one")
+    assert "unchanged" not in ok(cli("put", "m", str(path))).stdout
+    assert ok(cli("put", "m", str(path))).stdout.startswith("m LATEST: unchanged, sha256 ")
+    assert json.loads(ok(cli("put", "m", str(path), "--json")).stdout)["unchanged"] is True
+    first = ok(cli("publish", "m")).stdout
+    assert first.startswith("m version 1: sha256 "), first
+    assert ok(cli("publish", "m")).stdout.startswith("m version 1: unchanged, sha256 ")
+    data = json.loads(ok(cli("publish", "m", "--json")).stdout)
+    assert (data["version"], data["unchanged"]) == ("1", True)
+    path.write_bytes(b"two")
+    assert json.loads(ok(cli("put", "m", str(path), "--json")).stdout)["unchanged"] is False
+    data = json.loads(ok(cli("publish", "m", "--json")).stdout)
+    assert (data["version"], data["unchanged"]) == ("2", False)
+
+
+# -- missing things -----------------------------------------------------------------------
+
+
+def test_missing_artifacts_and_aliases_are_one_line_and_exit_1(cli: Any, repo: Repository) -> None:
+    repo.put_artifact("m", b"x")
+    assert one_line(cli("ls", "nosuch"), 1) == "Error: artifact 'nosuch' not found"
+    assert one_line(cli("alias", "ls", "nosuch"), 1) == "Error: artifact 'nosuch' not found"
+    assert one_line(cli("alias", "history", "m", "nope"), 1) == (
+        "Error: alias 'nope' of artifact 'm' not found"
+    )
+    assert ok(cli("alias", "ls", "m", "--json")).stdout == "[]\n"  # exists, no aliases
+
+
+# -- --json on every command --------------------------------------------------------------
+
+
+def test_json_on_bootstrap_rm_and_alias_rm(cli: Any, repo: Repository, bucket: str) -> None:
+    assert json.loads(ok(cli("bootstrap", "--json")).stdout) == {"bucket": bucket}
+    repo.put_artifact("m", b"x")
+    repo.publish_artifact_version("m")
+    repo.put_alias("m", "prod", 1)
+    assert json.loads(ok(cli("alias", "rm", "m", "prod", "--json")).stdout) == {
+        "name": "m",
+        "alias": "prod",
+        "deleted": True,
+    }
+    gone = ok(cli("alias", "rm", "m", "prod", "--missing-ok", "--json")).stdout
+    assert json.loads(gone) == {"name": "m", "alias": "prod", "deleted": False}
+    assert json.loads(ok(cli("rm", "m", "000001", "--json")).stdout) == {
+        "name": "m",
+        "version": "1",
+        "deleted": True,
+    }
+    gone = ok(cli("rm", "m", "1", "--missing-ok", "--json")).stdout
+    assert json.loads(gone) == {"name": "m", "version": "1", "deleted": False}
+
+
+# -- revisions ----------------------------------------------------------------------------
+
+
+def test_revisions_are_shown_whole_on_a_narrow_terminal(cli: Any, repo: Repository) -> None:
+    repo.put_artifact("m", b"x")
+    revision = repo.put_alias("m", "production_canary", None).revision
+    assert revision is not None
+    narrow = {**TERMINAL, "COLUMNS": "60"}
+    assert revision in ok(cli("alias", "ls", "m", env=narrow)).stdout
+    assert revision in ok(cli("alias", "history", "m", "production_canary", env=narrow)).stdout
+
+
+def test_a_lost_compare_and_swap_names_the_current_revision(cli: Any, repo: Repository) -> None:
+    repo.put_artifact("m", b"x")
+    revision = repo.put_alias("m", "prod", None).revision
+    result = cli("alias", "set", "m", "prod", "--expect-revision", "0" * 32)
+    assert one_line(result, 1) == (
+        "Error: conflict on 'versioned-artifacts/m/aliases/prod.json': "
+        f"the alias is at revision {revision}, not the one expected"
+    )
+
+
+# -- suffixes -----------------------------------------------------------------------------
+
+
+def test_a_suffix_without_a_leading_dot_is_warned_about(cli: Any, repo: Repository) -> None:
+    result = ok(cli("ls", "--suffix", "zip"))
+    assert result.stderr == (
+        "Warning: --suffix 'zip' has no leading dot, so keys end in '000000_LATESTzip'; "
+        "'.zip' is the usual form\n"
+    )
+    assert ok(cli("ls", "--suffix", "zip", "-q")).stderr == ""
+    assert ok(cli("ls", "--suffix", ".zip")).stderr == ""
