@@ -6,6 +6,7 @@ Split from ``_repository.py`` to keep modules small; ``AsyncRepository`` inherit
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import re
 import uuid
@@ -15,6 +16,7 @@ from functools import partial
 import anyio
 
 from . import _keys, _validate
+from ._alias_index import AliasIndex
 from ._history import (
     CREATED_KEY,
     SEQUENCE_KEY,
@@ -82,6 +84,12 @@ def _written_info(
         size=len(body),
         metadata={**metadata, **({TOKEN_KEY: written.token} if written.token else {})},
     )
+
+
+def _is_md5(body: bytes, etag: str) -> bool:
+    """Whether ``etag`` is the MD5 of ``body``: the index's copy is the listed document
+    (a server whose ETags are no MD5, SSE-KMS, is read document by document)."""
+    return hashlib.md5(body, usedforsecurity=False).hexdigest() == etag.strip('"')
 
 
 def _located(found: Alias, name: str, alias: str) -> Alias:
@@ -436,16 +444,33 @@ class AliasOperations:
         With ``every``, every ``aliases/**.json`` document whatever its name (what keeps
         versions alive: another tool may have written it), else the names get_alias reads.
         """
+        index = AliasIndex(self._s3, self.layout, name)
+        (listed, now), _ = await both(
+            partial(self._s3.list_timed, self.layout.aliases_dir(name)), index.load
+        )
         named = []
-        listed, now = await self._s3.list_timed(self.layout.aliases_dir(name))
         for info in listed:
             with contextlib.suppress(ValueError):  # InvalidInputError is one too
                 alias = self.layout.parse_any_alias_key(name, info.key)
                 if not every:
                     _keys.readable_alias(alias)
-                named.append((alias, info.key))
-        named.sort()
-        found = await gather(partial(self._read_alias, key) for _, key in named)
+                named.append((alias, info))
+        named.sort(key=lambda item: item[0])
+        documents: dict[str, tuple[str, bytes]] = {}
+
+        async def read(info: ObjectInfo) -> Alias | None:
+            etag, body = index.documents.get(info.key, ("", b""))
+            if etag != info.etag or not _is_md5(body, etag):  # not as indexed: read it
+                found = await self._s3.get(info.key)
+                if found is None:
+                    return None
+                body, info = found
+            alias = parse_alias_document(body, info.key, info.last_modified, revision(info.etag))
+            documents[info.key] = (info.etag, body)
+            return alias
+
+        found = await gather(partial(read, info) for _, info in named)
+        await index.store(documents)
         located = [
             _located(alias, name, alias_name)
             for (alias_name, _), alias in zip(named, found, strict=True)

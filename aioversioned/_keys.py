@@ -15,6 +15,7 @@ Layout under ``s3://{bucket}/{prefix}/{name}/``::
     .aioversioned/history/{alias}/999999999999  alias changes, newest first (aioversioned only)
     .aioversioned/deleting/{low}-{high}-{token}  deletes under way, for a few seconds
     .aioversioned/published/999999_000001_{etag}_{sha256}  sha256 of published versions
+    .aioversioned/aliases-index.json    alias documents by ETag, read by list_aliases
 """
 
 from __future__ import annotations
@@ -251,6 +252,7 @@ class Layout:
             self.published_key(name, MAX_VERSION, "e" * _LONGEST_ETAG, "0" * 64),
             self.deleting_key(name, MAX_VERSION, MAX_VERSION, _TOKEN),
             self.history_key(name, _LONGEST_ALIAS, 1),
+            self.alias_index_key(name),
         )
         return max(_utf8_size(key) for key in keys)
 
@@ -290,6 +292,11 @@ class Layout:
 
     def aliases_dir(self, name: str) -> str:
         return f"{self.prefix}/{name}/aliases/"
+
+    def alias_index_key(self, name: str) -> str:
+        """The alias index (see _alias_index.py): outside ``aliases/``, which
+        ``versioned`` 1.x reads."""
+        return f"{self.prefix}/{name}/{_META_DIR}/aliases-index.json"
 
     def alias_key(self, name: str, alias: str) -> str:
         return f"{self.aliases_dir(name)}{alias}.json"

@@ -193,6 +193,7 @@ def test_longest_key_covers_every_key_the_layout_builds() -> None:
     assert builders == {
         "version_key",
         "alias_key",
+        "alias_index_key",
         "claim_key",
         "upload_key",
         "published_key",
