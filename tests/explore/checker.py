@@ -419,7 +419,10 @@ def _alias_writes(
       record before it has the revision it expected (none for "absent"). Later records
       with its tag are allowed: an undo of another write puts its document back.
     - a tagged put_alias that failed (other than inconclusively) is not the current
-      document, and it is in no history record unless a delete_artifact_version of
+      document, unless another write that replaced it while it was live put it back
+      when undoing itself (its newest record, and a second one of it: the put-back is
+      a new document with the same target), and it is in no history record unless a
+      delete_artifact_version of
       one of its versions, or a purge, overlapped it in time: then its write may have
       landed, been seen and been recorded before the library undid it (the documented
       protocol: write, then look for a delete under way, then undo).
@@ -485,7 +488,13 @@ def _alias_writes(
                     f" {change.previous.show()}"
                 )
         elif rec.status == "error" and rec.error not in INCONCLUSIVE_ERRORS:
-            if current is not None and current.weight == call.weight and current.secondary:
+            # Its document may be back only as another write's put-back: that write had
+            # replaced it while it was live, then undid itself (a second record of it).
+            put_back = len(tagged) >= 2 and tagged[0] == 0
+            mine_in_place = (
+                current is not None and current.weight == call.weight and current.secondary
+            )
+            if mine_in_place and not put_back:
                 out.append(f"failed write in place: {alias} holds the document of {_show(rec)}")
             numbers = {v for v in (call.version, call.secondary) if v and v != "LATEST"}
             deleting = [
