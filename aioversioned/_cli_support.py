@@ -11,6 +11,7 @@ import inspect
 import json
 import os
 import re
+import shlex
 import sys
 import traceback
 from collections.abc import Callable, Iterator, Sequence
@@ -34,7 +35,13 @@ from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 from . import _validate
 from ._models import Alias, AliasChange, Artifact
 from ._sync import Repository
-from .errors import AioVersionedError, BucketNotFoundError, InvalidInputError, StorageError
+from .errors import (
+    AioVersionedError,
+    ArtifactNotFoundError,
+    BucketNotFoundError,
+    InvalidInputError,
+    StorageError,
+)
 
 CONNECTION_PANEL = "Connection"
 OUTPUT_PANEL = "Output"
@@ -320,6 +327,9 @@ class Cli:
                 f"bucket {bucket!r} does not exist; create it with "
                 f"'aioversioned bootstrap --bucket {bucket}'"
             )
+        except ArtifactNotFoundError as err:
+            self._show_traceback()
+            self.fail(f"{err}{self._suffix_hint(err.name)}")
         except StorageError as err:
             self._show_traceback()
             self.fail(unreachable(err) or str(err))
@@ -331,6 +341,17 @@ class Cli:
             self.fail(str(err))
         finally:
             self.close()
+
+    def _suffix_hint(self, name: str) -> str:
+        """For an artifact not found: the --suffix that finds it, if only another does."""
+        try:
+            suffixes = self.repo.list_artifact_suffixes(name)
+        except AioVersionedError:
+            return ""
+        if not suffixes or self.connection.suffix in suffixes:
+            return ""
+        found = " or ".join(f"--suffix {shlex.quote(suffix)}" for suffix in suffixes)
+        return f"; it has versions with {found}"
 
     def fail(self, message: str, code: int = 1) -> None:
         """Print one line to stderr and exit with ``code``."""

@@ -283,6 +283,16 @@ class Layout:
     def version_key(self, name: str, number: int | None) -> str:
         return f"{self.versions_dir(name)}{encode_stem(number)}{self.suffix}"
 
+    def suffix_of(self, name: str, key: str) -> str | None:
+        """The suffix with which ``key`` is a version key of ``name``; None if with none."""
+        base = key.removeprefix(self.versions_dir(name))
+        stem, suffix = base[: len(_LATEST_STEM)], base[len(_LATEST_STEM) :]  # stems: 13 chars
+        try:
+            decode_stem(stem)
+        except ValueError:
+            return None
+        return suffix if base != key and "/" not in suffix else None
+
     def parse_version_key(self, name: str, key: str) -> int | None:
         """Version number of a key under ``versions/``; ValueError if foreign."""
         base = key.removeprefix(self.versions_dir(name))

@@ -322,6 +322,18 @@ class AsyncRepository(ContentOperations):
                     return True
         return False
 
+    async def list_artifact_suffixes(self, name: str) -> list[str]:
+        """The suffixes that ``name`` has versions with, sorted (``""`` for none).
+
+        A repository finds only versions with its own ``suffix``; when an artifact is
+        not found, this tells which suffix would find it. One listing page (1,000 keys).
+        """
+        self.layout.check_name(name)
+        async for page in self._s3.pages(self.layout.versions_dir(name)):
+            found = {self.layout.suffix_of(name, info.key) for info in page}
+            return sorted(suffix for suffix in found if suffix is not None)
+        return []
+
     async def list_artifact_versions(self, name: str) -> list[Artifact]:
         """LATEST first, then published versions newest to oldest.
 

@@ -203,6 +203,10 @@ class Repository:
         """Blocking twin of `AsyncRepository.list_artifact_names`."""
         return self._call(self._arepo.list_artifact_names)
 
+    def list_artifact_suffixes(self, name: str) -> list[str]:
+        """Blocking twin of `AsyncRepository.list_artifact_suffixes`."""
+        return self._call(self._arepo.list_artifact_suffixes, name)
+
     def list_artifact_versions(self, name: str) -> list[Artifact]:
         """Blocking twin of `AsyncRepository.list_artifact_versions`."""
         return self._call(self._arepo.list_artifact_versions, name)

@@ -286,6 +286,26 @@ def test_a_lost_compare_and_swap_names_the_current_revision(cli: Any, repo: Repo
 # -- suffixes -----------------------------------------------------------------------------
 
 
+def test_an_artifact_under_another_suffix_is_not_found_with_a_hint(
+    cli: Any, endpoint_url: str, bucket: str, repo: Repository
+) -> None:
+    with Repository(bucket, suffix=".zip", endpoint_url=endpoint_url) as zipped:
+        zipped.put_artifact("z", b"x")
+    repo.put_artifact("m", b"x")
+    assert ok(cli("ls")).stdout == "m\n"  # z has no version with this suffix
+    assert ok(cli("ls", "--suffix", ".zip")).stdout == "z\n"
+    assert one_line(cli("ls", "z"), 1) == (
+        "Error: artifact 'z' not found; it has versions with --suffix .zip"
+    )
+    assert one_line(cli("get", "m", "--suffix", ".zip"), 1) == (
+        "Error: artifact 'm' version LATEST not found; it has versions with --suffix ''"
+    )
+    assert one_line(cli("ls", "nosuch"), 1) == "Error: artifact 'nosuch' not found"
+    assert one_line(cli("get", "m", "--version", "3"), 1) == (
+        "Error: artifact 'm' version 3 not found"
+    )
+
+
 def test_a_suffix_without_a_leading_dot_is_warned_about(cli: Any, repo: Repository) -> None:
     result = ok(cli("ls", "--suffix", "zip"))
     assert result.stderr == (

@@ -138,6 +138,12 @@ def test_layout_keys_and_parsing() -> None:
     for foreign in ("arts/m/versions/999998_000002", "arts/m/versions/readme.txt", "arts/n/x"):
         with pytest.raises(ValueError):
             layout.parse_version_key("m", foreign)
+    assert layout.suffix_of("m", "arts/m/versions/999998_000002.zip") == ".zip"
+    assert layout.suffix_of("m", "arts/m/versions/000000_LATEST") == ""
+    assert layout.suffix_of("m", "arts/m/versions/000000_LATESTzip") == "zip"
+    for foreign in ("arts/m/versions/999998_000003", "arts/m/versions/readme.txt", "arts/n/x"):
+        assert layout.suffix_of("m", foreign) is None
+    assert layout.suffix_of("m", "arts/m/versions/000000_LATEST/x") is None
     assert layout.parse_alias_key("m", "arts/m/aliases/prod.json") == "prod"
     with pytest.raises(ValueError):
         layout.parse_alias_key("m", "arts/m/aliases/LATEST.json")

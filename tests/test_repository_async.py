@@ -99,6 +99,19 @@ async def test_put_and_publish_say_when_they_wrote_nothing(repo: AsyncRepository
     assert not any(a.unchanged for a in await repo.list_artifact_versions("m"))
 
 
+async def test_list_artifact_suffixes_tells_which_suffix_finds_an_artifact(
+    repo: AsyncRepository, endpoint_url: str, bucket: str
+) -> None:
+    async with AsyncRepository(bucket, suffix=".zip", endpoint_url=endpoint_url) as zipped:
+        await zipped.put_artifact("z", b"x")
+        await zipped.publish_artifact_version("z")
+    await repo.put_artifact("z", b"y")
+    assert await repo.list_artifact_suffixes("z") == ["", ".zip"]
+    assert await repo.list_artifact_suffixes("nosuch") == []
+    with pytest.raises(ArtifactNotFoundError):
+        await repo.get_artifact_version("nosuch")
+
+
 async def test_publish_dedupes_by_sha256_when_etags_differ(repo: AsyncRepository) -> None:
     await repo.put_artifact("m", b"one")
     await repo.publish_artifact_version("m")
