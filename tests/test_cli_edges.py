@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import typer.main
 from typer.testing import CliRunner, Result
 
 from aioversioned import Repository
@@ -94,16 +95,19 @@ def test_bucket_is_required_before_or_after(runner: CliRunner) -> None:
 
 # -- help and completion ------------------------------------------------------------------
 
-COMMANDS = [
-    [],
-    *[[c] for c in ("bootstrap", "put", "publish", "ls", "get", "rm", "purge", "rollout")],
-    *[[c] for c in ("quickstart", "serve", "alias")],
-    *[["alias", c] for c in ("set", "ls", "history", "rm")],
-]
+
+def _commands(group: Any, path: list[str]) -> Iterator[list[str]]:
+    yield path
+    for name, command in getattr(group, "commands", {}).items():
+        yield from _commands(command, [*path, name])
+
+
+COMMANDS = list(_commands(typer.main.get_command(app), []))
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c) or "root")
 def test_help_shows_metavars_not_python_types(runner: CliRunner, command: list[str]) -> None:
+    assert len(COMMANDS) >= 16  # every command and group, found
     out = ok(runner.invoke(app, [*command, "--help"], env={"COLUMNS": "200"})).stdout
     assert not re.search(r"<(str|bool|int|float|text)>", out), out
     assert "{" not in out.splitlines()[1], out  # usage: NAME, not {NAME}
@@ -238,6 +242,17 @@ def test_missing_artifacts_and_aliases_are_one_line_and_exit_1(cli: Any, repo: R
 
 
 # -- --json on every command --------------------------------------------------------------
+
+
+def test_every_repository_command_takes_json() -> None:
+    root = typer.main.get_command(app)
+    for path in COMMANDS:
+        command = root
+        for name in path:
+            command = command.commands[name]  # type: ignore[attr-defined]
+        options = {option for param in command.params for option in param.opts}
+        if "--bucket" in options and not hasattr(command, "commands"):
+            assert "--json" in options, path
 
 
 def test_json_on_bootstrap_rm_and_alias_rm(cli: Any, repo: Repository, bucket: str) -> None:
