@@ -458,16 +458,16 @@ class AliasOperations:
         named.sort(key=lambda item: item[0])
         documents: dict[str, tuple[str, bytes]] = {}
 
+        def parse(body: bytes, info: ObjectInfo) -> Alias:
+            documents[info.key] = (info.etag, body)
+            return parse_alias_document(body, info.key, info.last_modified, revision(info.etag))
+
         async def read(info: ObjectInfo) -> Alias | None:
             etag, body = index.documents.get(info.key, ("", b""))
-            if etag != info.etag or not _is_md5(body, etag):  # not as indexed: read it
-                found = await self._s3.get(info.key)
-                if found is None:
-                    return None
-                body, info = found
-            alias = parse_alias_document(body, info.key, info.last_modified, revision(info.etag))
-            documents[info.key] = (info.etag, body)
-            return alias
+            if etag == info.etag and _is_md5(body, etag):  # as indexed
+                return parse(body, info)
+            found = await self._s3.get(info.key)
+            return None if found is None else parse(*found)
 
         found = await gather(partial(read, info) for _, info in named)
         await index.store(documents)

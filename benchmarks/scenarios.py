@@ -511,7 +511,7 @@ def build_cases(names: list[str], quick: bool) -> list[Case]:
             ListVersions(n) for n in ([3, 10] if quick else [10, 100, 200, 1000])
         ],
         "list_artifact_versions_legacy": [ListVersions(3 if quick else 200, records=False)],
-        "list_aliases": [ListAliases(5 if quick else 20)],
+        "list_aliases": [ListAliases(n) for n in ([5] if quick else [20, 1000])],
         "purge_artifact_versions": [PurgeVersions(20 if quick else 200)],
         "publish_artifact_version": [Publish(1)],
         "put_artifact": [PutArtifact(size) for size in sizes],
