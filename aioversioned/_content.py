@@ -19,14 +19,11 @@ from ._hashes import Hashes
 from ._keys import VersionLike
 from ._models import Artifact
 from ._s3 import ObjectInfo, ObjectMissing
+from ._sources import sha256_of
 from ._transfer import OnProgress, TransferConfig
 from .errors import IntegrityError, InvalidInputError
 
 DEFAULT_CHUNK_SIZE = 1 << 20
-
-
-def _sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 class ContentOperations(AliasOperations):
@@ -72,7 +69,7 @@ class ContentOperations(AliasOperations):
         body, info = found
         hashes = self._hashes(name)
         expected = await hashes.known(number, info)
-        actual = await anyio.to_thread.run_sync(_sha256, body)
+        actual = await sha256_of(body)
         if expected is None:  # written by another tool: learned from these very bytes
             await hashes.remember(number, info.etag, actual)
         elif actual != expected:

@@ -166,7 +166,10 @@ async def run_async(server_url: str, args: argparse.Namespace) -> dict[str, Any]
             ),
         }
         rows = []
+        only = getattr(args, "only", None)
         for kind, (count, makers) in kinds.items():
+            if only and not any(kind.startswith(prefix) for prefix in only):
+                continue
             per_request: dict[str, list[float]] = {"lib": [], "floor": []}
             walls: dict[str, list[float]] = {"lib": [], "floor": []}
             requests: dict[str, int] = {}
@@ -240,8 +243,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--versions", type=int, default=VERSIONS, help="of the listed artifact")
+    parser.add_argument("--only", default="", help="comma list: HEAD,GET,PUT,LIST,list_")
     parser.add_argument("--out", type=Path, default=Path("docs"))
     args = parser.parse_args(argv)
+    args.only = [kind for kind in args.only.split(",") if kind]
     with local_aws_environment(), contextlib.ExitStack() as stack:
         server = stack.enter_context(LocalWeed() if args.server == "seaweedfs" else LocalS3())
         document = asyncio.run(run_async(server.endpoint_url, args))

@@ -80,19 +80,41 @@ async def _write(writer: asyncio.StreamWriter, data: bytes) -> None:
     await asyncio.wait_for(writer.drain(), IO_TIMEOUT)
 
 
+class Pace:
+    """Holds a request body to ``rate`` bytes a second (None: no limit), as one
+    connection to a remote S3 is: its bandwidth, not only its latency, bounds an upload."""
+
+    def __init__(self, rate: float | None) -> None:
+        self.rate = rate
+        self.start = asyncio.get_running_loop().time()
+        self.sent = 0
+
+    async def sent_bytes(self, size: int) -> None:
+        if self.rate is None:
+            return
+        self.sent += size
+        due = self.start + self.sent / self.rate
+        if (wait := due - asyncio.get_running_loop().time()) > 0:
+            await asyncio.sleep(wait)
+
+
 async def _copy_exact(
-    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, size: int
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, size: int, pace: Pace | None = None
 ) -> None:
     remaining = size
     while remaining > 0:  # every pass consumes at least one byte or raises
         chunk = await _read(reader, min(CHUNK, remaining))
         if not chunk:
             raise ProtocolError("connection closed inside a request body")
+        if pace is not None:
+            await pace.sent_bytes(len(chunk))
         await _write(writer, chunk)
         remaining -= len(chunk)
 
 
-async def _copy_chunked(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+async def _copy_chunked(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, pace: Pace | None = None
+) -> None:
     for _ in range(MAX_BODY_CHUNKS):
         line = await asyncio.wait_for(reader.readuntil(b"\r\n"), IO_TIMEOUT)
         await _write(writer, line)
@@ -107,16 +129,23 @@ async def _copy_chunked(reader: asyncio.StreamReader, writer: asyncio.StreamWrit
                 if trailer == b"\r\n":
                     return
             raise ProtocolError("too many trailers")
-        await _copy_exact(reader, writer, size + 2)  # the data and its CRLF
+        await _copy_exact(reader, writer, size + 2, pace)  # the data and its CRLF
     raise ProtocolError("too many chunks")
 
 
 class Proxy:
     """The asyncio side: delays each request, then forwards it to the upstream port."""
 
-    def __init__(self, upstream_port: int, delay: float, slots: int = UPSTREAM_SLOTS) -> None:
+    def __init__(
+        self,
+        upstream_port: int,
+        delay: float,
+        slots: int = UPSTREAM_SLOTS,
+        upload_rate: float | None = None,
+    ) -> None:
         self.upstream_port = upstream_port
         self.delay = delay
+        self.upload_rate = upload_rate
         self.requests = 0
         self._slots = asyncio.Semaphore(slots)
         self._connections: set[asyncio.Task[object]] = set()
@@ -184,10 +213,11 @@ class Proxy:
                     pump = asyncio.create_task(self._pump(upstream_reader, client_writer))
                 self.requests += 1
                 await _write(upstream_writer, head)
+                pace = Pace(self.upload_rate) if self.upload_rate else None
                 if chunked:
-                    await _copy_chunked(client_reader, upstream_writer)
+                    await _copy_chunked(client_reader, upstream_writer, pace)
                 else:
-                    await _copy_exact(client_reader, upstream_writer, length)
+                    await _copy_exact(client_reader, upstream_writer, length, pace)
             if upstream_writer is not None and pump is not None:
                 # Pass the client's close on as a half-close: werkzeug lingers up to
                 # 10 ms after each response, single-threaded, unless it sees EOF. The
@@ -214,8 +244,15 @@ class Proxy:
                 self._slots.release()
 
 
-async def _run(upstream_port: int, delay: float, port: int, max_seconds: float, slots: int) -> None:
-    proxy = Proxy(upstream_port, delay, slots)
+async def _run(
+    upstream_port: int,
+    delay: float,
+    port: int,
+    max_seconds: float,
+    slots: int,
+    upload_rate: float | None = None,
+) -> None:
+    proxy = Proxy(upstream_port, delay, slots, upload_rate)
     server = await proxy.serve(port)
     print(server.sockets[0].getsockname()[1], flush=True)
     loop = asyncio.get_running_loop()
@@ -248,11 +285,13 @@ class DelayProxy:
         delay_ms: float,
         max_seconds: float = 3600.0,
         slots: int = UPSTREAM_SLOTS,
+        upload_mbps: float | None = None,
     ) -> None:
         self.upstream_port = upstream_port
         self.delay_ms = delay_ms
         self.max_seconds = max_seconds
         self.slots = slots
+        self.upload_mbps = upload_mbps
         self.port = 0
         self.url = ""
         self._process: subprocess.Popen[bytes] | None = None
@@ -271,6 +310,7 @@ class DelayProxy:
                 str(self.max_seconds),
                 "--slots",
                 str(self.slots),
+                *(["--upload-mbps", str(self.upload_mbps)] if self.upload_mbps else []),
             ],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
@@ -318,10 +358,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--max-seconds", type=float, default=3600.0)
     parser.add_argument("--slots", type=int, default=UPSTREAM_SLOTS, help="upstream connections")
-    args = parser.parse_args(argv)
-    asyncio.run(
-        _run(args.upstream_port, args.delay_ms / 1000.0, args.port, args.max_seconds, args.slots)
+    parser.add_argument(
+        "--upload-mbps", type=float, default=None, help="request body bytes per connection, MB/s"
     )
+    args = parser.parse_args(argv)
+    rate = args.upload_mbps * 1e6 if args.upload_mbps else None
+    delay = args.delay_ms / 1000.0
+    asyncio.run(_run(args.upstream_port, delay, args.port, args.max_seconds, args.slots, rate))
 
 
 if __name__ == "__main__":

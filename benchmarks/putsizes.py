@@ -52,7 +52,13 @@ def _server(kind: str) -> Iterator[str]:
 
 
 async def _measure(
-    url: str, bucket: str, sizes: list[int], repeat: int, kind: str, delay: float
+    url: str,
+    bucket: str,
+    sizes: list[int],
+    repeat: int,
+    kind: str,
+    delay: float,
+    mbps: float | None = None,
 ) -> list[dict[str, Any]]:
     bsm = BotoSesManager(region_name=REGION, default_client_kwargs={"endpoint_url": url})
     peer = s3_only_backend.Repository(aws_region=REGION, s3_bucket=bucket, s3_prefix=PREFIX)
@@ -111,6 +117,7 @@ async def _measure(
                         {
                             "server": kind,
                             "delay_ms": delay,
+                            "upload_mbps_per_connection": mbps,
                             "size_mib": size_mib,
                             "contender": name,
                             "median_ms": round(median, 1),
@@ -131,6 +138,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--delays", default="0,20")
     parser.add_argument("--sizes", default=",".join(map(str, SIZES_MIB)), help="MiB")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--mbps",
+        type=float,
+        default=None,
+        help="limit each connection's uploads to this many MB/s (as a remote S3 does)",
+    )
     parser.add_argument("--out", type=Path, default=Path("docs"))
     args = parser.parse_args(argv)
     delays = [float(d) for d in args.delays.split(",")]
@@ -150,15 +163,21 @@ def main(argv: list[str] | None = None) -> int:
                 assert port is not None
                 slots = UPSTREAM_SLOTS if kind == "moto" else KEEP_ALIVE_UPSTREAM_SLOTS
                 for delay in delays:
-                    with DelayProxy(port, delay, slots=slots) as proxy:
+                    with DelayProxy(port, delay, slots=slots, upload_mbps=args.mbps) as proxy:
                         rows += asyncio.run(
-                            _measure(proxy.url, bucket, sizes, args.repeat, kind, delay)
+                            _measure(proxy.url, bucket, sizes, args.repeat, kind, delay, args.mbps)
                         )
     document = {
-        "meta": {**machine, "repeat": args.repeat, "loadavg_end": report.load_average()},
+        "meta": {
+            **machine,
+            "repeat": args.repeat,
+            "upload_mbps_per_connection": args.mbps,
+            "loadavg_end": report.load_average(),
+        },
         "results": rows,
     }
-    report.write_json(args.out / "putsizes.json", document)
+    suffix = f"-{args.mbps:g}mbps" if args.mbps else ""
+    report.write_json(args.out / f"putsizes{suffix}.json", document)
     for row in rows:
         print(
             f"{row['server']:<9} {row['delay_ms']:>3g} ms {row['size_mib']:>3} MiB "
