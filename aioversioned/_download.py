@@ -18,7 +18,7 @@ from ._tasks import task_group
 from ._transfer import PARTS_IN_FLIGHT, TransferConfig, part_ranges
 from .errors import InvalidInputError
 
-READ_SIZE = 1 << 20  # the pieces of a streamed download and of the hashing pass
+READ_SIZE = 1 << 20  # the pieces of a streamed download
 
 
 def target_path(path: object) -> Path:
@@ -57,17 +57,19 @@ async def replacing(target: Path) -> AsyncIterator[IO[bytes]]:
 
 
 def _write_at(file: IO[bytes], offset: int, data: bytes) -> None:
-    file.seek(offset)
-    file.write(data)
+    """Write ``data`` at ``offset``: positional writes where the system has them, so
+    that several threads write parts at once (through the file object, one at a time)."""
+    if _PWRITE is None:
+        file.seek(offset)
+        file.write(data)
+        return
+    view = memoryview(data)
+    while view:
+        written = _PWRITE(file.fileno(), view, offset)
+        view, offset = view[written:], offset + written
 
 
-def _file_sha256(file: IO[bytes]) -> str:
-    file.flush()
-    file.seek(0)
-    digest = hashlib.sha256()
-    while piece := file.read(READ_SIZE):
-        digest.update(piece)
-    return digest.hexdigest()
+_PWRITE = getattr(os, "pwrite", None)  # POSIX only
 
 
 async def download(
@@ -80,7 +82,7 @@ async def download(
     """Write the bytes of ``info`` into ``file``, pinned to its ETag; returns their sha256.
 
     Above the threshold, concurrent ranged GETs write their parts at their offsets and
-    the file is hashed afterwards; below it, one GET is hashed as it streams. Raises
+    are hashed in order as they arrive; below it, one GET is hashed as it streams. Raises
     VersionConflictError when the object changes meanwhile.
     """
     if info.size <= config.threshold:
@@ -97,19 +99,37 @@ async def download(
         return digest.hexdigest()
 
     slots = anyio.Semaphore(PARTS_IN_FLIGHT)
-    writing = anyio.Lock()
+    # Without positional writes, parts take turns at the file's position.
+    writing = anyio.Lock() if _PWRITE is None else contextlib.nullcontext()
+
+    digest = hashlib.sha256()
+    fetched: dict[int, bytes] = {}  # parts written whose earlier parts are on their way
+    hashed = 0  # bytes hashed, in order
+    hashing = anyio.Lock()
 
     async def fetch(first: int, last: int) -> None:
+        nonlocal hashed
         try:
             data = await s3.get_range(info.key, first, last, if_match=info.etag)
             async with writing:
                 await anyio.to_thread.run_sync(_write_at, file, first, data)
-        finally:
+        except BaseException:
             slots.release()
+            raise
         progress(len(data))
+        fetched[first] = data
+        # Hashed in order as the parts arrive, not in a second pass over the file; a
+        # part keeps its slot until it is hashed, so at most PARTS_IN_FLIGHT are held.
+        async with hashing:
+            while (piece := fetched.pop(hashed, None)) is not None:
+                await anyio.to_thread.run_sync(digest.update, piece)
+                hashed += len(piece)
+                slots.release()
 
     async with task_group() as tg:
         for first, last in part_ranges(info.size, config.part_size(info.size)):
             await slots.acquire()
             tg.start_soon(fetch, first, last)
-    return await anyio.to_thread.run_sync(_file_sha256, file)
+    if hashed != info.size:  # every part was fetched, so every part was hashed
+        raise AssertionError(f"hashed {hashed} of {info.size} bytes")
+    return digest.hexdigest()
