@@ -29,7 +29,7 @@ from ._rollout import Check, OnStep, run_rollout
 from ._s3 import S3, ObjectInfo, ObjectMissing, RetriedConflict, WriteResult
 from ._sources import Content
 from ._tasks import both, gather
-from ._transfer import GiB, MiB, OnProgress
+from ._transfer import GiB, OnProgress
 from ._watch import AliasWatch
 from .errors import (
     ArtifactNotFoundError,
@@ -62,8 +62,8 @@ class AsyncRepository(ContentOperations):
     connection errors), and a connection attempt gives up after ``connect_timeout``
     seconds.
 
-    Content above ``multipart_threshold`` bytes moves in parts of
-    ``multipart_chunksize`` (at least 5 MiB), several at a time. With ``cache_dir``,
+    Content above ``multipart_threshold`` bytes (32 MiB) moves in parts of
+    ``multipart_chunksize`` (8 MiB, at least 5 MiB), several at a time. With ``cache_dir``,
     downloaded content is kept on disk by sha256 (at most ``cache_max_bytes``, least
     recently used evicted first), safe to share between processes.
     """
@@ -81,8 +81,8 @@ class AsyncRepository(ContentOperations):
         expected_bucket_owner: str | None = None,
         sse: str | None = None,
         sse_kms_key_id: str | None = None,
-        multipart_threshold: int = 16 * MiB,
-        multipart_chunksize: int = 8 * MiB,
+        multipart_threshold: int = _transfer.DEFAULT_THRESHOLD,
+        multipart_chunksize: int = _transfer.DEFAULT_CHUNKSIZE,
         cache_dir: str | os.PathLike[str] | None = None,
         cache_max_bytes: int = GiB,
         connect_timeout: float = 10.0,

@@ -18,7 +18,7 @@ from ._repository import AsyncRepository
 from ._rollout import Check, OnStep
 from ._sources import Content
 from ._sync_follow import AliasFollower, next_or_none
-from ._transfer import GiB, MiB, OnProgress
+from ._transfer import DEFAULT_CHUNKSIZE, DEFAULT_THRESHOLD, GiB, OnProgress
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -57,8 +57,8 @@ class Repository:
         expected_bucket_owner: str | None = None,
         sse: str | None = None,
         sse_kms_key_id: str | None = None,
-        multipart_threshold: int = 16 * MiB,
-        multipart_chunksize: int = 8 * MiB,
+        multipart_threshold: int = DEFAULT_THRESHOLD,
+        multipart_chunksize: int = DEFAULT_CHUNKSIZE,
         cache_dir: str | os.PathLike[str] | None = None,
         cache_max_bytes: int = GiB,
         connect_timeout: float = 10.0,

@@ -28,6 +28,7 @@ from aioversioned import (
     _keys,
 )
 from aioversioned._s3 import ObjectInfo
+from aioversioned._transfer import transfer_config
 from tests.conftest import Weed
 from tests.foreign import aws_cp, bsm_for, endpoint_of, obstore_of, peer_of, s3fs_of
 from tests.s3log import RequestLog
@@ -385,7 +386,9 @@ async def test_a_multipart_latest_is_published_with_its_etag_and_versioned_publi
     any_repo: AsyncRepository,
 ) -> None:
     repo = any_repo
-    data = os.urandom(20 << 20)  # above the 16 MiB threshold: a multipart LATEST
+    # A multipart LATEST of 3 parts of 8 MiB without sending 32 MiB (the default threshold).
+    repo._config = transfer_config(16 << 20, 8 << 20)
+    data = os.urandom(20 << 20)
     await repo.put_artifact("app", data)
     latest = await head_latest(repo)
     assert latest.etag.endswith('-3"')
