@@ -22,6 +22,7 @@ import argparse
 import asyncio
 import contextlib
 import hashlib
+import signal
 import statistics
 import sys
 import time
@@ -246,6 +247,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", default="", help="comma list: HEAD,GET,PUT,LIST,list_")
     parser.add_argument("--out", type=Path, default=Path("docs"))
     args = parser.parse_args(argv)
+    # A terminated run still stops the servers and proxies it started.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     args.only = [kind for kind in args.only.split(",") if kind]
     with local_aws_environment(), contextlib.ExitStack() as stack:
         server = stack.enter_context(LocalWeed() if args.server == "seaweedfs" else LocalS3())

@@ -25,6 +25,7 @@ import contextlib
 import hashlib
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -243,6 +244,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=2)
     parser.add_argument("--out", type=Path, default=Path("docs"))
     args = parser.parse_args(argv)
+    # A terminated run still stops the servers and proxies it started.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     free = shutil.disk_usage(tempfile.gettempdir()).free
     if free < 6 * args.mib * MiB:
         raise SystemExit(f"needs {6 * args.mib} MiB free in {tempfile.gettempdir()}")

@@ -115,12 +115,20 @@ def write_scale_plot(path: Path, rows: list[dict[str, Any]]) -> None:
             own = row["contender"] == "lib" and row["operation"] == operation
             label = "aioversioned" if own else f"{row['operation']}{delay}"
             series.setdefault(label, []).append((row["n"], row["seconds"] * 1000))
+        values: list[float] = []
         for label, points in series.items():
             xs, ys = zip(*sorted(points), strict=True)
             style = "-" if label == "aioversioned" else "--"
             ax.plot(xs, ys, marker="o", label=label, linestyle=style)
+            values += ys
+            if label == "aioversioned" and len(xs) > 1:
+                # What linear growth from the first point would be: slope 1 on log-log.
+                linear = [ys[0] * x / xs[0] for x in xs]
+                ax.plot(xs, linear, color="lightgray", linestyle=":", label="linear in N")
         ax.set_xscale("log")
         ax.set_yscale("log")
+        if values and max(values) < 10 * min(values):  # flat: show a decade each way
+            ax.set_ylim(min(values) / 10, max(values) * 10)
         ax.set_xlabel("N")
         ax.set_ylabel("time (ms)")
         ax.set_title(f"{group}: {operation}", fontsize=9)

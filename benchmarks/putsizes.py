@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import hashlib
 import os
+import signal
 import statistics
 import sys
 import time
@@ -146,6 +147,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--out", type=Path, default=Path("docs"))
     args = parser.parse_args(argv)
+    # A terminated run still stops the servers and proxies it started.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     delays = [float(d) for d in args.delays.split(",")]
     sizes = [int(s) for s in args.sizes.split(",")]
     machine = report.machine_info()

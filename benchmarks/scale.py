@@ -685,3 +685,32 @@ def format_table(rows: list[dict[str, Any]]) -> str:
             f"{r['n']:>9}{r['seconds']:>10.3f}{peak:>10}{r['cpu_s']:>8.2f}{r['requests']:>10}"
         )
     return "\n".join(lines)
+
+
+def markdown_table(rows: list[dict[str, Any]]) -> str:
+    """The docs' table: time (peak RSS growth) per operation, one column per N."""
+    sizes = sorted({r["n"] for r in rows})
+    lines = [
+        "| group | operation | " + " | ".join(f"N={n:,}" for n in sizes) + " |",
+        "| --- | --- | " + " | ".join("---:" for _ in sizes) + " |",
+    ]
+    seen: dict[tuple[str, str, float], dict[int, dict[str, Any]]] = {}
+    for r in rows:
+        seen.setdefault((r["group"], r["operation"], r["delay_ms"]), {})[r["n"]] = r
+    for (group, operation, delay), by_n in seen.items():
+        label = operation + (f", {delay:g} ms" if delay else "")
+        cells = []
+        for n in sizes:
+            r = by_n.get(n)
+            if r is None:
+                cells.append("")
+                continue
+            peak = r["peak_rss_growth_mib"]
+            memory = f" ({peak:.0f} MiB)" if peak is not None and peak >= 1 else ""
+            cells.append(f"{_duration(r['seconds'])}{memory}")
+        lines.append(f"| {group} | {label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds * 1000:.0f} ms" if seconds < 1 else f"{seconds:.1f} s"
