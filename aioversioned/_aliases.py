@@ -19,6 +19,7 @@ from . import _keys, _validate
 from ._alias_index import AliasIndex
 from ._history import (
     CREATED_KEY,
+    RESTORES_KEY,
     SEQUENCE_KEY,
     AliasHistory,
     AliasState,
@@ -153,6 +154,21 @@ class AliasOperations:
         deleted when it is new or that target is being deleted too, and
         VersionConflictError is raised.
         """
+        return await self._put_alias(
+            name, alias, version, secondary_version, secondary_version_weight, expected_revision
+        )
+
+    async def _put_alias(
+        self,
+        name: str,
+        alias: str,
+        version: VersionLike,
+        secondary_version: VersionLike,
+        secondary_version_weight: int | None,
+        expected_revision: str | None,
+        restores: int | None = None,
+    ) -> Alias:
+        """put_alias; ``restores`` marks a rollback's write (see _rollback.py)."""
         self.layout.check_name(name)
         _keys.validate_alias(alias)
         number = _keys.parse_version(version)
@@ -178,7 +194,9 @@ class AliasOperations:
         # From the write on, an interrupt would leave a change unchecked (an alias on a
         # version being deleted) or unrecorded: the rest runs to its end.
         with anyio.CancelScope(shield=True):
-            stored = await self._write_alias(history, state, newest, document, condition, targets)
+            stored = await self._write_alias(
+                history, state, newest, document, condition, targets, restores
+            )
         return stored
 
     async def _write_alias(
@@ -189,6 +207,7 @@ class AliasOperations:
         document: Alias,
         condition: tuple[bool, str | None] | None,
         targets: list[int | None],
+        restores: int | None = None,
     ) -> Alias:
         """The write of put_alias and what must follow it: the steps, in their order."""
         token = uuid.uuid4().hex
@@ -207,6 +226,8 @@ class AliasOperations:
             metadata = {SEQUENCE_KEY: str(sequence)}
             if if_none_match:
                 metadata[CREATED_KEY] = "1"
+            if restores is not None:
+                metadata[RESTORES_KEY] = str(restores)
             body = document.to_document()
             try:
                 written = await self._s3.put(

@@ -21,7 +21,7 @@ from ._models import Artifact
 from ._s3 import ObjectInfo, ObjectMissing
 from ._sources import sha256_of
 from ._transfer import OnProgress, TransferConfig
-from .errors import IntegrityError, InvalidInputError
+from .errors import ArtifactNotFoundError, IntegrityError, InvalidInputError
 
 DEFAULT_CHUNK_SIZE = 1 << 20
 
@@ -187,9 +187,14 @@ class ContentOperations(AliasOperations):
         id, a host name) the same key keeps getting the same version. ``max_age`` lets
         the alias come from memory as in get_alias; the content comes through the
         content cache when there is one. Raises AliasNotFoundError,
-        ArtifactNotFoundError and IntegrityError.
+        ArtifactNotFoundError (naming the alias when its version is missing) and
+        IntegrityError.
         """
         if key is not None and not isinstance(key, str):
             raise InvalidInputError("key", f"must be None or a str, got {type(key).__name__}")
         found = await self.get_alias(name, alias, max_age=max_age)
-        return await self.get_artifact_content(name, found.pick_version(key))
+        version = found.pick_version(key)
+        try:
+            return await self.get_artifact_content(name, version)
+        except ArtifactNotFoundError:  # deleted with force=True: say which alias led there
+            raise ArtifactNotFoundError(name, version, alias) from None

@@ -28,7 +28,7 @@ next number). Everyone who numbers it applies that rule, so they agree.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import partial
@@ -40,6 +40,8 @@ from ._tasks import gather
 from .errors import AioVersionedError, StorageError, VersionConflictError
 
 SEQUENCE_KEY = "aioversioned-sequence"  # alias document metadata: its place in the chain
+# Alias document metadata of a rollback: the position it restored (see _rollback.py).
+RESTORES_KEY = "aioversioned-restores"
 ALIAS_TOKEN_KEY = "aioversioned-alias-token"  # record metadata: the token of its document
 CREATED_KEY = "aioversioned-created"  # alias document metadata: written into an absence
 _NUMBER_ATTEMPTS = 16  # a document re-numbered while other writers record around it
@@ -83,9 +85,19 @@ class AliasState:
             return True
         return change.version is not None and change.revision == self.alias.revision
 
+    @property
+    def restores(self) -> int | None:
+        """For a rollback's document, the position it restored (see _rollback.py)."""
+        value = self.info.metadata.get(RESTORES_KEY, "")
+        if value.isascii() and value.isdigit() and 1 <= int(value) < _SEQUENCE_LIMIT - 1:
+            return int(value)
+        return None
 
-def change_of(alias: Alias, sequence: int, when: datetime) -> AliasChange:
-    """The record of an alias document."""
+
+def change_of(
+    alias: Alias, sequence: int, when: datetime, restores: int | None = None
+) -> AliasChange:
+    """The record of an alias document (``restores``: a rollback's, see _rollback.py)."""
     return AliasChange(
         name=alias.name,
         alias=alias.alias,
@@ -95,6 +107,7 @@ def change_of(alias: Alias, sequence: int, when: datetime) -> AliasChange:
         secondary_version=alias.secondary_version,
         secondary_version_weight=alias.secondary_version_weight,
         revision=alias.revision,
+        restores=restores,
     )
 
 
@@ -264,7 +277,7 @@ class AliasHistory:
             return None
         number, recorded = numbered
         if not recorded:
-            change = change_of(state.alias, number, state.info.last_modified)
+            change = change_of(state.alias, number, state.info.last_modified, state.restores)
             if not await self.record(change, state.token):
                 return None  # someone numbered it differently meanwhile: read again
         return number + 1
@@ -275,7 +288,7 @@ class AliasHistory:
 
         Raises StorageError when its number can not be settled.
         """
-        change = change_of(state.alias, state.sequence or 0, when)
+        change = change_of(state.alias, state.sequence or 0, when, state.restores)
         if not state.created and await self.record(change, state.token):
             return change.sequence
         for _ in range(_NUMBER_ATTEMPTS):
@@ -297,11 +310,20 @@ class AliasHistory:
     async def change_at(self, at: datetime) -> AliasChange | None:
         """The newest change (by sequence) made at or before ``at``.
 
-        Records are read newest first, a few at a time: a record's own LastModified
-        says nothing about its change's time (the next writer may record a change
-        long after it was made).
+        A record's own LastModified says nothing about its change's time (the next
+        writer may record a change long after it was made): records are read.
         """
-        async for page in self._s3.pages(self.directory):
+        return await self.newest_where(lambda change: change.update_at <= at)
+
+    async def newest_where(
+        self, wanted: Callable[[AliasChange], bool], below: int | None = None
+    ) -> AliasChange | None:
+        """The newest recorded change (numbered below ``below``) that is ``wanted``.
+
+        Records are read newest first, a few at a time.
+        """
+        after = None if below is None else self._layout.history_key(self.name, self.alias, below)
+        async for page in self._s3.pages(self.directory, start_after=after):
             keys = []
             for info in page:
                 with contextlib.suppress(ValueError):
@@ -310,7 +332,7 @@ class AliasHistory:
             for start in range(0, len(keys), _READ_BATCH):
                 batch = keys[start : start + _READ_BATCH]
                 for change in await gather(partial(self.read_change, key) for key in batch):
-                    if change is not None and change.update_at <= at:
+                    if change is not None and wanted(change):
                         return change
         return None
 

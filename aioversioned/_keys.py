@@ -35,6 +35,7 @@ NAME_KEY = "artifact_name"
 # The content type put_artifact was asked for, when a server may store another one.
 CONTENT_TYPE_KEY = "aioversioned-content-type"
 RESERVED_METADATA = (NAME_KEY, *SHA256_KEYS, CONTENT_TYPE_KEY)
+OWN_METADATA_PREFIX = "aioversioned-"  # every metadata key of this library starts so
 _WIDTH = 6
 _LATEST_STEM = "000000_LATEST"
 _META_DIR = ".aioversioned"

@@ -35,8 +35,13 @@ class Write:
 
 
 def user_metadata(stored: Mapping[str, str]) -> dict[str, str]:
-    """An object's metadata without the keys the libraries keep for themselves."""
-    return {key: value for key, value in stored.items() if key not in _OURS}
+    """An object's metadata without the keys the libraries keep for themselves
+    (``versioned`` 1.x's, s3fs's spelling of the sha256, and every ``aioversioned-*``)."""
+    return {
+        key: value
+        for key, value in stored.items()
+        if key not in _OURS and not key.startswith(_keys.OWN_METADATA_PREFIX)
+    }
 
 
 def asked_content_type(current: ObjectInfo) -> str | None:

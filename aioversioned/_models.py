@@ -43,10 +43,15 @@ class Artifact(BaseModel):
     """One version of an artifact: LATEST or an immutable number.
 
     ``version`` is ``"LATEST"`` or a decimal string; ``sha256`` is the hex digest of
-    the content; ``update_at`` is the S3 modification time (UTC). ``unchanged`` is True
-    only when the call that returned it wrote nothing: ``put_artifact`` found the same
-    bytes (and content type and metadata) in LATEST, or ``publish_artifact_version``
-    found LATEST already published as this version.
+    the content; ``update_at`` is the S3 modification time (UTC); ``size`` is in bytes.
+    ``content_type`` and ``metadata`` are what the content was put with:
+    ``metadata`` holds the user's keys only (as S3 returns them: lowercase), without
+    those the libraries keep for themselves. A listing (``list_artifact_versions``
+    without ``details=True``) knows the size but not these two: there
+    ``content_type`` is None and ``metadata`` empty, except for LATEST. ``unchanged``
+    is True only when the call that returned it wrote nothing: ``put_artifact`` found
+    the same bytes (and content type and metadata) in LATEST, or
+    ``publish_artifact_version`` found LATEST already published as this version.
     """
 
     model_config = ConfigDict(frozen=True)
@@ -56,6 +61,9 @@ class Artifact(BaseModel):
     update_at: datetime
     s3uri: str
     sha256: str
+    size: int | None = None
+    content_type: str | None = None
+    metadata: dict[str, str] = Field(default_factory=dict)
     unchanged: bool = False
 
     _check_update_at = field_validator("update_at")(_utc)
@@ -133,7 +141,9 @@ class AliasChange(BaseModel):
 
     ``version`` is None when the change deleted the alias; ``previous_version`` is
     None when it created it. ``update_at`` is the server time of the alias write and
-    ``sequence`` the order in which changes were recorded (1, 2, 3 ...).
+    ``sequence`` the order in which changes were recorded (1, 2, 3 ...). ``restores``
+    is set on a change made by ``rollback_alias``: the sequence of the change whose
+    target it restored (see ``AsyncRepository.rollback_alias``).
     """
 
     model_config = ConfigDict(frozen=True)
@@ -150,6 +160,7 @@ class AliasChange(BaseModel):
     previous_secondary_version: str | None = None
     previous_secondary_version_weight: int | None = Field(default=None, ge=0, le=99)
     previous_revision: str | None = None
+    restores: int | None = Field(default=None, ge=1)
 
     _check_update_at = field_validator("update_at")(_utc)
 

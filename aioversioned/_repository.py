@@ -22,9 +22,10 @@ from ._copies import LocalCopies
 from ._follow import AsyncAliasFollower, OnChange
 from ._hashes import Records
 from ._keys import LATEST, NAME_KEY, SHA256_KEY, Layout, VersionLike
-from ._latest import plan_put
+from ._latest import Write, asked_content_type, plan_put, user_metadata
 from ._models import Alias, Artifact
 from ._retention import alias_references, select_purge
+from ._rollback import rollback
 from ._rollout import Check, OnStep, run_rollout
 from ._s3 import S3, ObjectInfo, ObjectMissing, RetriedConflict, WriteResult
 from ._sources import Content
@@ -160,6 +161,10 @@ class AsyncRepository(ContentOperations):
             update_at=info.last_modified,
             s3uri=self.layout.s3uri(info.key),
             sha256=digest,
+            size=info.size,
+            # A listing tells neither (None, {}); a HEAD or GET tells both.
+            content_type=asked_content_type(info) if info.content_type else None,
+            metadata=user_metadata(info.metadata),
             unchanged=unchanged,
         )
 
@@ -236,7 +241,7 @@ class AsyncRepository(ContentOperations):
                 content_type=plan.content_type,
                 progress=_transfer.progress_counter(on_progress, body.size),
             )
-        return self._latest(name, written, body.sha256)
+        return self._latest(name, written, body.sha256, body.size, plan)
 
     async def _put_stream(
         self,
@@ -280,22 +285,74 @@ class AsyncRepository(ContentOperations):
             # Left behind only if this fails too; purge_artifact() removes it then.
             with anyio.CancelScope(shield=True), contextlib.suppress(StorageError):
                 await self._s3.delete([temp])
-        return self._latest(name, written, digest)
+        return self._latest(name, written, digest, uploaded.size, plan)
 
-    def _latest(self, name: str, written: WriteResult, sha256: str) -> Artifact:
-        return Artifact(
-            name=name,
-            version=LATEST,
-            update_at=written.last_modified,
-            s3uri=self.layout.s3uri(self.layout.version_key(name, None)),
-            sha256=sha256,
+    def _latest(
+        self, name: str, written: WriteResult, sha256: str, size: int, plan: Write
+    ) -> Artifact:
+        key = self.layout.version_key(name, None)
+        info = ObjectInfo(
+            key, written.etag, written.last_modified, size, plan.metadata, plan.content_type
         )
+        return self._artifact(name, None, info, sha256)
 
-    async def get_artifact_version(self, name: str, version: VersionLike = None) -> Artifact:
-        """Describe one version (default LATEST); raises ArtifactNotFoundError if missing."""
+    async def get_artifact_version(
+        self, name: str, version: VersionLike = None, *, alias: str | None = None
+    ) -> Artifact:
+        """Describe one version (default LATEST), or with ``alias`` the version it points at.
+
+        One HEAD: the size, content type and user metadata are filled. An alias with a
+        canary describes its primary ``version``. Raises ArtifactNotFoundError if the
+        version is missing (naming the alias that points at it), AliasNotFoundError if
+        the alias is, and InvalidInputError for both ``version`` and ``alias``.
+        """
         self.layout.check_name(name)
-        number = _keys.parse_version(version)
-        return await self._described(name, number, await self._head_version(name, number))
+        number, info = await self._head_of(name, version, alias)
+        try:
+            return await self._described(name, number, info)
+        except ArtifactNotFoundError as err:  # deleted since the HEAD
+            raise ArtifactNotFoundError(name, err.version, alias) from None
+
+    async def _head_of(
+        self, name: str, version: VersionLike, alias: str | None
+    ) -> tuple[int | None, ObjectInfo]:
+        """The number and HEAD of the version asked for, directly or (read now) through
+        ``alias``'s primary version; ArtifactNotFoundError names the alias."""
+        if alias is None:
+            number = _keys.parse_version(version)
+        elif version is not None:
+            raise InvalidInputError("alias", "give a version or an alias, not both")
+        else:
+            number = _keys.parse_version((await self.get_alias(name, alias)).version)
+        try:
+            return number, await self._head_version(name, number)
+        except ArtifactNotFoundError as err:
+            raise ArtifactNotFoundError(name, err.version, alias) from None
+
+    async def presign_artifact(
+        self,
+        name: str,
+        version: VersionLike = None,
+        *,
+        alias: str | None = None,
+        expires_in: int = 3600,
+    ) -> str:
+        """A URL that downloads one version (default LATEST) with a plain HTTP GET.
+
+        Whoever holds the URL needs no credentials until it expires, ``expires_in``
+        seconds (1 up to S3's limit of 7 days) from now; it is signed with this
+        repository's credentials, and stops working earlier if they expire first
+        (temporary credentials). ``alias`` is resolved now, at signing time, to its
+        primary version: the URL keeps giving that version when the alias moves on.
+        A LATEST URL gives whatever LATEST holds when it is used. The bytes are not
+        checked by anyone on download: compare with the version's ``sha256``.
+        Raises ArtifactNotFoundError (naming the alias) when the version does not
+        exist, AliasNotFoundError, and InvalidInputError before any request.
+        """
+        self.layout.check_name(name)
+        expires = _validate.presign_expiry(expires_in)
+        _, info = await self._head_of(name, version, alias)
+        return await self._s3.presign_get(info.key, expires)
 
     async def list_artifact_names(self) -> list[str]:
         """Names of all artifacts in the repository, sorted.
@@ -334,21 +391,26 @@ class AsyncRepository(ContentOperations):
             return sorted(suffix for suffix in found if suffix is not None)
         return []
 
-    async def list_artifact_versions(self, name: str) -> list[Artifact]:
+    async def list_artifact_versions(self, name: str, details: bool = False) -> list[Artifact]:
         """LATEST first, then published versions newest to oldest.
 
         At once: the versions listing, the records aioversioned keeps of what it
         published, and a HEAD of LATEST; then HEADs only for versions without a record
         (written by ``versioned`` 1.x, say). An object another tool wrote without a
-        sha256 is streamed once and its sha256 recorded. Raises ArtifactNotFoundError
-        when the artifact has no version at all.
+        sha256 is streamed once and its sha256 recorded. Every version has its
+        ``size`` (from the listing); ``content_type`` and ``metadata`` are filled for
+        LATEST and versions that needed a HEAD. With ``details=True`` every version is
+        HEADed (concurrently, within ``max_concurrency``) and all are filled. Raises
+        ArtifactNotFoundError when the artifact has no version at all.
         """
         self.layout.check_name(name)
+        if not isinstance(details, bool):
+            raise InvalidInputError("details", f"must be a bool, got {details!r}")
         ((entries, _), records), latest = await both(
             partial(both, partial(self._listed_versions, name), partial(self._records, name)),
             partial(self._s3.head, self.layout.version_key(name, None)),
         )
-        artifacts = await self._describe(name, entries, records, latest)
+        artifacts = await self._describe(name, entries, records, latest, details=details)
         if not artifacts:
             raise ArtifactNotFoundError(name)  # the listing already proved the bucket exists
         return artifacts
@@ -364,9 +426,12 @@ class AsyncRepository(ContentOperations):
         entries: list[tuple[int | None, ObjectInfo]],
         records: Records,
         latest: ObjectInfo | None = None,
+        *,
+        details: bool = False,
     ) -> list[Artifact]:
-        """Artifacts for listed versions: from a record whose ETag matches, else a HEAD
-        (and, for an object without a sha256, a stream that learns it).
+        """Artifacts for listed versions: from a record whose ETag matches, else (or
+        always, with ``details``) a HEAD (and, for an object without a sha256, a stream
+        that learns it).
 
         Versions deleted between the listing and a HEAD are left out.
         """
@@ -374,7 +439,7 @@ class AsyncRepository(ContentOperations):
         async def describe(number: int | None, info: ObjectInfo) -> Artifact | None:
             if number is None and latest is not None:
                 info = latest
-            elif sha256 := records.sha256(number, info.etag):
+            elif not details and (sha256 := records.sha256(number, info.etag)):
                 return self._artifact(name, number, info, sha256=sha256)
             elif (head := await self._s3.head(info.key)) is not None:
                 info = head
@@ -534,7 +599,12 @@ class AsyncRepository(ContentOperations):
                 continue
             if written.etag == latest.etag:
                 info = ObjectInfo(
-                    target, written.etag, written.last_modified, latest.size, latest.metadata
+                    target,
+                    written.etag,
+                    written.last_modified,
+                    latest.size,
+                    latest.metadata,
+                    latest.content_type,
                 )
                 return self._artifact(name, number, info, digest), written.etag
             # A multipart copy has an ETag of its own, or the server ignored
@@ -603,11 +673,13 @@ class AsyncRepository(ContentOperations):
 
     async def delete_artifact_version(
         self, name: str, version: VersionLike, force: bool = False
-    ) -> None:
+    ) -> tuple[str, ...]:
         """Delete one published version; a missing version is a no-op, LATEST is refused.
 
         A version that an alias references raises VersionInUseError naming the
-        aliases, unless ``force=True``. Its number is never handed out again.
+        aliases, unless ``force=True``. Its number is never handed out again. Returns
+        the aliases left pointing at the deleted version (read after the delete; only a
+        forced delete leaves any).
         """
         self.layout.check_name(name)
         number = _keys.parse_version(version)
@@ -620,8 +692,23 @@ class AsyncRepository(ContentOperations):
         if force:
             await self._keep_claimed(name, [number])
             await self._s3.delete([self.layout.version_key(name, number), *(k for _, k in records)])
-        elif users := (await self._delete_guarded(name, [number], records)).get(number):
+            return await self._dangling(name, number)
+        if users := (await self._delete_guarded(name, [number], records)).get(number):
             raise VersionInUseError(name, str(number), tuple(users))
+        return ()
+
+    async def _dangling(self, name: str, number: int) -> tuple[str, ...]:
+        """The aliases that point at deleted version ``number``, sorted."""
+        try:
+            aliases, _ = await self._aliases_timed(name, every=True)
+        except CorruptDocumentError as err:
+            raise CorruptDocumentError(
+                err.key, f"{err.detail} (version {number} was deleted; this alias may point at it)"
+            ) from err
+        version_of_uri = partial(self.layout.parse_version_uri, name)
+        return tuple(
+            sorted(a.alias for a in aliases if number in alias_references(a, version_of_uri))
+        )
 
     async def _keep_claimed(self, name: str, numbers: list[int]) -> None:
         """Make sure each number has its claim before its version goes, so that no
@@ -743,6 +830,23 @@ class AsyncRepository(ContentOperations):
     async def _purge_prefix(self, prefix: str) -> None:
         async for page in self._s3.pages(prefix):
             await self._s3.delete([info.key for info in page])
+
+    async def rollback_alias(self, name: str, alias: str) -> Alias:
+        """Move ``alias`` back to its previous target; called again, one step further back.
+
+        The rule comes from the alias history alone: each change has a position, its
+        sequence number, except a rollback's change, whose position is the one it
+        restored. A rollback goes to the newest change below the alias's current
+        position that has a target other than the current one (deletions skipped), and
+        takes that change's position. So changes to 1, 2, 3 roll back 3 -> 2 -> 1; a
+        change made after a rollback is undone by the next one; a deleted alias is
+        recreated at its last target. The write is compare-and-swap on the revision
+        read: VersionConflictError, and nothing changes, if another writer moved the
+        alias meanwhile. Raises NothingToRollBackError when the history has no such
+        change, AliasNotFoundError when the alias neither exists nor has a history,
+        and ArtifactNotFoundError when the earlier target's version was deleted.
+        """
+        return await rollback(self, name, alias)
 
     # -- live aliases: thin entries to _watch.py, _follow.py and _rollout.py ------------
 

@@ -150,9 +150,24 @@ class Repository:
             on_progress=on_progress,
         )
 
-    def get_artifact_version(self, name: str, version: VersionLike = None) -> Artifact:
+    def get_artifact_version(
+        self, name: str, version: VersionLike = None, *, alias: str | None = None
+    ) -> Artifact:
         """Blocking twin of `AsyncRepository.get_artifact_version`."""
-        return self._call(self._arepo.get_artifact_version, name, version)
+        return self._call(self._arepo.get_artifact_version, name, version, alias=alias)
+
+    def presign_artifact(
+        self,
+        name: str,
+        version: VersionLike = None,
+        *,
+        alias: str | None = None,
+        expires_in: int = 3600,
+    ) -> str:
+        """Blocking twin of `AsyncRepository.presign_artifact`."""
+        return self._call(
+            self._arepo.presign_artifact, name, version, alias=alias, expires_in=expires_in
+        )
 
     def get_artifact_content(self, name: str, version: VersionLike = None) -> bytes:
         """Blocking twin of `AsyncRepository.get_artifact_content`."""
@@ -207,15 +222,17 @@ class Repository:
         """Blocking twin of `AsyncRepository.list_artifact_suffixes`."""
         return self._call(self._arepo.list_artifact_suffixes, name)
 
-    def list_artifact_versions(self, name: str) -> list[Artifact]:
+    def list_artifact_versions(self, name: str, details: bool = False) -> list[Artifact]:
         """Blocking twin of `AsyncRepository.list_artifact_versions`."""
-        return self._call(self._arepo.list_artifact_versions, name)
+        return self._call(self._arepo.list_artifact_versions, name, details)
 
     def publish_artifact_version(self, name: str) -> Artifact:
         """Blocking twin of `AsyncRepository.publish_artifact_version`."""
         return self._call(self._arepo.publish_artifact_version, name)
 
-    def delete_artifact_version(self, name: str, version: VersionLike, force: bool = False) -> None:
+    def delete_artifact_version(
+        self, name: str, version: VersionLike, force: bool = False
+    ) -> tuple[str, ...]:
         """Blocking twin of `AsyncRepository.delete_artifact_version`."""
         return self._call(self._arepo.delete_artifact_version, name, version, force)
 
@@ -278,6 +295,10 @@ class Repository:
     def delete_alias(self, name: str, alias: str) -> None:
         """Blocking twin of `AsyncRepository.delete_alias`."""
         return self._call(self._arepo.delete_alias, name, alias)
+
+    def rollback_alias(self, name: str, alias: str) -> Alias:
+        """Blocking twin of `AsyncRepository.rollback_alias`."""
+        return self._call(self._arepo.rollback_alias, name, alias)
 
     def watch_alias(self, name: str, alias: str, *, interval: float = 5.0) -> Iterator[Alias]:
         """Blocking :meth:`AsyncRepository.watch_alias`: each call waits for the next change.

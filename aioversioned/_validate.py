@@ -37,6 +37,24 @@ def int_in(value: object, argument: str, low: int, high: int) -> int:
     return value
 
 
+MAX_PRESIGN_SECONDS = 7 * 86_400  # S3 refuses a SigV4 presigned URL valid for longer
+
+
+def presign_expiry(value: object) -> int:
+    """``expires_in`` of a presigned URL: whole seconds, 1 up to S3's 7 days."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int)
+        or not 1 <= value <= MAX_PRESIGN_SECONDS
+    ):
+        raise InvalidInputError(
+            "expires_in",
+            f"must be an int of seconds in 1..{MAX_PRESIGN_SECONDS} (S3 signs URLs for at most"
+            f" 7 days), got {_shown(value)}",
+        )
+    return value
+
+
 def at_least(value: object, argument: str, low: int) -> int:
     """An int (not a bool) >= ``low``."""
     if isinstance(value, bool) or not isinstance(value, int) or value < low:
@@ -118,8 +136,10 @@ def metadata(value: object, name: str) -> dict[str, str]:
             raise InvalidInputError(
                 "metadata", f"key {key!r} must match [a-z0-9][a-z0-9_-]* (S3 lowercases keys)"
             )
-        if key in _keys.RESERVED_METADATA:
-            raise InvalidInputError("metadata", f"key {key!r} is reserved")
+        if key in _keys.RESERVED_METADATA or key.startswith(_keys.OWN_METADATA_PREFIX):
+            raise InvalidInputError(
+                "metadata", f"key {key!r} is reserved (as is every key starting 'aioversioned-')"
+            )
         if not isinstance(item, str) or not (item.isascii() and item.isprintable()):
             raise InvalidInputError("metadata", f"value of {key!r} must be printable ASCII str")
         size += _size(key) + _size(item)

@@ -7,6 +7,7 @@ Every error the library raises derives from `AioVersionedError`; a botocore
     ├── InvalidInputError (ValueError)       a rejected argument; nothing was sent
     ├── ArtifactNotFoundError (LookupError)  no such artifact or version
     ├── AliasNotFoundError (LookupError)     no such alias
+    ├── NothingToRollBackError (LookupError) an alias's history has no earlier target
     ├── CorruptDocumentError (ValueError)    a stored document that does not parse
     ├── VersionConflictError                 a conditional write lost to another writer
     ├── VersionInUseError                    an alias still points to the version
@@ -28,6 +29,7 @@ __all__ = [
     "CorruptDocumentError",
     "IntegrityError",
     "InvalidInputError",
+    "NothingToRollBackError",
     "RolloutFailedError",
     "StorageError",
     "VersionConflictError",
@@ -55,16 +57,25 @@ class InvalidInputError(AioVersionedError, ValueError):
 
 
 class ArtifactNotFoundError(AioVersionedError, LookupError):
-    """The artifact, or the requested version of it, does not exist."""
+    """The artifact, or the requested version of it, does not exist.
 
-    def __init__(self, name: str, version: str | None = None) -> None:
-        super().__init__(name, version)
+    ``alias`` names the alias that pointed at the missing version, when one was read.
+    """
+
+    def __init__(self, name: str, version: str | None = None, alias: str | None = None) -> None:
+        super().__init__(name, version, alias)
         self.name = name
         self.version = version
+        self.alias = alias
 
     def __str__(self) -> str:
         if self.version is None:
             return f"artifact {self.name!r} not found"
+        if self.alias is not None:
+            return (
+                f"artifact {self.name!r} version {self.version}, which alias {self.alias!r} "
+                "points at, not found"
+            )
         return f"artifact {self.name!r} version {self.version} not found"
 
 
@@ -78,6 +89,21 @@ class AliasNotFoundError(AioVersionedError, LookupError):
 
     def __str__(self) -> str:
         return f"alias {self.alias!r} of artifact {self.name!r} not found"
+
+
+class NothingToRollBackError(AioVersionedError, LookupError):
+    """``rollback_alias`` found no earlier target in the alias's history; nothing changed."""
+
+    def __init__(self, name: str, alias: str) -> None:
+        super().__init__(name, alias)
+        self.name = name
+        self.alias = alias
+
+    def __str__(self) -> str:
+        return (
+            f"alias {self.alias!r} of artifact {self.name!r} has no earlier target in its "
+            "history to roll back to"
+        )
 
 
 class CorruptDocumentError(AioVersionedError, ValueError):
