@@ -1,4 +1,4 @@
-"""``aioversioned alias ...``: set, ls, history and rm, on the shared plumbing."""
+"""``aioversioned alias ...``: set, ls, history, rollback and rm, on the shared plumbing."""
 
 from __future__ import annotations
 
@@ -17,7 +17,8 @@ from ._cli_support import (
     repo_command,
     when,
 )
-from .errors import AliasNotFoundError
+from ._models import Alias
+from .errors import AliasNotFoundError, ArtifactNotFoundError
 
 alias_app = typer.Typer(
     cls=Group,
@@ -76,18 +77,55 @@ def alias_set(
 
 @repo_command(alias_app, "ls")
 def alias_list(cli: Cli, name: NameArgument, json_output: JsonOption = False) -> None:
-    """List the aliases of NAME."""
+    """List the aliases of NAME; a version that no longer exists is marked (missing).
+
+    --json adds ``missing_versions`` to each alias: its versions that do not exist.
+    """
     aliases = cli.repo.list_aliases(name)
     if not aliases:
         cli.repo.list_artifact_versions(name)  # ArtifactNotFoundError (exit 1), as ls says
+    missing = _missing_versions(cli, name, aliases)
     if json_output:
-        cli.json([alias.model_dump(mode="json") for alias in aliases])
+        cli.json(
+            [
+                {**alias.model_dump(mode="json"), "missing_versions": missing[alias.alias]}
+                for alias in aliases
+            ]
+        )
     elif cli.quiet:
         for alias in aliases:
             cli.value(alias.alias)
     else:
-        rows = [(a.alias, alias_target(a), when(a), a.revision or "") for a in aliases]
+        rows = [
+            (a.alias, _marked_target(a, missing[a.alias]), when(a), a.revision or "")
+            for a in aliases
+        ]
         cli.table(f"aliases of {name}", ("alias", "versions", "updated", "revision"), rows)
+
+
+def _missing_versions(cli: Cli, name: str, aliases: list[Alias]) -> dict[str, list[str]]:
+    """Alias -> its versions that do not exist (one listing of the versions)."""
+    if not aliases:
+        return {}
+    try:
+        existing = {artifact.version for artifact in cli.repo.list_artifact_versions(name)}
+    except ArtifactNotFoundError:
+        existing = set()
+    return {
+        a.alias: [v for v in (a.version, a.secondary_version) if v and v not in existing]
+        for a in aliases
+    }
+
+
+def _marked_target(alias: Alias, missing: list[str]) -> str:
+    """``alias_target`` with ``(missing)`` after each version that does not exist."""
+
+    def mark(version: str | None) -> str | None:
+        return f"{version} (missing)" if version in missing else version
+
+    return change_target(
+        mark(alias.version), mark(alias.secondary_version), alias.secondary_version_weight
+    )
 
 
 @repo_command(alias_app, "history")
@@ -129,6 +167,29 @@ def alias_history(
             cli.value(row[0])
         return
     cli.table(f"history of {name} {alias}", ("change", "updated", "from", "to", "revision"), rows)
+
+
+@repo_command(alias_app, "rollback")
+def alias_rollback(
+    cli: Cli, name: NameArgument, alias: AliasArgument, json_output: JsonOption = False
+) -> None:
+    """Move ALIAS of NAME back to its previous target; again: one step further back.
+
+    Changes to 1, 2, 3 roll back 3 -> 2 -> 1 (from the alias history). Fails, changing
+    nothing, when another writer moves the alias meanwhile or nothing is left to go
+    back to.
+
+    With -q, prints the new revision.
+    """
+    document = cli.repo.rollback_alias(name, alias)
+    if json_output:
+        cli.json(document.model_dump(mode="json"))
+    elif cli.quiet:
+        cli.value(document.revision or "")
+    else:
+        cli.say(
+            f"{name} {alias} rolled back to {alias_target(document)} (revision {document.revision})"
+        )
 
 
 @repo_command(alias_app, "rm")

@@ -591,6 +591,33 @@ def when(item: Artifact | Alias | AliasChange) -> str:
     return f"{item.update_at:%Y-%m-%d %H:%M:%S}Z"
 
 
+def size_text(size: int | None) -> str:
+    """A size as shown in tables: ``812 B``, ``1.5 KiB``, ``3.2 GiB``; ``?`` when unknown."""
+    if size is None:
+        return "?"
+    if size < 1024:
+        return f"{size} B"
+    value = float(size)
+    for unit in ("KiB", "MiB", "GiB"):
+        value /= 1024
+        if value < 1024:
+            return f"{value:.1f} {unit}"
+    return f"{value / 1024:.1f} TiB"
+
+
+def aliases_by_version(aliases: Sequence[Alias]) -> dict[str, list[str]]:
+    """Version -> the aliases pointing at it, with their share when they split."""
+    found: dict[str, list[str]] = {}
+    for alias in aliases:
+        if alias.secondary_version is None:
+            found.setdefault(alias.version, []).append(alias.alias)
+            continue
+        weight = alias.secondary_version_weight or 0
+        found.setdefault(alias.version, []).append(f"{alias.alias} ({100 - weight}%)")
+        found.setdefault(alias.secondary_version, []).append(f"{alias.alias} ({weight}%)")
+    return found
+
+
 def alias_target(alias: Alias) -> str:
     """``1`` or ``1 (80%), 2 (20%)``."""
     return change_target(alias.version, alias.secondary_version, alias.secondary_version_weight)

@@ -115,6 +115,11 @@ class AsyncRepository(ContentOperations):
         where = f"s3://{self.layout.bucket}/{self.layout.root}"
         return f"{type(self).__name__}({where}, suffix={self.layout.suffix!r})"
 
+    @property
+    def endpoint_url(self) -> str:
+        """The S3 endpoint requests go to, as botocore resolved it; needs an open repository."""
+        return self._s3.endpoint_url
+
     async def __aenter__(self) -> AsyncRepository:
         if self._stack is not None:
             raise RuntimeError("AsyncRepository is already open")

@@ -170,6 +170,11 @@ class S3:
             self._source_owner["ExpectedSourceBucketOwner"] = expected_bucket_owner
         self._write_args = dict(write_args or {})
 
+    @property
+    def endpoint_url(self) -> str:
+        """Where requests go, as botocore resolved it (arguments, environment, config)."""
+        return str(self._client.meta.endpoint_url)
+
     def _args(self, **kwargs: Any) -> dict[str, Any]:
         """Request arguments with the bucket and the expected owner on every request."""
         return {"Bucket": self.bucket, **self._owner, **kwargs}

@@ -95,6 +95,11 @@ class Repository:
     def __repr__(self) -> str:
         return repr(self._arepo).replace("Async", "", 1)
 
+    @property
+    def endpoint_url(self) -> str:
+        """The S3 endpoint requests go to, as botocore resolved it."""
+        return self._arepo.endpoint_url
+
     def __enter__(self) -> Repository:
         return self
 

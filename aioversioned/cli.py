@@ -21,21 +21,23 @@ from rich.console import Console
 from . import __version__, _cli_interrupts, _quickstart
 from ._cli_alias import alias_app
 from ._cli_rollout import rollout
+from ._cli_show import show, url
 from ._cli_support import (
     Cli,
     Command,
     Group,
     JsonOption,
     NameArgument,
+    aliases_by_version,
     parse_duration,
     parse_metadata,
     repo_command,
+    size_text,
     when,
     with_common_options,
 )
-from ._keys import parse_version
+from ._keys import normalize_prefix, parse_version
 from ._local import LocalS3, fake_credentials
-from ._models import Alias
 from .errors import ArtifactNotFoundError
 
 app = typer.Typer(
@@ -68,21 +70,6 @@ def _root(
 
     The connection and output options can also come before the command name.
     """
-
-
-# -- helpers ------------------------------------------------------------------------------
-
-
-def _aliases_by_version(aliases: list[Alias]) -> dict[str, list[str]]:
-    found: dict[str, list[str]] = {}
-    for alias in aliases:
-        if alias.secondary_version is None:
-            found.setdefault(alias.version, []).append(alias.alias)
-            continue
-        weight = alias.secondary_version_weight or 0
-        found.setdefault(alias.version, []).append(f"{alias.alias} ({100 - weight}%)")
-        found.setdefault(alias.secondary_version, []).append(f"{alias.alias} ({weight}%)")
-    return found
 
 
 # -- artifacts ----------------------------------------------------------------------------
@@ -183,7 +170,7 @@ def list_(
 ) -> None:
     """List artifact names, or with NAME the versions of that artifact.
 
-    Versions: version, update time (UTC), sha256 prefix, aliases pointing at it.
+    Versions: version, size, update time (UTC), sha256 prefix, aliases pointing at it.
     """
     if name is None:
         names = cli.repo.list_artifact_names()
@@ -201,13 +188,19 @@ def list_(
         for artifact in versions:
             cli.value(artifact.version)
         return
-    aliases = _aliases_by_version(cli.repo.list_aliases(name))
+    aliases = aliases_by_version(cli.repo.list_aliases(name))
     rows = [
-        (a.version, when(a), a.sha256[:12], ", ".join(aliases.get(a.version, []))) for a in versions
+        (
+            a.version,
+            size_text(a.size),
+            when(a),
+            a.sha256[:12],
+            ", ".join(aliases.get(a.version, [])),
+        )
+        for a in versions
     ]
-    cli.table(
-        f"{name} (s3://{cli.connection.bucket})", ("version", "updated", "sha256", "aliases"), rows
-    )
+    columns = ("version", "size", "updated", "sha256", "aliases")
+    cli.table(f"{name} (s3://{cli.connection.bucket})", columns, rows)
 
 
 @repo_command(app)
@@ -258,19 +251,25 @@ def get(
         raise typer.BadParameter("--key needs --alias", param_hint="'--key'")
     if alias is not None:
         version = cli.repo.get_alias(name, alias).pick_version(key)
-    if output == "-":
-        # Streamed as it arrives; the library checks the sha256 at the end, so a damaged
-        # object still ends in exit code 1 (after its bytes were written).
-        stdout = typer.get_binary_stream("stdout")
-        # If the reader goes away (``| head``), the write raises BrokenPipeError and the
-        # iterator, referenced by nothing else, is closed at once: the download stops.
-        for chunk in cli.repo.iter_artifact_content(name, version):
-            stdout.write(chunk)
-        stdout.flush()
-        return
-    path = Path(output)
-    with cli.progress(f"get {name}") as on_progress:
-        artifact = cli.repo.download_artifact(name, path, version, on_progress=on_progress)
+    try:
+        if output == "-":
+            # Streamed as it arrives; the library checks the sha256 at the end, so a
+            # damaged object still ends in exit code 1 (after its bytes were written).
+            stdout = typer.get_binary_stream("stdout")
+            # If the reader goes away (``| head``), the write raises BrokenPipeError and
+            # the iterator, referenced by nothing else, is closed at once: the download
+            # stops.
+            for chunk in cli.repo.iter_artifact_content(name, version):
+                stdout.write(chunk)
+            stdout.flush()
+            return
+        path = Path(output)
+        with cli.progress(f"get {name}") as on_progress:
+            artifact = cli.repo.download_artifact(name, path, version, on_progress=on_progress)
+    except ArtifactNotFoundError as err:
+        if alias is None:
+            raise
+        raise ArtifactNotFoundError(name, err.version, alias) from None
     if json_output:
         cli.json(artifact.model_dump(mode="json"))
     else:
@@ -283,8 +282,18 @@ def rm(
     cli: Cli,
     name: NameArgument,
     version: Annotated[
-        str, typer.Argument(metavar="VERSION", help="Version number.", show_default=False)
-    ],
+        Optional[str],  # noqa: UP045
+        typer.Argument(metavar="[VERSION]", help="Version number.", show_default=False),
+    ] = None,
+    everything: Annotated[
+        bool,
+        typer.Option(
+            "--all", help="Delete the whole artifact: LATEST, versions, aliases, history."
+        ),
+    ] = False,
+    yes: Annotated[
+        bool, typer.Option("--yes", "-y", help="With --all: do not ask for confirmation.")
+    ] = False,
     force: Annotated[
         bool, typer.Option("--force", help="Delete it even if aliases point at it.")
     ] = False,
@@ -293,14 +302,23 @@ def rm(
     ] = False,
     json_output: JsonOption = False,
 ) -> None:
-    """Delete one published version of NAME.
+    """Delete one published version of NAME, or with --all the whole artifact.
 
-    LATEST can not be deleted; a version an alias points at needs --force.
+    LATEST can not be deleted alone; a version an alias points at needs --force, which
+    names the aliases it leaves pointing at nothing. --all asks first, unless --yes.
     """
+    if everything:
+        if version is not None or force:
+            raise typer.BadParameter("--all deletes every version; give no VERSION or --force")
+        _remove_artifact(cli, name, yes, missing_ok, json_output)
+        return
+    if version is None:
+        raise typer.BadParameter("give a VERSION, or --all to delete the whole artifact")
     number = parse_version(version)  # InvalidInputError: exit 2
     # LATEST is refused by the library before the existence check could call it missing.
     if number is None:
         cli.repo.delete_artifact_version(name, version)
+    dangling: tuple[str, ...] = ()
     try:
         cli.repo.get_artifact_version(name, version)
     except ArtifactNotFoundError:
@@ -309,13 +327,63 @@ def rm(
         deleted = False
         message = f"{name} version {version} does not exist; nothing to delete"
     else:
-        cli.repo.delete_artifact_version(name, version, force=force)
+        dangling = cli.repo.delete_artifact_version(name, version, force=force)
         deleted = True
         message = f"deleted {name} version {version}"
     if json_output:
-        cli.json({"name": name, "version": str(number), "deleted": deleted})
+        cli.json(
+            {
+                "name": name,
+                "version": str(number),
+                "deleted": deleted,
+                "dangling_aliases": list(dangling),
+            }
+        )
     else:
         cli.say(message)
+    if dangling:
+        typer.secho(
+            f"Warning: alias {', '.join(dangling)} of {name} now point(s) at the deleted"
+            f" version {version}",
+            err=True,
+            fg=typer.colors.YELLOW,
+        )
+
+
+def _remove_artifact(cli: Cli, name: str, yes: bool, missing_ok: bool, json_output: bool) -> None:
+    """rm --all: what purge_artifact deletes, after saying what that is."""
+    try:
+        versions = [artifact.version for artifact in cli.repo.list_artifact_versions(name)]
+    except ArtifactNotFoundError:
+        versions = []
+    aliases = [alias.alias for alias in cli.repo.list_aliases(name)]
+    if not versions and not aliases:
+        if not missing_ok:
+            raise ArtifactNotFoundError(name)
+        if json_output:
+            cli.json({"name": name, "deleted": False, "versions": [], "aliases": []})
+        else:
+            cli.say(f"artifact {name} does not exist; nothing to delete")
+        return
+    # The repository accepted the prefix: it has the one form normalize_prefix gives.
+    where = f"s3://{cli.connection.bucket}/{normalize_prefix(cli.connection.prefix)}/{name}/"
+    numbered = [v for v in versions if v != "LATEST"]
+    summary = f"{len(numbered)} version(s)"
+    if "LATEST" in versions:
+        summary = f"LATEST and {summary}"
+    if aliases:
+        summary += f", alias(es) {', '.join(aliases)}"
+    if not yes:
+        typer.confirm(
+            f"Delete everything of {name} ({summary}, its history) under {where}?",
+            abort=True,
+            err=True,
+        )
+    cli.repo.purge_artifact(name)
+    if json_output:
+        cli.json({"name": name, "deleted": True, "versions": versions, "aliases": aliases})
+    else:
+        cli.say(f"deleted {name}: {summary}")
 
 
 @repo_command(app)
@@ -367,6 +435,8 @@ def purge(
 
 
 repo_command(app, "rollout")(rollout)
+repo_command(app)(show)
+repo_command(app)(url)
 
 
 # -- local server -------------------------------------------------------------------------

@@ -112,19 +112,23 @@ def test_help_lists_every_command(runner: CliRunner) -> None:
         "get",
         "rm",
         "purge",
+        "show",
+        "url",
         "alias",
         "quickstart",
         "serve",
     ):
         assert f" {command} " in out, command
     alias_help = ok(runner.invoke(app, ["alias", "--help"])).stdout
-    for command in ("set", "ls", "rm", "history"):
+    for command in ("set", "ls", "rm", "history", "rollback"):
         assert f" {command} " in alias_help
 
 
 def test_every_repository_command_takes_the_connection_options(runner: CliRunner) -> None:
     commands = [["bootstrap"], ["put"], ["publish"], ["ls"], ["get"], ["rm"], ["purge"]]
+    commands += [["show"], ["url"]]
     commands += [["alias", "set"], ["alias", "ls"], ["alias", "rm"], ["alias", "history"]]
+    commands += [["alias", "rollback"]]
     for command in commands:
         out = ok(runner.invoke(app, [*command, "--help"], env={"COLUMNS": "200"})).stdout
         for option in (
@@ -371,15 +375,15 @@ def test_ls_versions_plain_table(cli: Invoke, tmp_path: Path, repo: Repository) 
     ok(cli("alias", "set", "model", "prod", "1", "--canary", "2", "--weight", "20"))
     ok(cli("alias", "set", "model", "dev"))
     lines = ok(cli("ls", "model")).stdout.splitlines()
-    assert lines[0] == "version\tupdated\tsha256\taliases"
+    assert lines[0] == "version\tsize\tupdated\tsha256\taliases"
     rows = [line.split("\t") for line in lines[1:]]
-    assert [(r[0], r[2], r[3]) for r in rows] == [
-        ("LATEST", sha(b"v2")[:12], "dev"),
-        ("2", sha(b"v2")[:12], "prod (20%)"),
-        ("1", sha(b"v1")[:12], "prod (80%)"),
+    assert [(r[0], r[1], r[3], r[4]) for r in rows] == [
+        ("LATEST", "2 B", sha(b"v2")[:12], "dev"),
+        ("2", "2 B", sha(b"v2")[:12], "prod (20%)"),
+        ("1", "2 B", sha(b"v1")[:12], "prod (80%)"),
     ]
     updated = {a.version: a.update_at for a in repo.list_artifact_versions("model")}
-    assert rows[1][1] == f"{updated['2']:%Y-%m-%d %H:%M:%S}Z"
+    assert rows[1][2] == f"{updated['2']:%Y-%m-%d %H:%M:%S}Z"
 
 
 def test_ls_versions_json_and_quiet(cli: Invoke, tmp_path: Path, repo: Repository) -> None:

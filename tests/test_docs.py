@@ -307,19 +307,35 @@ def test_ci_cd_promotion_script(endpoint_url: str, bucket: str, tmp_path: Path) 
         step("rollback", "ranker")
         assert repo.get_alias("ranker", "prod").secondary_version_weight == 10
 
-        # Undoing the creation of prod is refused with a message.
+        def refused(*args: str) -> str:
+            done = subprocess.run(
+                ["bash", str(EXAMPLES / "promote.sh"), *args],
+                capture_output=True,
+                text=True,
+                env=env,
+                timeout=120,
+                check=False,
+            )
+            assert done.returncode == 1, done.stderr
+            assert "Traceback" not in done.stderr and len(done.stderr.splitlines()) == 1
+            return done.stderr
+
+        # A canary before prod exists is refused with a message.
         assert step("publish", "fresh", str(tmp_path / "one")) == "1\n"
+        assert "no prod alias yet" in refused("canary", "fresh", "1", "10")
+        # Rolling back twice goes two steps back, then there is nothing left.
+        (tmp_path / "three").write_bytes(b"build three")
         step("promote", "fresh", "1")
-        done = subprocess.run(
-            ["bash", str(EXAMPLES / "promote.sh"), "rollback", "fresh"],
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=120,
-            check=False,
-        )
-        assert done.returncode == 1
-        assert "nothing to roll back" in done.stderr
+        assert "no earlier target" in refused("rollback", "fresh")
+        for build in ("two", "three"):
+            version = step("publish", "fresh", str(tmp_path / build)).strip()
+            step("promote", "fresh", version)
+        assert repo.get_alias("fresh", "prod").version == "3"
+        step("rollback", "fresh")
+        assert repo.get_alias("fresh", "prod").version == "2"
+        step("rollback", "fresh")
+        assert repo.get_alias("fresh", "prod").version == "1"
+        assert "no earlier target" in refused("rollback", "fresh")
         assert repo.get_alias("fresh", "prod").version == "1"
 
 

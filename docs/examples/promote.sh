@@ -4,7 +4,7 @@
 #   promote.sh publish  NAME FILE       upload a build, freeze it, point staging at it
 #   promote.sh canary   NAME VERSION N  send N % of prod's picks to VERSION
 #   promote.sh promote  NAME VERSION    send all of prod to VERSION
-#   promote.sh rollback NAME            undo the last change of prod
+#   promote.sh rollback NAME            prod back to its previous target (again: further back)
 #
 # Configuration comes from the environment: AIOVERSIONED_BUCKET (and AIOVERSIONED_PREFIX),
 # AWS credentials and region as usual, and AWS_ENDPOINT_URL for a server other than AWS.
@@ -26,8 +26,12 @@ canary)
     # Read prod once and write it back only if nobody moved it in between.
     prod=$(aioversioned alias ls "$name" --json | python3 -c '
 import json, sys
-prod = next(a for a in json.load(sys.stdin) if a["alias"] == "prod")
-print(prod["version"], prod["revision"])')
+prod = [a for a in json.load(sys.stdin) if a["alias"] == "prod"]
+print(*(prod[0]["version"], prod[0]["revision"]) if prod else ())')
+    if [ -z "$prod" ]; then
+        echo "$name has no prod alias yet; promote a version first" >&2
+        exit 1
+    fi
     read -r current revision <<<"$prod"
     aioversioned alias set "$name" prod "$current" --canary "$version" --weight "$percent" \
         --expect-revision "$revision"
@@ -36,21 +40,8 @@ promote)
     aioversioned alias set "$name" prod "${3:?version missing}"
     ;;
 rollback)
-    # The newest recorded change of prod says what it pointed at before.
-    read -r previous canary weight <<<"$(aioversioned alias history "$name" prod --limit 1 --json |
-        python3 -c '
-import json, sys
-change = json.load(sys.stdin)[0]
-print(change["previous_version"] or "-", change["previous_secondary_version"] or "-",
-      change["previous_secondary_version_weight"] or 0)')"
-    if [ "$previous" = "-" ]; then
-        echo "prod did not exist before its last change; nothing to roll back to" >&2
-        exit 1
-    elif [ "$canary" = "-" ]; then
-        aioversioned alias set "$name" prod "$previous"
-    else
-        aioversioned alias set "$name" prod "$previous" --canary "$canary" --weight "$weight"
-    fi
+    # Back to prod's previous target; run again to go one step further back.
+    aioversioned alias rollback "$name" prod
     ;;
 *)
     echo "unknown step: $step" >&2
