@@ -68,6 +68,10 @@ class Artifact(BaseModel):
 
     _check_update_at = field_validator("update_at")(_utc)
 
+    def __hash__(self) -> int:  # hashable as before metadata, a dict, was a field
+        items = tuple(sorted(self.metadata.items()))
+        return hash((self.name, self.version, self.update_at, self.s3uri, self.sha256, items))
+
     @property
     def console_url(self) -> str:
         """Link to this object in the AWS S3 console."""

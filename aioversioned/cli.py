@@ -283,7 +283,9 @@ def rm(
     name: NameArgument,
     version: Annotated[
         Optional[str],  # noqa: UP045
-        typer.Argument(metavar="[VERSION]", help="Version number.", show_default=False),
+        typer.Argument(
+            metavar="VERSION", help="Version number (none with --all).", show_default=False
+        ),
     ] = None,
     everything: Annotated[
         bool,

@@ -592,7 +592,8 @@ def test_alias_json_schema(two_versions: Invoke, repo: Repository) -> None:
     assert Alias.model_validate(data) == repo.get_alias("model", "prod")
     listed = json.loads(ok(cli("alias", "ls", "model", "--json")).stdout)
     assert [Alias.model_validate(item) for item in listed] == repo.list_aliases("model")
-    assert all(set(item) == ALIAS_KEYS for item in listed)
+    assert all(set(item) == ALIAS_KEYS | {"missing_versions"} for item in listed)
+    assert [item["missing_versions"] for item in listed] == [[]]
 
 
 def test_alias_errors(two_versions: Invoke, repo: Repository) -> None:

@@ -149,5 +149,7 @@ def test_artifact_stays_frozen() -> None:
         }
     )
     assert (artifact.size, artifact.content_type, artifact.metadata) == (None, None, {})
+    tagged = artifact.model_copy(update={"metadata": {"commit": "a1"}})
+    assert len({artifact, tagged, artifact.model_copy()}) == 2  # still hashable
     with pytest.raises(ValueError, match="frozen"):
         artifact.size = 3
