@@ -183,3 +183,20 @@ def test_forced_rm_names_the_dangling_aliases(
         "which alias 'prod' points at",
     )
     assert not (tmp_path / "out").exists()
+
+
+def test_rm_json(cli: Invoke, tmp_path: Path) -> None:
+    publish(cli, tmp_path, "m", b"one")
+    publish(cli, tmp_path, "m", b"two")
+    ok(cli("alias", "set", "m", "prod", "1"))
+    forced = json.loads(ok(cli("rm", "m", "1", "--force", "--json")).stdout)
+    assert forced == {"name": "m", "version": "1", "deleted": True, "dangling_aliases": ["prod"]}
+    everything = json.loads(ok(cli("rm", "m", "--all", "--yes", "--json")).stdout)
+    assert everything == {
+        "name": "m",
+        "deleted": True,
+        "versions": ["LATEST", "2"],
+        "aliases": ["prod"],
+    }
+    gone = json.loads(ok(cli("rm", "m", "--all", "--yes", "--missing-ok", "--json")).stdout)
+    assert gone == {"name": "m", "deleted": False, "versions": [], "aliases": []}

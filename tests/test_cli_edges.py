@@ -271,9 +271,15 @@ def test_json_on_bootstrap_rm_and_alias_rm(cli: Any, repo: Repository, bucket: s
         "name": "m",
         "version": "1",
         "deleted": True,
+        "dangling_aliases": [],
     }
     gone = ok(cli("rm", "m", "1", "--missing-ok", "--json")).stdout
-    assert json.loads(gone) == {"name": "m", "version": "1", "deleted": False}
+    assert json.loads(gone) == {
+        "name": "m",
+        "version": "1",
+        "deleted": False,
+        "dangling_aliases": [],
+    }
 
 
 # -- revisions ----------------------------------------------------------------------------
