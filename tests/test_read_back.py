@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pickle
 
+import anyio
 import pytest
 
 from aioversioned import (
@@ -153,3 +154,33 @@ def test_artifact_stays_frozen() -> None:
     assert len({artifact, tagged, artifact.model_copy()}) == 2  # still hashable
     with pytest.raises(ValueError, match="frozen"):
         artifact.size = 3
+
+
+async def test_details_heads_run_concurrently_within_max_concurrency(
+    endpoint_url: str, bucket: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with AsyncRepository(
+        bucket, endpoint_url=endpoint_url, aws_region="us-east-1", max_concurrency=3
+    ) as repo:
+        await repo.bootstrap()
+        for number in range(8):
+            await repo.put_artifact("m", bytes([number]))
+            await repo.publish_artifact_version("m")
+        client = repo._s3._client
+        original = client.head_object
+        in_flight, most = 0, 0
+
+        async def counting(**kwargs: object) -> object:
+            nonlocal in_flight, most
+            in_flight += 1
+            most = max(most, in_flight)
+            try:
+                await anyio.sleep(0.05)
+                return await original(**kwargs)
+            finally:
+                in_flight -= 1
+
+        monkeypatch.setattr(client, "head_object", counting)
+        detailed = await repo.list_artifact_versions("m", details=True)
+    assert len(detailed) == 9 and all(a.content_type for a in detailed)
+    assert most == 3
