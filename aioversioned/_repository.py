@@ -404,9 +404,9 @@ class AsyncRepository(ContentOperations):
         (written by ``versioned`` 1.x, say). An object another tool wrote without a
         sha256 is streamed once and its sha256 recorded. Every version has its
         ``size`` (from the listing); ``content_type`` and ``metadata`` are filled for
-        LATEST and versions that needed a HEAD. With ``details=True`` every version is
-        HEADed (concurrently, within ``max_concurrency``) and all are filled. Raises
-        ArtifactNotFoundError when the artifact has no version at all.
+        LATEST only (None and empty for the others). With ``details=True`` every
+        version is HEADed (concurrently, within ``max_concurrency``) and all are
+        filled. Raises ArtifactNotFoundError when the artifact has no version at all.
         """
         self.layout.check_name(name)
         if not isinstance(details, bool):
@@ -436,7 +436,8 @@ class AsyncRepository(ContentOperations):
     ) -> list[Artifact]:
         """Artifacts for listed versions: from a record whose ETag matches, else (or
         always, with ``details``) a HEAD (and, for an object without a sha256, a stream
-        that learns it).
+        that learns it). Without ``details`` only LATEST has its content type and
+        metadata.
 
         Versions deleted between the listing and a HEAD are left out.
         """
@@ -457,7 +458,17 @@ class AsyncRepository(ContentOperations):
             return None if learned is None else self._artifact(name, number, learned[1], learned[0])
 
         found = await gather(partial(describe, number, info) for number, info in entries)
-        return [artifact for artifact in found if artifact is not None]
+        artifacts = [artifact for artifact in found if artifact is not None]
+        if details:
+            return artifacts
+        # Only LATEST's HEAD is sent whatever the records say: one listing answers the
+        # same for a version whether its sha256 came from a record or from a HEAD.
+        return [
+            a
+            if a.version == LATEST
+            else a.model_copy(update={"content_type": None, "metadata": {}})
+            for a in artifacts
+        ]
 
     async def publish_artifact_version(self, name: str) -> Artifact:
         """Freeze LATEST as the next version number by a server-side copy.
