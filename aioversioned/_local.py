@@ -38,12 +38,7 @@ class LocalS3:
 
     def start(self) -> LocalS3:
         """Start the server and wait (at most a minute) until it listens."""
-        try:
-            import moto.server  # noqa: F401  # fail here, with a hint, not in the child
-        except ImportError as err:
-            raise RuntimeError(
-                "a local S3 server needs moto: pip install 'aioversioned[local]'"
-            ) from err
+        require_moto()  # fail here, with a hint, not in the child
         process = subprocess.Popen(
             [sys.executable, "-m", "aioversioned._local", "--port", str(self.port)]
             + (["--verbose"] if self.verbose else []),
@@ -71,6 +66,16 @@ class LocalS3:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+def require_moto() -> None:
+    """Raise RuntimeError with the install command if moto can not be imported."""
+    try:
+        import moto.server  # noqa: F401
+    except ImportError as err:
+        raise RuntimeError(
+            "a local S3 server needs moto: pip install 'aioversioned[local]'"
+        ) from err
 
 
 def read_port(process: subprocess.Popen[bytes], what: str) -> int:
@@ -122,8 +127,16 @@ def _serve(port: int, verbose: bool) -> None:
     )
     from werkzeug.serving import make_server
 
+    class Handler(MotoRequestHandler):
+        def send_response(self, code: int, message: str | None = None) -> None:
+            # http.server adds a Server header to moto's own: aiohttp refuses the response
+            # in development mode (python -X dev) for the duplicate.
+            self.log_request(code)
+            self.send_response_only(code, message)
+            self.send_header("Date", self.date_time_string())
+
     app = DomainDispatcherApplication(create_backend_app)
-    server = make_server("127.0.0.1", port, app, threaded=False, request_handler=MotoRequestHandler)
+    server = make_server("127.0.0.1", port, app, threaded=False, request_handler=Handler)
     logging.getLogger("werkzeug").setLevel(logging.INFO if verbose else logging.WARNING)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     print(server.server_port, flush=True)

@@ -37,7 +37,7 @@ from ._cli_support import (
     with_common_options,
 )
 from ._keys import normalize_prefix, parse_version
-from ._local import LocalS3, fake_credentials
+from ._local import LocalS3, fake_credentials, require_moto
 from .errors import ArtifactNotFoundError
 
 app = typer.Typer(
@@ -447,6 +447,11 @@ repo_command(app)(url)
 @app.command(cls=Command)
 def quickstart() -> None:
     """Run the whole quick start against an embedded moto server, printing each step."""
+    try:
+        require_moto()
+    except RuntimeError as err:
+        typer.secho(f"Error: {err}", err=True, fg=typer.colors.RED)
+        raise typer.Exit(1) from None
     _quickstart.run(console.print)
     console.print("[green]quick start complete[/green]")
 

@@ -9,8 +9,10 @@ import sys
 
 def test_python_m_aioversioned_quickstart() -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    # In development mode aiohttp refuses a response with two Server headers, which the
+    # local server sent before (moto's and http.server's).
     done = subprocess.run(
-        [sys.executable, "-m", "aioversioned", "quickstart"],
+        [sys.executable, "-X", "dev", "-m", "aioversioned", "quickstart"],
         capture_output=True,
         text=True,
         timeout=180,
@@ -35,3 +37,17 @@ def test_python_m_aioversioned_quickstart() -> None:
     ):
         assert expected in out, f"{expected!r} missing from:\n{out}"
     assert "Traceback" not in done.stderr
+
+
+def test_quickstart_without_moto_says_how_to_install_it() -> None:
+    hide_moto = (
+        "import sys; sys.modules['moto'] = None; sys.argv = ['aioversioned', 'quickstart'];"
+        " from aioversioned.cli import main; main()"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", hide_moto], capture_output=True, text=True, timeout=60
+    )
+    assert (done.returncode, done.stdout) == (1, "")
+    assert done.stderr == (
+        "Error: a local S3 server needs moto: pip install 'aioversioned[local]'\n"
+    )
