@@ -63,7 +63,7 @@ class AsyncRepository(ContentOperations):
     connection errors), and a connection attempt gives up after ``connect_timeout``
     seconds.
 
-    Content above ``multipart_threshold`` bytes (32 MiB) moves in parts of
+    Content above ``multipart_threshold`` bytes (64 MiB) moves in parts of
     ``multipart_chunksize`` (8 MiB, at least 5 MiB), several at a time. With ``cache_dir``,
     downloaded content is kept on disk by sha256 (at most ``cache_max_bytes``, least
     recently used evicted first), safe to share between processes.

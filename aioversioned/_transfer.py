@@ -32,14 +32,14 @@ COPY_LIMIT = 5 * GiB  # the largest object one CopyObject request copies (tests 
 MAX_PUT_SIZE = 5 * GiB  # the largest object one PutObject request uploads
 PARTS_IN_FLIGHT = 6
 # Defaults of multipart_threshold and multipart_chunksize, from `python -m
-# benchmarks.putsizes` (docs/benchmarks.md, "put_artifact sizes"): up to 32 MiB one PUT
-# was as fast as parts or faster in every case measured (loopback server, 0 and 20 ms
-# per request), since parts cost two more round trips (create, complete) and gain no
-# bandwidth there; above it, parts keep memory bounded (PARTS_IN_FLIGHT parts) and use
-# parallel connections, which pays where one connection's bandwidth is the limit (S3).
-# On S3 parts are 5 MiB to 5 GiB, at most 10,000: 8 MiB parts reach 78 GiB, and larger
-# objects get larger parts (TransferConfig.part_size).
-DEFAULT_THRESHOLD = 32 * MiB
+# benchmarks.putsizes` (docs/benchmarks.md, "put_artifact sizes"): at 32 and 64 MiB one
+# PUT was as fast as 8 or 16 MiB parts or faster on moto and SeaweedFS at 0 and 20 ms
+# per request, bar one tie (parts cost two more round trips, create and complete, and
+# gain no bandwidth on loopback); above it, parts keep memory bounded (PARTS_IN_FLIGHT
+# parts) and use parallel connections, which pays where one connection's bandwidth is
+# the limit (S3). On S3 parts are 5 MiB to 5 GiB, at most 10,000: 8 MiB parts reach
+# 78 GiB, and larger objects get larger parts (TransferConfig.part_size).
+DEFAULT_THRESHOLD = 64 * MiB
 DEFAULT_CHUNKSIZE = 8 * MiB
 
 OnProgress = Callable[[int, int | None], object]

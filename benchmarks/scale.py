@@ -490,13 +490,15 @@ async def run_aliases(bench: Bench, n: int) -> None:
     )
     await _seeded(f"aliases N={n}", seed_aliases(bench.client, bench.bucket, name, n), n)
     repo = bench.repo
+
+    def listed(result: Any) -> None:
+        _expect(len(result) == n, f"listed {len(result)} aliases")
+
+    # The first listing reads every document (versioned 1.x wrote them) and writes the
+    # alias index; later ones read the index.
+    await bench.time("aliases", "list_aliases, first", n, lambda: repo.list_aliases(name), 1)
     await bench.time(
-        "aliases",
-        "list_aliases",
-        n,
-        lambda: repo.list_aliases(name),
-        runs,
-        check=lambda result: _expect(len(result) == n, f"listed {len(result)} aliases"),
+        "aliases", "list_aliases", n, lambda: repo.list_aliases(name), runs, check=listed
     )
     targets = iter([2, 3, 4] * runs)
     await bench.time(

@@ -386,7 +386,7 @@ async def test_a_multipart_latest_is_published_with_its_etag_and_versioned_publi
     any_repo: AsyncRepository,
 ) -> None:
     repo = any_repo
-    # A multipart LATEST of 3 parts of 8 MiB without sending 32 MiB (the default threshold).
+    # A multipart LATEST of 3 parts of 8 MiB without sending 64 MiB (the default threshold).
     repo._config = transfer_config(16 << 20, 8 << 20)
     data = os.urandom(20 << 20)
     await repo.put_artifact("app", data)
