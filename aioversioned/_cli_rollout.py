@@ -118,7 +118,7 @@ def rollout(
     Prints one line per step (on stderr with --json); with -q nothing but errors.
     """
     weights = parse_steps(steps)
-    seconds = parse_duration(bake)
+    seconds = parse_duration(bake, "--bake")
     check = command_check(check_cmd) if check_cmd is not None else None
     last: list[Alias] = []
 

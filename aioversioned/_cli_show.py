@@ -13,12 +13,14 @@ from ._validate import MAX_PRESIGN_SECONDS
 VersionArgument = Annotated[
     Optional[str],  # noqa: UP045  # typer evaluates annotations at runtime on 3.10
     typer.Argument(
-        metavar="[VERSION]", help="Version number or LATEST (default: LATEST).", show_default=False
+        metavar="VERSION", help="Version number or LATEST (default: LATEST).", show_default=False
     ),
 ]
 AliasOption = Annotated[
     Optional[str],  # noqa: UP045
-    typer.Option("--alias", help="The version this alias points at (its primary one)."),
+    typer.Option(
+        "--alias", metavar="ALIAS", help="The version this alias points at (its primary one)."
+    ),
 ]
 
 
@@ -84,7 +86,11 @@ def url(
     alias: AliasOption = None,
     expires: Annotated[
         str,
-        typer.Option("--expires", help="How long the URL works: 30s, 15m, 12h, 7d (at most 7d)."),
+        typer.Option(
+            "--expires",
+            metavar="DURATION",
+            help="How long the URL works: 30s, 15m, 12h, 7d (at most 7d).",
+        ),
     ] = "1h",
     json_output: JsonOption = False,
 ) -> None:
@@ -95,7 +101,7 @@ def url(
     ``expires_in`` (seconds).
     """
     _check(version, alias)
-    seconds = parse_duration(expires)
+    seconds = parse_duration(expires, "--expires")
     if not 1 <= seconds <= MAX_PRESIGN_SECONDS:
         raise typer.BadParameter(
             f"{expires!r} is not from 1s up to 7d (S3's limit for a signed URL)",

@@ -329,7 +329,7 @@ class Cli:
             )
         except ArtifactNotFoundError as err:
             self._show_traceback()
-            self.fail(f"{err}{self._suffix_hint(err.name)}")
+            self.fail(self._not_found(err))
         except StorageError as err:
             self._show_traceback()
             self.fail(unreachable(err) or str(err))
@@ -342,16 +342,23 @@ class Cli:
         finally:
             self.close()
 
-    def _suffix_hint(self, name: str) -> str:
-        """For an artifact not found: the --suffix that finds it, if only another does."""
+    def _not_found(self, err: ArtifactNotFoundError) -> str:
+        """The message for an artifact or version not found.
+
+        An artifact without any version is not found, whatever version was asked for
+        (as ``ls NAME`` says); one with versions under another suffix only, too, with
+        the ``--suffix`` that finds it.
+        """
         try:
-            suffixes = self.repo.list_artifact_suffixes(name)
+            suffixes = self.repo.list_artifact_suffixes(err.name)
         except AioVersionedError:
-            return ""
-        if not suffixes or self.connection.suffix in suffixes:
-            return ""
+            return str(err)
+        if self.connection.suffix in suffixes:
+            return str(err)
         found = " or ".join(f"--suffix {shlex.quote(suffix)}" for suffix in suffixes)
-        return f"; it has versions with {found}"
+        return f"artifact {err.name!r} not found" + (
+            f"; it has versions with {found}" if found else ""
+        )
 
     def fail(self, message: str, code: int = 1) -> None:
         """Print one line to stderr and exit with ``code``."""
@@ -530,7 +537,7 @@ _MESSAGES = {
     ),
     ("secondary_version", "must differ from version"): "--canary must differ from VERSION",
     ("version", "LATEST can not be deleted; use purge_artifact()"): (
-        "LATEST can not be deleted; publish keeps its content as a numbered version"
+        "LATEST can not be deleted alone; 'rm NAME --all' deletes the whole artifact"
     ),
 }
 _IDENTIFIER_RE = re.compile(r"\b[a-z0-9]+(?:_[a-z0-9]+)+\b")
@@ -639,21 +646,28 @@ _DURATION_RE = re.compile(r"(\d+)([smhdw])")
 _DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
 
-def parse_duration(text: str) -> int:
-    """``30s``, ``15m``, ``12h``, ``90d``, ``2w`` (or ``0``) to seconds, at most 100 years."""
+def parse_duration(text: str, option: str | None = None) -> int:
+    """``30s``, ``15m``, ``12h``, ``90d``, ``2w`` (or ``0``) to seconds, at most 100 years.
+
+    ``option`` (``--bake``) names the option in the usage error.
+    """
+    hint = None if option is None else f"'{option}'"
     if text == "0":
         return 0
     match = _DURATION_RE.fullmatch(text.strip())
     if match is None:
         raise typer.BadParameter(
-            f"{text!r} is not a duration: a whole number followed by s, m, h, d or w (e.g. 90d)"
+            f"{text!r} is not a duration: a whole number followed by s, m, h, d or w (e.g. 90d)",
+            param_hint=hint,
         )
     # Compare digit counts first: int() refuses strings of over 4,300 digits.
     limit = _validate.MAX_AGE_SECONDS
     number = int(match[1]) if len(match[1].lstrip("0")) <= len(str(limit)) else limit + 1
     seconds = number * _DURATION_UNITS[match[2]]
     if seconds > limit:
-        raise typer.BadParameter(f"{text!r:.40} is longer than 100 years ({limit:,} seconds)")
+        raise typer.BadParameter(
+            f"{text!r:.40} is longer than 100 years ({limit:,} seconds)", param_hint=hint
+        )
     return seconds
 
 

@@ -415,7 +415,7 @@ def purge(
 
     With -q, prints the deleted version numbers.
     """
-    seconds = parse_duration(older_than)
+    seconds = parse_duration(older_than, "--older-than")
     purge_time, deleted = cli.repo.purge_artifact_versions(name, keep, seconds, dry_run=dry_run)
     if json_output:
         cli.json(

@@ -352,7 +352,7 @@ def test_publish_prints_the_new_version(cli: Invoke, tmp_path: Path, bucket: str
 
 
 def test_publish_without_latest_fails(cli: Invoke) -> None:
-    failed(cli("publish", "ghost"), 1, "artifact 'ghost' version LATEST not found")
+    failed(cli("publish", "ghost"), 1, "artifact 'ghost' not found")
 
 
 # -- ls -----------------------------------------------------------------------------------
@@ -486,7 +486,7 @@ def test_get_usage_errors(two_versions: Invoke, tmp_path: Path) -> None:
 def test_get_missing_things_fail(two_versions: Invoke, tmp_path: Path) -> None:
     cli = two_versions
     failed(cli("get", "model", "--version", "9"), 1, "artifact 'model' version 9 not found")
-    failed(cli("get", "ghost"), 1, "artifact 'ghost' version LATEST not found")
+    failed(cli("get", "ghost"), 1, "artifact 'ghost' not found")
     failed(cli("get", "model", "--alias", "prod"), 1, "alias 'prod' of artifact 'model'")
     target = tmp_path / "no-such-dir" / "f"
     failed(cli("get", "model", "-o", str(target)), 2, "no-such-dir", "does not exist")

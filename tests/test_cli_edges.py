@@ -113,6 +113,19 @@ def test_help_shows_metavars_not_python_types(runner: CliRunner, command: list[s
     assert "{" not in out.splitlines()[1], out  # usage: NAME, not {NAME}
 
 
+def test_every_value_option_has_a_metavar() -> None:
+    root = typer.main.get_command(app)
+    for path in COMMANDS:
+        command = root
+        for name in path:
+            command = command.commands[name]  # type: ignore[attr-defined]
+        for param in command.params:
+            if param.param_type_name == "option" and not param.is_flag:  # type: ignore[attr-defined]
+                assert param.metavar, (path, param.opts)
+            if param.param_type_name == "argument":
+                assert param.metavar and "[" not in param.metavar, (path, param.name)
+
+
 def test_value_options_show_what_they_take(runner: CliRunner) -> None:
     out = ok(runner.invoke(app, ["alias", "set", "--help"], env={"COLUMNS": "200"})).stdout
     assert re.search(r"--canary +VERSION", out) and re.search(r"--weight +PERCENT", out)
@@ -156,7 +169,10 @@ def test_library_argument_names_become_option_names(cli: Any, repo: Repository) 
         "Invalid value for '--meta': key 'A' must match [a-z0-9][a-z0-9_-]* (S3 lowercases keys)"
     )
     assert usage(cli("rm", "m", "LATEST")) == (
-        "LATEST can not be deleted; publish keeps its content as a numbered version"
+        "LATEST can not be deleted alone; 'rm NAME --all' deletes the whole artifact"
+    )
+    assert usage(cli("purge", "m", "--older-than", "5x")).startswith(
+        "Invalid value for '--older-than': '5x' is not a duration"
     )
 
 
@@ -319,9 +335,10 @@ def test_an_artifact_under_another_suffix_is_not_found_with_a_hint(
         "Error: artifact 'z' not found; it has versions with --suffix .zip"
     )
     assert one_line(cli("get", "m", "--suffix", ".zip"), 1) == (
-        "Error: artifact 'm' version LATEST not found; it has versions with --suffix ''"
+        "Error: artifact 'm' not found; it has versions with --suffix ''"
     )
-    assert one_line(cli("ls", "nosuch"), 1) == "Error: artifact 'nosuch' not found"
+    for command in (["ls", "nosuch"], ["get", "nosuch"], ["publish", "nosuch"], ["show", "nosuch"]):
+        assert one_line(cli(*command), 1) == "Error: artifact 'nosuch' not found", command
     assert one_line(cli("get", "m", "--version", "3"), 1) == (
         "Error: artifact 'm' version 3 not found"
     )
