@@ -44,6 +44,9 @@ MARK_TTL = timedelta(hours=1)
 # How often a last-writer-wins alias write re-reads and tries again when another
 # writer changed the alias between its read and its conditional write.
 _WRITE_ATTEMPTS = 16
+# How long a put-back waits for a delete under way of its target (a delete takes
+# milliseconds; one stalled this long counts as taking the version).
+_MARK_WAIT = 10.0
 _REVISION_RE = re.compile(r"[A-Za-z0-9._:+/=-]{1,128}")
 
 
@@ -277,18 +280,36 @@ class AliasOperations:
             return "the alias does not exist (expected_revision names a revision)"
         return f"the alias is at revision {current.alias.revision}, not the one expected"
 
-    async def _targets_safe(self, name: str, targets: list[int | None]) -> bool:
+    async def _targets_safe(
+        self, name: str, targets: list[int | None], *, wait: bool = False
+    ) -> bool:
         """After an alias write: no delete of its versions is under way and they exist.
 
         The order is the protocol (see _delete_guarded): the deletion marks are listed
         after the write, and the versions are read after that listing. A delete that
         read the aliases before our write has its mark up until it deleted, so either
         the listing sees the mark or the HEADs see the version gone. Mark ages are
-        measured on the server's clock.
+        measured on the server's clock. With ``wait``, a delete under way is waited for
+        (a few seconds at most) and the HEADs then tell whether it took a version.
         """
         numbers = {number for number in targets if number is not None}  # LATEST stays
         if not numbers:
             return True
+        pause = 0.05
+        with anyio.move_on_after(_MARK_WAIT if wait else None):
+            while await self._deleting(name, numbers):
+                if not wait:
+                    return False
+                await anyio.sleep(pause)
+                pause = min(pause * 2, 1.0)
+            heads = await gather(
+                partial(self._s3.head, self.layout.version_key(name, n)) for n in sorted(numbers)
+            )
+            return all(head is not None for head in heads)
+        return False  # still being deleted
+
+    async def _deleting(self, name: str, numbers: set[int]) -> bool:
+        """Whether a fresh deletion mark names any of ``numbers``."""
         marks, now = await self._s3.list_timed(self.layout.deleting_dir(name))
         for info in marks:
             with contextlib.suppress(ValueError):
@@ -297,11 +318,8 @@ class AliasOperations:
                 if fresh and any(low <= n <= high for n in numbers):
                     found = await self._s3.get(info.key)
                     if found is not None and _mark_covers(found[0], numbers):
-                        return False  # else that delete just finished: the HEADs tell
-        heads = await gather(
-            partial(self._s3.head, self.layout.version_key(name, n)) for n in sorted(numbers)
-        )
-        return all(head is not None for head in heads)
+                        return True  # else that delete just finished: the HEADs tell
+        return False
 
     async def _undo(
         self, history: AliasHistory, previous: AliasState | None, written: Alias, sequence: int
@@ -311,10 +329,11 @@ class AliasOperations:
 
         A moved alias gets a new document with the previous target, If-Match our
         revision (new bytes, so a writer still holding the previous revision can not
-        mistake it for the old document). That is a new alias write like any other: if
-        the previous target is being deleted too, it is undone in turn. A new alias, or
-        one whose previous target is going too, is deleted If-Match our revision. If
-        another writer replaced ours first, theirs stays.
+        mistake it for the old document), checked like any alias write, except that a
+        delete under way of its target is waited for: when it took the target (it read
+        the alias while it held our write), the alias is deleted If-Match that document.
+        A new alias is deleted If-Match our revision. If another writer replaced ours
+        first, theirs stays.
         """
         ours = f'"{written.revision}"'
         if previous is not None:
@@ -337,7 +356,9 @@ class AliasOperations:
             info = _written_info(history.key, put, body, metadata)
             number = await history.record_written(AliasState(back, info), put.last_modified)
             targets = [_keys.parse_version(v) for v in (back.version, back.secondary_version) if v]
-            if await self._targets_safe(back.name, targets):
+            # A delete that read the alias while it held our write may be taking that
+            # target: wait for it to end, then the HEADs tell.
+            if await self._targets_safe(back.name, targets, wait=True):
                 return "alias put back to its previous target"
             if number is None:
                 return "another writer has changed it since"

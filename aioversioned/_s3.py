@@ -116,10 +116,15 @@ class WriteResult:
     token: str | None = None
 
 
+def quoted(etag: str) -> str:
+    """An ETag as HEAD and GET spell it, in quotes (SeaweedFS answers copies without)."""
+    return f'"{etag.strip(chr(34))}"' if etag else etag
+
+
 def _object_info(key: str, response: Mapping[str, Any], size: int) -> ObjectInfo:
     return ObjectInfo(
         key=key,
-        etag=response["ETag"],
+        etag=quoted(response["ETag"]),
         last_modified=response["LastModified"],
         size=size,
         metadata=response.get("Metadata", {}),
@@ -297,7 +302,7 @@ class S3:
             return None
         return ObjectInfo(
             key=key,
-            etag=resp["ETag"],
+            etag=quoted(resp["ETag"]),
             last_modified=resp["LastModified"],
             size=resp["ContentLength"],
             metadata=resp.get("Metadata", {}),
@@ -329,7 +334,9 @@ class S3:
         except ObjectMissing:
             return None
         count = resp.get("PartsCount")
-        return (resp["ContentLength"], count, resp["ETag"]) if isinstance(count, int) else None
+        return (
+            (resp["ContentLength"], count, quoted(resp["ETag"])) if isinstance(count, int) else None
+        )
 
     async def get(self, key: str) -> tuple[bytes, ObjectInfo] | None:
         """Body and metadata of ``key``, or None when it does not exist."""
@@ -342,7 +349,7 @@ class S3:
             return None
         info = ObjectInfo(
             key=key,
-            etag=resp["ETag"],
+            etag=quoted(resp["ETag"]),
             last_modified=resp["LastModified"],
             size=len(body),
             metadata=resp.get("Metadata", {}),
@@ -393,7 +400,7 @@ class S3:
             if (found := await self.head(key)) and found.metadata.get(TOKEN_KEY) == token:
                 return WriteResult(found.etag, found.last_modified, token)
             raise
-        return WriteResult(resp["ETag"], _write_time(resp), token)
+        return WriteResult(quoted(resp["ETag"]), _write_time(resp), token)
 
     async def delete_if(self, key: str, etag: str) -> datetime | None:
         """Delete ``key`` only while it has ``etag`` (If-Match); when it went, or None.
@@ -447,7 +454,7 @@ class S3:
                 CopySourceIfMatch=source_etag,
             )
         result = resp["CopyObjectResult"]
-        return WriteResult(etag=result["ETag"], last_modified=result["LastModified"])
+        return WriteResult(etag=quoted(result["ETag"]), last_modified=result["LastModified"])
 
     async def first_numbered(
         self, directory: str, parse: Callable[[str], int | None], start_after: str | None = None
@@ -511,7 +518,7 @@ class S3:
             page = [
                 ObjectInfo(
                     key=item["Key"],
-                    etag=item.get("ETag", ""),
+                    etag=quoted(item.get("ETag", "")),
                     last_modified=item["LastModified"],
                     size=item.get("Size", 0),
                 )
@@ -678,7 +685,7 @@ class S3:
                     Key=key, UploadId=upload_id, PartNumber=number, Body=_BytesReader(body)
                 )
             )
-        etag: str = resp["ETag"]
+        etag = quoted(resp["ETag"])
         return etag
 
     async def copy_part(
@@ -705,7 +712,7 @@ class S3:
                 CopySourceRange=f"bytes={first}-{last}",
                 CopySourceIfMatch=source_etag,
             )
-        etag: str = resp["CopyPartResult"]["ETag"]
+        etag = quoted(resp["CopyPartResult"]["ETag"])
         return etag
 
     async def complete_multipart(
@@ -726,7 +733,7 @@ class S3:
             kwargs["IfNoneMatch"] = "*"
         async with self._request("CompleteMultipartUpload", key):
             resp = await self._client.complete_multipart_upload(**kwargs)
-        return WriteResult(etag=resp["ETag"], last_modified=_write_time(resp))
+        return WriteResult(etag=quoted(resp["ETag"]), last_modified=_write_time(resp))
 
     async def abort_multipart(self, key: str, upload_id: str) -> None:
         """Abort a multipart upload and free its parts."""

@@ -21,6 +21,7 @@ from aioversioned import (
     AsyncRepository,
     StorageError,
     VersionConflictError,
+    VersionInUseError,
     _aliases,
     _repository,
     _transfer,
@@ -542,3 +543,47 @@ async def test_a_publish_whose_version_is_deleted_before_it_is_described_says_so
         await publishing.result()
     await any_repo.put_artifact("m", b"d")
     assert (await any_repo.publish_artifact_version("m")).version == "2"  # 1 is not reused
+
+
+async def test_a_put_back_whose_target_a_delete_keeps_stays(
+    any_repo: AsyncRepository, other: AsyncRepository
+) -> None:
+    """Explorer (moto 20874): a put-back found a delete of its target under way and
+    deleted the alias, though that delete then read the put-back and kept the version
+    (an alias lost, and a second "absent" create allowed). The put-back waits for the
+    delete to end: the version is there, so the alias stays put back."""
+    for content in (b"one", b"two"):
+        await publish(any_repo, content)
+    await any_repo.put_alias("m", "prod", 1)
+    deleting_two = Interposer(other).hold("DeleteObjects")
+    async with beside(any_repo) as third:
+        reading_aliases = Interposer(third).hold("ListObjectsV2", any_repo.layout.aliases_dir("m"))
+        faults = Interposer(any_repo)
+        checking = faults.hold("ListObjectsV2", any_repo.layout.deleting_dir("m"))
+        move, delete_two, delete_one = Task(), Task(), Task()
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(delete_two.run, lambda: other.delete_artifact_version("m", 2))
+            await arrive(deleting_two)  # marked, aliases read (prod at 1), not deleted yet
+            tg.start_soon(move.run, lambda: any_repo.put_alias("m", "prod", 2))
+            await arrive(checking)  # prod is at 2; its check will see 2's mark
+            undoing = faults.hold("PutObject", "aliases/prod.json")
+            checking.release()
+            await arrive(undoing)  # the put-back to 1 is about to be written
+            tg.start_soon(delete_one.run, lambda: third.delete_artifact_version("m", 1))
+            await arrive(reading_aliases)  # 1 is marked; its delete reads the aliases next
+            marks = any_repo.layout.deleting_dir("m")
+            polls = iter(range(2))  # the put-back's check sees 1's mark; its second look:
+            waiting = faults.hold("ListObjectsV2", lambda key: key == marks and next(polls, 1) == 1)
+            undoing.release()
+            await arrive(waiting)  # the put-back is written and waits for that delete
+            reading_aliases.release()
+            await delete_one.done.wait()
+            waiting.release()
+            deleting_two.release()
+    with pytest.raises(VersionConflictError, match="put back to its previous target"):
+        await move.result()
+    with pytest.raises(VersionInUseError):
+        await delete_one.result()  # it read the put-back
+    await delete_two.result()
+    assert (await any_repo.get_alias("m", "prod")).version == "1"
+    assert [a.version for a in await any_repo.list_artifact_versions("m")] == ["LATEST", "1"]

@@ -412,8 +412,9 @@ def _alias_writes(
 
     - cas: among put_alias calls that expected one revision R, at most one succeeded.
       Among those that expected "absent", at most one succeeded unless the seed has a
-      delete_alias of this alias: with conditional writes only a delete makes an alias
-      absent again (an undo puts back the document its write replaced).
+      delete_alias of this alias or its history has a deletion: with conditional writes
+      only a delete makes an alias absent again (an undo puts back the document its
+      write replaced, or deletes the alias when that document's target was deleted).
     - a successful tagged put_alias is in the history: the oldest record with its tag
       has the revision it returned and its targets, and for a compare-and-swap the
       record before it has the revision it expected (none for "absent"). Later records
@@ -449,7 +450,10 @@ def _alias_writes(
         wanted = "absent" if rec.op == "absent" else rec.observed
         if wanted is not None:
             expected[wanted].append(rec)
-    deletes = any(r.op == "unalias" for r in mine)
+    # An undo whose put-back target was deleted meanwhile deletes the alias too.
+    deletes = any(r.op == "unalias" for r in mine) or any(
+        c.current.version is None for c in history
+    )
     for wanted, group in expected.items():
         won = [r for r in group if r.status == "ok"]
         if len(won) > 1 and (wanted != "absent" or not deletes):
