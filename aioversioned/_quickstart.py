@@ -1,82 +1,134 @@
-"""The quick-start tour: every operation once, against a local moto server."""
+"""The quick start: the ``versioned`` 1.x S3-only tour, replayed on a local moto server.
+
+Same names and steps as that tour: a repository with prefix ``artifacts`` and suffix
+``.bin``, the artifact ``my_application``, the aliases ``development``, ``production``
+and ``staging``, a blue/green switch, a canary, an emergency rollback, a purge, and a
+read of what production serves. One plain sentence per step.
+"""
 
 from __future__ import annotations
 
 import os
-from collections import Counter
 from collections.abc import Callable
 
 from ._local import LocalS3, fake_credentials
+from ._models import Alias
 from ._sync import Repository
-from .errors import VersionInUseError
 
 BUCKET = "aioversioned-quickstart"
+PREFIX = "artifacts"
+SUFFIX = ".bin"
+NAME = "my_application"
+KEEP_LAST_N = 2
+MAX_ROLLBACKS = 5  # the tour needs 3; a bound so that a change of rule can not loop
+
+NEXT_STEPS = (
+    "Try it next with a local S3 server that stays up:",
+    "  aioversioned serve   (in another shell; export the variables it prints)",
+    f"  aioversioned --bucket demo --prefix {PREFIX} --suffix {SUFFIX} bootstrap",
+    f"  aioversioned --bucket demo --prefix {PREFIX} --suffix {SUFFIX} put {NAME} ./app.bin",
+    "The docs: docs/tutorial.md walks through the API, docs/cli.md through every command.",
+)
 
 
 def run(say: Callable[[str], None]) -> None:
     """Start a local S3 server, run the tour through the sync Repository, stop the server."""
     os.environ.update(fake_credentials())
     with LocalS3() as server:
-        say(f"local S3 (moto) listening at {server.endpoint_url}")
-        with Repository(BUCKET, endpoint_url=server.endpoint_url, aws_region="us-east-1") as repo:
+        say(f"Local S3 server (moto) listening at {server.endpoint_url}.")
+        with Repository(
+            BUCKET,
+            s3_prefix=PREFIX,
+            suffix=SUFFIX,
+            endpoint_url=server.endpoint_url,
+            aws_region="us-east-1",
+        ) as repo:
             tour(repo, say)
+    say("Quick start complete.")
+    for line in NEXT_STEPS:
+        say(line)
+
+
+def target(alias: Alias) -> str:
+    """Where an alias points, as the tour says it: ``2``, or ``2 (90%) + 3 (10%)``."""
+    if alias.secondary_version is None:
+        return alias.version
+    weight = alias.secondary_version_weight or 0
+    return f"{alias.version} ({100 - weight}%) + {alias.secondary_version} ({weight}%)"
 
 
 def tour(repo: Repository, say: Callable[[str], None]) -> None:
-    """Walk through the whole API once, printing each step."""
+    """The ``versioned`` S3-only tour, one sentence per step."""
     repo.bootstrap()
-    say(f"1. bootstrap: bucket s3://{BUCKET} is ready")
+    say(f"1. Repository: bucket {BUCKET}, prefix {PREFIX!r}, suffix {SUFFIX!r} (bucket created).")
 
-    art = repo.put_artifact("my-model", b"weights v1", metadata={"commit": "a1b2c3"})
-    say(f"2. put_artifact: LATEST sha256={art.sha256[:12]}… at {art.s3uri}")
-    again = repo.put_artifact("my-model", b"weights v1", metadata={"commit": "a1b2c3"})
+    latest = repo.put_artifact(NAME, b"my_application v1")
+    say(f"2. Put {NAME}: LATEST holds b'my_application v1' at {latest.s3uri}.")
+    v1 = repo.publish_artifact_version(NAME)
+    say(f"3. Published LATEST as version {v1.version}.")
+    repo.put_artifact(NAME, b"my_application v2")
+    say("4. Updated LATEST to b'my_application v2'.")
+    v2 = repo.publish_artifact_version(NAME)
+    say(f"5. Published LATEST as version {v2.version}.")
+
+    dev = repo.put_alias(NAME, "development")
+    prod = repo.put_alias(NAME, "production", v1.version)
+    staging = repo.put_alias(NAME, "staging", v2.version)
     say(
-        f"   same bytes and metadata again: nothing uploaded (update_at {again.update_at:%H:%M:%S})"
+        f"6. Aliases: development -> {dev.version}, production -> {prod.version},"
+        f" staging -> {staging.version}."
     )
 
-    v1 = repo.publish_artifact_version("my-model")
-    say(f"3. publish_artifact_version: version {v1.version} ({v1.s3uri})")
-    repo.put_artifact("my-model", b"weights v2", metadata={"commit": "d4e5f6"})
-    v2 = repo.publish_artifact_version("my-model")
-    same = repo.publish_artifact_version("my-model")
-    say(f"   put new bytes, publish: version {v2.version}; publish again unchanged: {same.version}")
+    prod = repo.put_alias(NAME, "production", v2.version)
+    say(f"7. Blue/green: production -> {target(prod)}, switched in one alias write.")
 
-    prod = repo.put_alias("my-model", "prod", version=1)
-    say(f"4. put_alias: prod -> version {prod.version}")
-    canary = repo.put_alias("my-model", "prod", 1, secondary_version=2, secondary_version_weight=20)
-    picks = Counter(canary.random_artifact() for _ in range(1000))
-    share = picks[canary.secondary_version_s3uri or ""] / 10
-    say(f"   canary: prod -> 1, with 20% to 2 (observed {share:.1f}% of 1000 picks)")
-    repo.put_alias("my-model", "prod", version=2)
-    say("   blue/green: prod -> 2")
-    repo.put_alias("my-model", "staging")
-    say("   staging -> LATEST")
+    repo.put_artifact(NAME, b"my_application v3")
+    v3 = repo.publish_artifact_version(NAME)
+    say(f"8. Canary: put b'my_application v3' and published it as version {v3.version}.")
+    prod = repo.put_alias(NAME, "production", v2.version, v3.version, 10)
+    say(f"   Canary: production -> {target(prod)}.")
+    prod = repo.put_alias(NAME, "production", v2.version, v3.version, 50)
+    say(f"   Canary: production -> {target(prod)}.")
+    prod = repo.put_alias(NAME, "production", v3.version)
+    say(f"   Canary done: production -> {target(prod)}.")
 
-    alias = repo.get_alias("my-model", "prod")
-    names = [a.alias for a in repo.list_aliases("my-model")]
-    say(f"5. get_alias: prod -> {alias.version}; list_aliases: {names}")
-    repo.delete_alias("my-model", "staging")
-    say(f"   delete_alias staging; left: {[a.alias for a in repo.list_aliases('my-model')]}")
+    # rollback_alias goes one change back in the alias history per call: from 3 that is
+    # 2 (50%) + 3 (50%), not 2. The tour calls it until production is at 2 alone and
+    # prints every call, rather than pretend one call did it.
+    say(
+        f"9. Emergency rollback of production to {v2.version}: rollback_alias goes one"
+        " change back in the alias history per call."
+    )
+    calls = 0
+    while target(prod) != v2.version and calls < MAX_ROLLBACKS:
+        prod = repo.rollback_alias(NAME, "production")
+        calls += 1
+        say(f"   rollback_alias call {calls}: production -> {target(prod)}.")
+    say(f"   production is back at {target(prod)} after {calls} rollback_alias calls.")
 
-    say(f"6. list_artifact_names: {repo.list_artifact_names()}")
-    versions = [a.version for a in repo.list_artifact_versions("my-model")]
-    say(f"   list_artifact_versions: {versions}")
-    content = repo.get_artifact_content("my-model", version=1)
-    say(f"   get_artifact_content(version=1): {content!r}")
-    latest = repo.get_artifact_version("my-model")
-    say(f"   get_artifact_version(LATEST): {latest.console_url}")
+    _, deleted = repo.purge_artifact_versions(
+        NAME, keep_last_n=KEEP_LAST_N, purge_older_than_secs=0
+    )
+    gone = ", ".join(a.version for a in deleted) or "none"
+    plural = "s" if len(deleted) > 1 else ""
+    say(
+        f"10. Purge keeping the last {KEEP_LAST_N} (any age): deleted version{plural} {gone};"
+        " a purge never deletes a version an alias uses."
+    )
+    numbers = [a.version for a in repo.list_artifact_versions(NAME) if a.version != "LATEST"]
+    users: dict[str, list[str]] = {}
+    for alias in repo.list_aliases(NAME):
+        for version in (alias.version, alias.secondary_version):
+            if version is not None:
+                users.setdefault(version, []).append(alias.alias)
+    for rank, number in enumerate(numbers):  # newest first
+        why = [f"one of the last {KEEP_LAST_N}"] if rank < KEEP_LAST_N else []
+        if number in users:
+            why.append(f"used by {' and '.join(users[number])}")
+        say(f"    Kept version {number}: {'; '.join(why)}.")
+    if "LATEST" in users:
+        say(f"    LATEST stays, as always; {' and '.join(users['LATEST'])} follows it.")
 
-    _, deleted = repo.purge_artifact_versions("my-model", keep_last_n=1, purge_older_than_secs=0)
-    gone = [a.version for a in deleted]
-    say(f"7. purge_artifact_versions(keep_last_n=1, older than 0 s): deleted {gone}")
-    try:
-        repo.delete_artifact_version("my-model", 2)
-    except VersionInUseError as err:
-        say(f"   delete version 2 refused: {err}")
-    repo.delete_artifact_version("my-model", 2, force=True)
-    v3 = repo.publish_artifact_version("my-model")
-    say(f"   delete it with force=True, publish again: version {v3.version} (never reused)")
-    history = repo.list_alias_history("my-model", "prod")
-    say(f"   prod history, newest first: {[change.version for change in history]}")
-    repo.purge_all()
-    say(f"   purge_all: artifacts left {repo.list_artifact_names()}")
+    content = repo.get_alias_content(NAME, "production")
+    prod = repo.get_alias(NAME, "production")
+    say(f"11. Read production (version {target(prod)}): {content!r}.")

@@ -446,14 +446,13 @@ repo_command(app)(url)
 
 @app.command(cls=Command)
 def quickstart() -> None:
-    """Run the whole quick start against an embedded moto server, printing each step."""
+    """Replay the `versioned` S3-only tour on an embedded moto server, one line per step."""
     try:
         require_moto()
     except RuntimeError as err:
         typer.secho(f"Error: {err}", err=True, fg=typer.colors.RED)
         raise typer.Exit(1) from None
     _quickstart.run(console.print)
-    console.print("[green]quick start complete[/green]")
 
 
 @app.command(cls=Command)

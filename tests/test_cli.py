@@ -762,8 +762,9 @@ def test_debug_shows_the_traceback_and_keeps_the_exit_code(cli: Invoke) -> None:
 
 def test_quickstart_command(runner: CliRunner) -> None:
     out = ok(runner.invoke(app, ["quickstart"])).stdout
-    assert "1. bootstrap" in out
-    assert "quick start complete" in out
+    assert "6. Aliases: development -> LATEST, production -> 1, staging -> 2." in out
+    assert "11. Read production (version 2): b'my_application v2'." in out
+    assert "Quick start complete." in out
 
 
 # -- the installed console script ---------------------------------------------------------
