@@ -53,6 +53,28 @@ class RetriedConflict(VersionConflictError):
     """
 
 
+class _ResendRefused(Exception):
+    """A conditional copy botocore would send again: its first attempt may have landed."""
+
+
+def _no_blind_resend(
+    request_dict: Mapping[str, Any], caught_exception: Exception | None = None, **kwargs: Any
+) -> None:
+    """Stop botocore from sending a create-only copy again (``needs-retry`` handler).
+
+    A server that ignores If-None-Match on CopyObject (moto) would take the resend of a
+    copy whose answer was lost as a second copy, of the source as it is by then: a
+    published version's bytes would change under its number. The caller reads the
+    target instead (RetriedConflict) and copies again only if it is not there.
+    """
+    response = kwargs.get("response")
+    failed = caught_exception is not None or (
+        response is not None and response[0].status_code >= 500
+    )
+    if failed and "If-None-Match" in request_dict.get("headers", {}):
+        raise _ResendRefused
+
+
 class NotModified(enum.Enum):
     """The answer of a conditional read whose object still has the given ETag."""
 
@@ -174,6 +196,7 @@ class S3:
             self._owner["ExpectedBucketOwner"] = expected_bucket_owner
             self._source_owner["ExpectedSourceBucketOwner"] = expected_bucket_owner
         self._write_args = dict(write_args or {})
+        client.meta.events.register_first("needs-retry.s3.CopyObject", _no_blind_resend)
 
     @property
     def endpoint_url(self) -> str:
@@ -435,7 +458,8 @@ class S3:
         The copy keeps the source's metadata and content type unless ``metadata`` is
         given (then both are replaced). Raises ObjectMissing when the source is gone and
         VersionConflictError when the source changed or, with ``if_none_match``, the
-        target exists (on servers that enforce the conditions).
+        target exists (on servers that enforce the conditions). A create-only copy that
+        failed is never sent again by botocore: RetriedConflict, since it may have landed.
         """
         kwargs = self._args(Key=target, **self._write_args)
         if if_none_match:
@@ -446,13 +470,16 @@ class S3:
             kwargs.update(MetadataDirective="REPLACE", Metadata=dict(metadata))
             if content_type:
                 kwargs["ContentType"] = content_type
-        async with self._request("CopyObject", target, missing_ok=True):
-            resp = await self._client.copy_object(
-                **kwargs,
-                **self._source_owner,
-                CopySource={"Bucket": self.bucket, "Key": source},
-                CopySourceIfMatch=source_etag,
-            )
+        try:
+            async with self._request("CopyObject", target, missing_ok=True):
+                resp = await self._client.copy_object(
+                    **kwargs,
+                    **self._source_owner,
+                    CopySource={"Bucket": self.bucket, "Key": source},
+                    CopySourceIfMatch=source_etag,
+                )
+        except _ResendRefused:
+            raise RetriedConflict(target, "CopyObject: its answer was lost") from None
         result = resp["CopyObjectResult"]
         return WriteResult(etag=quoted(result["ETag"]), last_modified=result["LastModified"])
 

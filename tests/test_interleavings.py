@@ -76,6 +76,19 @@ async def arrive(rule: Rule) -> None:
         await rule.arrived.wait()
 
 
+async def first_of(*rules: Rule) -> None:
+    """Wait until one of ``rules`` has a request arrive."""
+    with anyio.fail_after(30):
+        async with anyio.create_task_group() as tg:
+
+            async def wait(rule: Rule) -> None:
+                await rule.arrived.wait()
+                tg.cancel_scope.cancel()
+
+            for rule in rules:
+                tg.start_soon(wait, rule)
+
+
 async def test_put_alias_after_a_delete_read_the_aliases_never_dangles(
     any_repo: AsyncRepository, other: AsyncRepository
 ) -> None:
@@ -587,3 +600,29 @@ async def test_a_put_back_whose_target_a_delete_keeps_stays(
     await delete_two.result()
     assert (await any_repo.get_alias("m", "prod")).version == "1"
     assert [a.version for a in await any_repo.list_artifact_versions("m")] == ["LATEST", "1"]
+
+
+async def test_a_publish_copy_whose_answer_was_lost_is_not_sent_again(
+    repo: AsyncRepository,
+) -> None:
+    """Explorer (moto 30064): the copy to version 1 landed and its answer was lost;
+    botocore sent it again after LATEST changed, and moto, which ignores If-None-Match
+    on CopyObject, copied the new LATEST over version 1: its bytes changed under its
+    number. The copy is not sent again: the publish reads version 1 and keeps it."""
+    await repo.put_artifact("m", b"first")
+    faults = Interposer(repo)
+    faults.drop_after("CopyObject", repo.layout.version_key("m", 1))
+    resend = faults.hold("CopyObject", repo.layout.version_key("m", 1))
+    reading = faults.hold("HeadObject", repo.layout.version_key("m", 1))
+    publishing = Task()
+    async with beside(repo) as second, anyio.create_task_group() as tg:
+        tg.start_soon(publishing.run, lambda: repo.publish_artifact_version("m"))
+        await first_of(resend, reading)  # the copy's next request, whichever it is
+        await second.put_artifact("m", b"second")
+        resend.release()
+        reading.release()
+    published = await publishing.result()
+    assert published.version == "1"
+    assert published.sha256 == hashlib.sha256(b"first").hexdigest()
+    assert await repo.get_artifact_content("m", 1) == b"first"
+    assert resend.hits == 0
