@@ -27,8 +27,7 @@ next number). Everyone who numbers it applies that rule, so they agree.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import partial
@@ -250,16 +249,29 @@ class AliasHistory:
             return newest + 2, False
         return newest + 1, False
 
+    async def _numbered(
+        self, below: int | None = None, page_size: int = 1000
+    ) -> AsyncIterator[tuple[int, str]]:
+        """The number and key of each record (numbered below ``below``), newest first."""
+        after = None if below is None else self._layout.history_key(self.name, self.alias, below)
+        async for page in self._s3.pages(self.directory, start_after=after, page_size=page_size):
+            for info in page:
+                try:
+                    number = self._layout.parse_history_key(self.name, self.alias, info.key)
+                except ValueError:
+                    continue  # not a record: another tool's key
+                yield number, info.key
+
     async def find_token(self, token: str, since: int) -> AliasChange | None:
         """The record numbered ``since`` or later of the document with ``token``."""
         numbers: list[int] = []
-        async for page in self._s3.pages(self.directory, page_size=_READ_BATCH):
-            for info in page:
-                with contextlib.suppress(ValueError):
-                    numbers.append(self._layout.parse_history_key(self.name, self.alias, info.key))
-            if not page or (numbers and numbers[-1] <= since) or len(numbers) >= _SEARCH_LIMIT:
+        async for number, _ in self._numbered(page_size=_READ_BATCH):
+            if number < since:
                 break
-        found = await gather(partial(self.change, n) for n in numbers if n >= since)
+            numbers.append(number)
+            if number == since or len(numbers) >= _SEARCH_LIMIT:
+                break
+        found = await gather(partial(self.change, n) for n in numbers)
         return next((f[0] for f in found if f is not None and f[1] == token), None)
 
     async def before_write(self, state: AliasState | None, newest: int) -> int | None:
@@ -322,30 +334,30 @@ class AliasHistory:
 
         Records are read newest first, a few at a time.
         """
-        after = None if below is None else self._layout.history_key(self.name, self.alias, below)
-        async for page in self._s3.pages(self.directory, start_after=after):
-            keys = []
-            for info in page:
-                with contextlib.suppress(ValueError):
-                    self._layout.parse_history_key(self.name, self.alias, info.key)
-                    keys.append(info.key)
-            for start in range(0, len(keys), _READ_BATCH):
-                batch = keys[start : start + _READ_BATCH]
-                for change in await gather(partial(self.read_change, key) for key in batch):
-                    if change is not None and wanted(change):
-                        return change
+        batch: list[str] = []
+        async for _, key in self._numbered(below):
+            batch.append(key)
+            if len(batch) == _READ_BATCH:
+                if (found := await self._first(batch, wanted)) is not None:
+                    return found
+                batch = []
+        return await self._first(batch, wanted)
+
+    async def _first(
+        self, keys: list[str], wanted: Callable[[AliasChange], bool]
+    ) -> AliasChange | None:
+        """The first of the records at ``keys`` (read at once) that is ``wanted``."""
+        for change in await gather(partial(self.read_change, key) for key in keys):
+            if change is not None and wanted(change):
+                return change
         return None
 
     async def changes(self, limit: int | None) -> list[AliasChange]:
         """Recorded changes, newest first, with their ``previous_*`` filled."""
         keys: list[str] = []
-        async for page in self._s3.pages(self.directory):
-            for info in page:
-                with contextlib.suppress(ValueError):
-                    self._layout.parse_history_key(self.name, self.alias, info.key)
-                    keys.append(info.key)
+        async for _, key in self._numbered():
+            keys.append(key)
             if limit is not None and len(keys) > limit:
                 break
-        wanted = keys if limit is None else keys[: limit + 1]
-        found = await gather(partial(self.read_change, key) for key in wanted)
+        found = await gather(partial(self.read_change, key) for key in keys)
         return with_previous([c for c in found if c is not None])[:limit]

@@ -442,33 +442,43 @@ class AsyncRepository(ContentOperations):
         Versions deleted between the listing and a HEAD are left out.
         """
 
-        async def describe(number: int | None, info: ObjectInfo) -> Artifact | None:
+        async def described(number: int | None, info: ObjectInfo) -> Artifact | None:
             if number is None and latest is not None:
                 info = latest
-            elif not details and (sha256 := records.sha256(number, info.etag)):
-                return self._artifact(name, number, info, sha256=sha256)
             elif (head := await self._s3.head(info.key)) is not None:
                 info = head
             else:
                 return None
             sha256 = _keys.stored_sha256(info.metadata) or records.sha256(number, info.etag)
             if sha256:
-                return self._artifact(name, number, info, sha256=sha256)
-            learned = await self._hashes(name).learn(number, info)
-            return None if learned is None else self._artifact(name, number, learned[1], learned[0])
+                artifact = self._artifact(name, number, info, sha256=sha256)
+            elif (learned := await self._hashes(name).learn(number, info)) is not None:
+                artifact = self._artifact(name, number, learned[1], learned[0])
+            else:
+                return None
+            if details or number is None:
+                return artifact
+            # Only LATEST's HEAD is sent whatever the records say: one listing answers
+            # the same for a version whether its sha256 came from a record or a HEAD.
+            return artifact.model_copy(update={"content_type": None, "metadata": {}})
 
-        found = await gather(partial(describe, number, info) for number, info in entries)
-        artifacts = [artifact for artifact in found if artifact is not None]
-        if details:
-            return artifacts
-        # Only LATEST's HEAD is sent whatever the records say: one listing answers the
-        # same for a version whether its sha256 came from a record or from a HEAD.
-        return [
-            a
-            if a.version == LATEST
-            else a.model_copy(update={"content_type": None, "metadata": {}})
-            for a in artifacts
-        ]
+        # A version its record describes needs no request: only the others are awaited.
+        found: list[Artifact | None] = []
+        misses: list[int] = []
+        for number, info in entries:
+            if details or (number is None and latest is not None):
+                sha256 = None
+            else:
+                sha256 = records.sha256(number, info.etag)
+            if sha256:
+                found.append(self._artifact(name, number, info, sha256=sha256))
+            else:
+                found.append(None)
+                misses.append(len(found) - 1)
+        heads = await gather(partial(described, *entries[index]) for index in misses)
+        for index, artifact in zip(misses, heads, strict=True):
+            found[index] = artifact
+        return [artifact for artifact in found if artifact is not None]
 
     async def publish_artifact_version(self, name: str) -> Artifact:
         """Freeze LATEST as the next version number by a server-side copy.
