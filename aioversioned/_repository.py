@@ -363,9 +363,9 @@ class AsyncRepository(ContentOperations):
         """Names of all artifacts in the repository, sorted.
 
         An artifact is a folder with a version (LATEST or a number) under ``versions/``:
-        one listing of the folders, then one small listing of each, concurrently. A
-        folder without a version is left out: what ``purge_artifact`` leaves on a server
-        that keeps empty folders (SeaweedFS), or aliases alone.
+        one listing of the folders, then one small listing of each, ``max_concurrency``
+        at a time. A folder without a version is left out: what ``purge_artifact``
+        leaves on a server that keeps empty folders (SeaweedFS), or aliases alone.
         """
         root = self.layout.root
         names = []
@@ -373,7 +373,7 @@ class AsyncRepository(ContentOperations):
             name = folder.removeprefix(root).rstrip("/")
             with contextlib.suppress(InvalidInputError):
                 names.append(_keys.validate_name(name))
-        found = await gather(partial(self._has_version, name) for name in names)
+        found = await gather((partial(self._has_version, name) for name in names), self._s3.limit)
         return sorted(name for name, has in zip(names, found, strict=True) if has)
 
     async def _has_version(self, name: str) -> bool:
@@ -475,7 +475,9 @@ class AsyncRepository(ContentOperations):
             else:
                 found.append(None)
                 misses.append(len(found) - 1)
-        heads = await gather(partial(described, *entries[index]) for index in misses)
+        heads = await gather(
+            (partial(described, *entries[index]) for index in misses), self._s3.limit
+        )
         for index, artifact in zip(misses, heads, strict=True):
             found[index] = artifact
         return [artifact for artifact in found if artifact is not None]

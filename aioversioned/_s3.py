@@ -189,6 +189,7 @@ class S3:
         self._client = client
         self.bucket = bucket
         self._region = region
+        self.limit = limit  # requests in flight at most
         self._limiter = anyio.CapacityLimiter(limit)
         self._owner: dict[str, str] = {}
         self._source_owner: dict[str, str] = {}

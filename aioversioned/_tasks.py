@@ -23,22 +23,27 @@ def _first_leaf(group: BaseExceptionGroup[BaseException]) -> BaseException:
     return leaf
 
 
-async def gather(calls: Iterable[Callable[[], Awaitable[T]]]) -> list[T]:
-    """Run the calls concurrently and return their results in order.
+async def gather(calls: Iterable[Callable[[], Awaitable[T]]], limit: int | None = None) -> list[T]:
+    """Run the calls concurrently (at most ``limit`` at a time) and return their results
+    in order.
 
     If any call fails the others are cancelled and its exception is raised as it is,
-    not wrapped in an exception group, so callers see the library's own errors.
+    not wrapped in an exception group, so callers see the library's own errors. With
+    ``limit``, tasks are that many workers taking the calls in turn: a hundred thousand
+    calls hold a hundred thousand results, not as many tasks.
     """
     calls = list(calls)
     results: list[T | None] = [None] * len(calls)
+    pending = iter(enumerate(calls))
 
-    async def run(index: int, call: Callable[[], Awaitable[T]]) -> None:
-        results[index] = await call()
+    async def worker() -> None:
+        for index, call in pending:
+            results[index] = await call()
 
     try:
         async with anyio.create_task_group() as tg:
-            for index, call in enumerate(calls):
-                tg.start_soon(run, index, call)
+            for _ in range(len(calls) if limit is None else min(limit, len(calls))):
+                tg.start_soon(worker)
     except BaseExceptionGroup as group:
         # The leaf keeps its own __cause__ (the botocore error it was raised from).
         raise _first_leaf(group)  # noqa: B904

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from datetime import datetime, timedelta, timezone
 from functools import partial
 
+import anyio
 import pytest
 
 from aioversioned import (
@@ -363,6 +364,23 @@ async def test_purge_all_removes_more_than_one_delete_batch(repo: AsyncRepositor
     )
     await repo.purge_all()
     assert await keys(repo) == []
+
+
+async def test_gather_with_a_limit_runs_that_many_calls_at_once_in_order() -> None:
+    running = peak = 0
+
+    async def call(index: int) -> int:
+        nonlocal running, peak
+        running += 1
+        peak = max(peak, running)
+        await anyio.sleep(0.001 * (index % 3))
+        running -= 1
+        return index
+
+    assert await gather((partial(call, i) for i in range(20)), 4) == list(range(20))
+    assert peak == 4
+    assert await gather(partial(call, i) for i in range(20)) == list(range(20))
+    assert peak == 20  # without a limit, every call at once
 
 
 async def test_suffix_and_nested_prefix(endpoint_url: str, bucket: str) -> None:
