@@ -24,8 +24,8 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from aioversioned import Alias, AliasChange, Artifact, Repository
-from aioversioned._cli_support import parse_duration
 from aioversioned.cli import app
+from aioversioned.cli.text import parse_duration
 
 # --json prints model_dump(mode="json"): exactly the models' fields.
 ARTIFACT_KEYS = set(Artifact.model_fields)

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from aioversioned import Artifact, Repository
-from aioversioned._cli_show import on_aws
-from aioversioned._cli_support import size_text
+from aioversioned.cli.artifacts import on_aws
+from aioversioned.cli.text import size_text
 from tests.test_cli import Invoke, cli, failed, ok, put, raw, repo, sha
 
 __all__ = ["cli", "raw", "repo"]  # fixtures, used by name

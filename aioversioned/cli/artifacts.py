@@ -1,81 +1,34 @@
-"""The ``aioversioned`` command line (thin: parses, calls the repository, prints).
-
-Every repository command takes the connection options (``--bucket`` ... ``--profile``),
-``-q/--quiet`` and ``--debug``; see :mod:`aioversioned._cli_support`. Exit codes:
-0 success, 1 an operational error (one line on stderr), 2 a usage error, 130
-interrupted (one line on stderr; see :mod:`aioversioned._cli_interrupts`).
-"""
+"""The artifact commands: bootstrap, put, publish, ls, get, rm, purge, show and url."""
 
 from __future__ import annotations
 
-import signal
-import sys
-import time
+from functools import partial
 from pathlib import Path
-from types import FrameType
-from typing import Annotated, BinaryIO, Optional
+from typing import Annotated, Optional
+from urllib.parse import urlsplit
 
 import typer
-from rich.console import Console
 
-from . import __version__, _cli_interrupts, _quickstart
-from ._cli_alias import alias_app
-from ._cli_rollout import rollout
-from ._cli_show import show, url
-from ._cli_support import (
-    Cli,
-    Command,
-    Group,
-    JsonOption,
-    NameArgument,
-    aliases_by_version,
-    parse_duration,
-    parse_metadata,
-    repo_command,
-    size_text,
-    when,
-    with_common_options,
-)
-from ._keys import normalize_prefix, parse_version
-from ._local import LocalS3, fake_credentials, require_moto
-from .errors import ArtifactNotFoundError
+from .._keys import normalize_prefix, parse_version
+from .._validate import MAX_PRESIGN_SECONDS
+from ..errors import ArtifactNotFoundError
+from .support import Cli, JsonOption, NameArgument, found
+from .text import aliases_by_version, parse_content, parse_duration, parse_metadata, size_text, when
 
-app = typer.Typer(
-    help="Versioned binary artifacts on S3: put, publish, alias, purge.",
-    cls=Group,
-    no_args_is_help=True,
-    pretty_exceptions_show_locals=False,  # locals may hold credentials
-)
-app.add_typer(alias_app, name="alias")
-console = Console(highlight=False, soft_wrap=True)
+VersionArgument = Annotated[
+    Optional[str],  # noqa: UP045  # typer evaluates annotations at runtime on 3.10
+    typer.Argument(
+        metavar="VERSION", help="Version number or LATEST (default: LATEST).", show_default=False
+    ),
+]
+AliasOption = Annotated[
+    Optional[str],  # noqa: UP045
+    typer.Option(
+        "--alias", metavar="ALIAS", help="The version this alias points at (its primary one)."
+    ),
+]
 
 
-def _show_version(value: bool) -> None:
-    if value:
-        typer.echo(f"aioversioned {__version__}")
-        raise typer.Exit()
-
-
-@app.callback()
-@with_common_options
-def _root(
-    version: Annotated[
-        bool,
-        typer.Option(
-            "--version", callback=_show_version, is_eager=True, help="Show the version and exit."
-        ),
-    ] = False,
-) -> None:
-    """Versioned binary artifacts on S3: put, publish, alias, purge.
-
-    The connection and output options can also come before the command name.
-    """
-
-
-# -- artifacts ----------------------------------------------------------------------------
-
-
-@repo_command(app)
 def bootstrap(cli: Cli, json_output: JsonOption = False) -> None:
     """Create the bucket if it does not exist (idempotent)."""
     cli.repo.bootstrap()
@@ -85,7 +38,6 @@ def bootstrap(cli: Cli, json_output: JsonOption = False) -> None:
         cli.say(f"bucket s3://{cli.connection.bucket} is ready")
 
 
-@repo_command(app)
 def put(
     cli: Cli,
     name: NameArgument,
@@ -114,15 +66,7 @@ def put(
     With -q, prints the sha256 of the content.
     """
     metadata = parse_metadata(meta or [])
-    # A path lets the library hash, size and multipart-upload the file without
-    # holding it in memory; stdin is uploaded as a stream.
-    content: Path | BinaryIO
-    if file == "-":
-        content = typer.get_binary_stream("stdin")
-    elif Path(file).is_file():
-        content = Path(file)
-    else:
-        raise typer.BadParameter(f"{file!r} is not a file", param_hint="'FILE'")
+    content = parse_content(file)
     with cli.progress(f"put {name}") as on_progress:
         artifact = cli.repo.put_artifact(
             name, content, content_type, metadata, on_progress=on_progress
@@ -136,7 +80,6 @@ def put(
         cli.say(f"{name} LATEST: {state}sha256 {artifact.sha256} ({artifact.s3uri})")
 
 
-@repo_command(app)
 def publish(cli: Cli, name: NameArgument, json_output: JsonOption = False) -> None:
     """Freeze LATEST of NAME as the next version number.
 
@@ -157,7 +100,6 @@ def publish(cli: Cli, name: NameArgument, json_output: JsonOption = False) -> No
         )
 
 
-@repo_command(app, "ls")
 def list_(
     cli: Cli,
     name: Annotated[
@@ -203,7 +145,6 @@ def list_(
     cli.table(f"{name} (s3://{cli.connection.bucket})", columns, rows)
 
 
-@repo_command(app)
 def get(
     cli: Cli,
     name: NameArgument,
@@ -277,7 +218,6 @@ def get(
         cli.say(f"wrote {size} bytes of {name} version {artifact.version} to {output}")
 
 
-@repo_command(app)
 def rm(
     cli: Cli,
     name: NameArgument,
@@ -321,17 +261,13 @@ def rm(
     if number is None:
         cli.repo.delete_artifact_version(name, version)
     dangling: tuple[str, ...] = ()
-    try:
-        cli.repo.get_artifact_version(name, version)
-    except ArtifactNotFoundError:
-        if not missing_ok:
-            raise
-        deleted = False
-        message = f"{name} version {version} does not exist; nothing to delete"
-    else:
+    lookup = partial(cli.repo.get_artifact_version, name, version)
+    deleted = found(lookup, ArtifactNotFoundError, missing_ok)
+    if deleted:
         dangling = cli.repo.delete_artifact_version(name, version, force=force)
-        deleted = True
         message = f"deleted {name} version {version}"
+    else:
+        message = f"{name} version {version} does not exist; nothing to delete"
     if json_output:
         cli.json(
             {
@@ -388,7 +324,6 @@ def _remove_artifact(cli: Cli, name: str, yes: bool, missing_ok: bool, json_outp
         cli.say(f"deleted {name}: {summary}")
 
 
-@repo_command(app)
 def purge(
     cli: Cli,
     name: NameArgument,
@@ -436,74 +371,91 @@ def purge(
         cli.say(f"nothing to purge for {name}")
 
 
-repo_command(app, "rollout")(rollout)
-repo_command(app)(show)
-repo_command(app)(url)
+def on_aws(endpoint_url: str) -> bool:
+    """Whether requests go to AWS's S3 (where the AWS console shows the object)."""
+    host = urlsplit(endpoint_url).hostname or ""
+    return host == "amazonaws.com" or host.endswith(".amazonaws.com")
 
 
-# -- local server -------------------------------------------------------------------------
+def _check(version: str | None, alias: str | None) -> None:
+    if version is not None and alias is not None:
+        raise typer.BadParameter("give VERSION or --alias, not both")
 
 
-@app.command(cls=Command)
-def quickstart() -> None:
-    """Replay the `versioned` S3-only tour on an embedded moto server, one line per step."""
-    try:
-        require_moto()
-    except RuntimeError as err:
-        typer.secho(f"Error: {err}", err=True, fg=typer.colors.RED)
-        raise typer.Exit(1) from None
-    _quickstart.run(console.print)
-
-
-@app.command(cls=Command)
-def serve(
-    port: Annotated[
-        int,
-        typer.Option(
-            "--port", metavar="PORT", min=0, max=65535, help="Port on 127.0.0.1 (0: any free)."
-        ),
-    ] = 5000,
+def show(
+    cli: Cli,
+    name: NameArgument,
+    version: VersionArgument = None,
+    alias: AliasOption = None,
+    json_output: JsonOption = False,
 ) -> None:
-    """Run a local S3 server (moto) on 127.0.0.1 in the foreground until Ctrl-C."""
-    server = LocalS3(port=port, verbose=True)
-    # Ctrl-C reaches the whole foreground process group. The moto child inherits an
-    # ignored SIGINT, so only this process reacts (and stops the child cleanly) instead
-    # of the child also dying with a KeyboardInterrupt traceback.
-    previous_interrupt = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        server.start()
-    except RuntimeError as err:
-        signal.signal(signal.SIGINT, previous_interrupt)
-        typer.secho(f"Error: {err}", err=True, fg=typer.colors.RED)
-        raise typer.Exit(1) from None
-    # Ctrl-C is how serve is meant to stop (exit 0), not an interrupted command (exit
-    # 130, see main): Python's own handler raises KeyboardInterrupt, caught below.
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+    """Describe one version of NAME: size, content type, metadata, sha256, aliases, S3 URI.
 
-    def stop(signum: int, frame: FrameType | None) -> None:
-        raise KeyboardInterrupt
+    The AWS console link is shown when the endpoint is AWS's. --json adds
+    ``aliases`` (the aliases pointing at it) and ``console_url`` (or null).
 
-    # Without this a plain `kill` would leave the moto child process running.
-    previous = signal.signal(signal.SIGTERM, stop)
-    try:
-        typer.echo(f"local S3 (moto) listening at {server.endpoint_url}; Ctrl-C stops it")
-        typer.echo(f"use it with: --endpoint-url {server.endpoint_url}")
-        typer.echo("or export these in another shell:")
-        typer.echo(f"  export AWS_ENDPOINT_URL={server.endpoint_url}")
-        for key, value in fake_credentials().items():
-            typer.echo(f"  export {key}={value}")
-        sys.stdout.flush()
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.stop()
-        signal.signal(signal.SIGTERM, previous)
-        signal.signal(signal.SIGINT, previous_interrupt)
-    typer.echo("local S3 stopped", err=True)
+    With -q, prints the sha256.
+    """
+    _check(version, alias)
+    artifact = cli.repo.get_artifact_version(name, version, alias=alias)
+    pointing = aliases_by_version(cli.repo.list_aliases(name)).get(artifact.version, [])
+    console = artifact.console_url if on_aws(cli.repo.endpoint_url) else None
+    if json_output:
+        names = [label.split(" ")[0] for label in pointing]
+        cli.json({**artifact.model_dump(mode="json"), "aliases": names, "console_url": console})
+        return
+    if cli.quiet:
+        cli.value(artifact.sha256)
+        return
+    size = "unknown" if artifact.size is None else f"{artifact.size:,} bytes"
+    metadata = ", ".join(f"{key}={value}" for key, value in sorted(artifact.metadata.items()))
+    fields = [
+        ("name", artifact.name),
+        ("version", artifact.version),
+        ("size", size),
+        ("content type", artifact.content_type or "unknown"),
+        ("updated", when(artifact)),
+        ("sha256", artifact.sha256),
+        ("metadata", metadata or "(none)"),
+        ("aliases", ", ".join(pointing) or "(none)"),
+        ("s3 uri", artifact.s3uri),
+    ]
+    if console is not None:
+        fields.append(("console", console))
+    for label, value in fields:
+        cli.value(f"{label:<13}{value}")
 
 
-def main() -> None:
-    """Entry point of the console script: Ctrl-C exits 130 with one line on stderr."""
-    _cli_interrupts.run(app)
+def url(
+    cli: Cli,
+    name: NameArgument,
+    version: VersionArgument = None,
+    alias: AliasOption = None,
+    expires: Annotated[
+        str,
+        typer.Option(
+            "--expires",
+            metavar="DURATION",
+            help="How long the URL works: 30s, 15m, 12h, 7d (at most 7d).",
+        ),
+    ] = "1h",
+    json_output: JsonOption = False,
+) -> None:
+    """Print a URL that downloads a version of NAME with a plain HTTP GET, no credentials.
+
+    An --alias is resolved now: the URL keeps giving that version when the alias moves.
+    A LATEST URL gives what LATEST holds when it is used. --json prints ``url`` and
+    ``expires_in`` (seconds).
+    """
+    _check(version, alias)
+    seconds = parse_duration(expires, "--expires")
+    if not 1 <= seconds <= MAX_PRESIGN_SECONDS:
+        raise typer.BadParameter(
+            f"{expires!r} is not from 1s up to 7d (S3's limit for a signed URL)",
+            param_hint="'--expires'",
+        )
+    link = cli.repo.presign_artifact(name, version, alias=alias, expires_in=seconds)
+    if json_output:
+        cli.json({"url": link, "expires_in": seconds})
+    else:
+        cli.value(link)

@@ -2,32 +2,24 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated, Optional
 
 import typer
 
-from ._cli_support import (
-    AliasArgument,
-    Cli,
-    Group,
-    JsonOption,
-    NameArgument,
-    alias_target,
-    change_target,
-    repo_command,
-    when,
-)
-from ._models import Alias
-from .errors import AliasNotFoundError, ArtifactNotFoundError
+from .._models import Alias
+from ..errors import AliasNotFoundError, ArtifactNotFoundError
+from .support import AliasArgument, Cli, Group, JsonOption, NameArgument, found, repo_command
+from .text import alias_target, change_target, when
 
-alias_app = typer.Typer(
+app = typer.Typer(
     cls=Group,
     help="Named pointers to versions: blue/green and canary deployments.",
     no_args_is_help=True,
 )
 
 
-@repo_command(alias_app, "set")
+@repo_command(app, "set")
 def alias_set(
     cli: Cli,
     name: NameArgument,
@@ -75,7 +67,7 @@ def alias_set(
         cli.say(f"{name} {alias} -> {alias_target(document)} (revision {document.revision})")
 
 
-@repo_command(alias_app, "ls")
+@repo_command(app, "ls")
 def alias_list(cli: Cli, name: NameArgument, json_output: JsonOption = False) -> None:
     """List the aliases of NAME; a version that no longer exists is marked (missing).
 
@@ -128,7 +120,7 @@ def _marked_target(alias: Alias, missing: list[str]) -> str:
     )
 
 
-@repo_command(alias_app, "history")
+@repo_command(app, "history")
 def alias_history(
     cli: Cli,
     name: NameArgument,
@@ -169,7 +161,7 @@ def alias_history(
     cli.table(f"history of {name} {alias}", ("change", "updated", "from", "to", "revision"), rows)
 
 
-@repo_command(alias_app, "rollback")
+@repo_command(app, "rollback")
 def alias_rollback(
     cli: Cli, name: NameArgument, alias: AliasArgument, json_output: JsonOption = False
 ) -> None:
@@ -192,7 +184,7 @@ def alias_rollback(
         )
 
 
-@repo_command(alias_app, "rm")
+@repo_command(app, "rm")
 def alias_remove(
     cli: Cli,
     name: NameArgument,
@@ -203,21 +195,13 @@ def alias_remove(
     json_output: JsonOption = False,
 ) -> None:
     """Delete ALIAS of NAME."""
-    try:
-        cli.repo.get_alias(name, alias)
-    except AliasNotFoundError:
-        if not missing_ok:
-            raise
-        deleted = False
-        message = f"alias {alias} of {name} does not exist; nothing to delete"
-    else:
+    deleted = found(partial(cli.repo.get_alias, name, alias), AliasNotFoundError, missing_ok)
+    if deleted:
         cli.repo.delete_alias(name, alias)
-        deleted = True
         message = f"deleted alias {alias} of {name}"
+    else:
+        message = f"alias {alias} of {name} does not exist; nothing to delete"
     if json_output:
         cli.json({"name": name, "alias": alias, "deleted": deleted})
     else:
         cli.say(message)
-
-
-# -- local server -------------------------------------------------------------------------

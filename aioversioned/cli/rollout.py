@@ -9,30 +9,13 @@ from typing import Annotated, Optional
 import anyio
 import typer
 
-from ._cli_support import (
-    AliasArgument,
-    Cli,
-    JsonOption,
-    NameArgument,
-    alias_target,
-    parse_duration,
-)
-from ._models import Alias
+from .._models import Alias
+from .support import AliasArgument, Cli, Connection, JsonOption, NameArgument
+from .text import alias_target, parse_duration, parse_steps
 
 DEFAULT_STEPS = "10,50,100"
 DEFAULT_BAKE = "5m"
 _SHOWN_OUTPUT = 200  # characters of a failing check's last line in the reason
-
-
-def parse_steps(text: str) -> tuple[int, ...]:
-    """``10,50,100`` to ``(10, 50, 100)``; the library checks their range and order."""
-    try:
-        return tuple(int(part) for part in text.split(","))
-    except ValueError:
-        raise typer.BadParameter(
-            f"{text!r} is not a comma-separated list of percentages, e.g. 10,50,100",
-            param_hint="'--steps'",
-        ) from None
 
 
 def command_check(command: str) -> Callable[[], Awaitable[bool]]:
@@ -50,26 +33,19 @@ def command_check(command: str) -> Callable[[], Awaitable[bool]]:
 
 
 def resume_command(
-    cli: Cli, name: str, alias: str, version: str, steps: str, bake: str, check: str | None
+    connection: Connection,
+    name: str,
+    alias: str,
+    version: str,
+    steps: str,
+    bake: str,
+    check: str | None,
 ) -> str:
     """The command line that continues this rollout."""
     words = ["aioversioned", "rollout", name, alias, version, "--steps", steps, "--bake", bake]
     if check is not None:
         words += ["--check-cmd", check]
-    connection = cli.connection
-    words += ["--bucket", connection.bucket]
-    if connection.prefix != "versioned-artifacts":
-        words += ["--prefix", connection.prefix]
-    if connection.suffix:
-        words += ["--suffix", connection.suffix]
-    for option, value in (
-        ("--region", connection.region),
-        ("--endpoint-url", connection.endpoint_url),
-        ("--profile", connection.profile),
-    ):
-        if value is not None:
-            words += [option, value]
-    return shlex.join([*words, "--resume"])
+    return shlex.join([*words, *connection.options(), "--resume"])
 
 
 def rollout(
@@ -149,7 +125,7 @@ def rollout(
         where = f" at {alias_target(last[-1])}" if last else ""
         typer.echo(
             f"{name} {alias} left{where}; to continue: "
-            f"{resume_command(cli, name, alias, version, steps, bake, check_cmd)}",
+            f"{resume_command(cli.connection, name, alias, version, steps, bake, check_cmd)}",
             err=True,
         )
         raise

@@ -1,6 +1,6 @@
-"""Plumbing of the command line: shared options, output, error mapping, argument parsing.
+"""Plumbing of the command line: shared options, output, running a command, error mapping.
 
-Kept apart from :mod:`aioversioned.cli` so that module reads as the list of commands.
+What every command module uses, so that a command only parses, calls and prints.
 """
 
 from __future__ import annotations
@@ -32,10 +32,8 @@ from rich.progress import (
 from rich.table import Table
 from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 
-from . import _validate
-from ._models import Alias, AliasChange, Artifact
-from ._sync import Repository
-from .errors import (
+from .._sync import Repository
+from ..errors import (
     AioVersionedError,
     ArtifactNotFoundError,
     BucketNotFoundError,
@@ -53,6 +51,7 @@ CommandFunction = TypeVar("CommandFunction", bound=Callable[..., None])
 # defaults, 10 s and 5 attempts, suit services). A refused connection fails in < 3 s.
 CONNECT_TIMEOUT = 2.0
 MAX_ATTEMPTS = 3
+DEFAULT_PREFIX = "versioned-artifacts"
 
 # The options every repository command takes. Region, endpoint and profile have no
 # envvar here on purpose: passing None lets botocore read AWS_REGION /
@@ -77,7 +76,7 @@ _COMMON_PARAMETERS = [
     inspect.Parameter(
         "prefix",
         inspect.Parameter.KEYWORD_ONLY,
-        default="versioned-artifacts",
+        default=DEFAULT_PREFIX,
         annotation=Annotated[
             str,
             typer.Option(
@@ -224,6 +223,22 @@ class Connection:
             max_attempts=MAX_ATTEMPTS,
         )
 
+    def options(self) -> list[str]:
+        """The command line options that name this connection (defaults left out)."""
+        words = ["--bucket", self.bucket]
+        if self.prefix != DEFAULT_PREFIX:
+            words += ["--prefix", self.prefix]
+        if self.suffix:
+            words += ["--suffix", self.suffix]
+        for option, value in (
+            ("--region", self.region),
+            ("--endpoint-url", self.endpoint_url),
+            ("--profile", self.profile),
+        ):
+            if value is not None:
+                words += [option, value]
+        return words
+
 
 @dataclass
 class Cli:
@@ -323,22 +338,22 @@ class Cli:
         except BucketNotFoundError:
             self._show_traceback()
             bucket = self.connection.bucket
-            self.fail(
+            fail(
                 f"bucket {bucket!r} does not exist; create it with "
                 f"'aioversioned bootstrap --bucket {bucket}'"
             )
         except ArtifactNotFoundError as err:
             self._show_traceback()
-            self.fail(self._not_found(err))
+            fail(self._not_found(err))
         except StorageError as err:
             self._show_traceback()
-            self.fail(unreachable(err) or str(err))
+            fail(unreachable(err) or str(err))
         except AioVersionedError as err:
             self._show_traceback()
-            self.fail(str(err))
+            fail(str(err))
         except OSError as err:  # a local file could not be written
             self._show_traceback()
-            self.fail(str(err))
+            fail(str(err))
         finally:
             self.close()
 
@@ -360,14 +375,30 @@ class Cli:
             f"; it has versions with {found}" if found else ""
         )
 
-    def fail(self, message: str, code: int = 1) -> None:
-        """Print one line to stderr and exit with ``code``."""
-        typer.secho(f"Error: {message}", err=True, fg=typer.colors.RED)
-        raise typer.Exit(code)
-
     def _show_traceback(self) -> None:
         if self.debug:
             traceback.print_exc(file=sys.stderr)
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    """Print one line to stderr and exit with ``code``."""
+    typer.secho(f"Error: {message}", err=True, fg=typer.colors.RED)
+    raise typer.Exit(code)
+
+
+def found(lookup: Callable[[], object], missing: type[LookupError], missing_ok: bool) -> bool:
+    """Whether ``lookup()`` finds what a command is to delete.
+
+    The library's deletes do nothing when there is nothing; the command line says so:
+    ``missing`` propagates (exit 1), unless ``missing_ok``.
+    """
+    try:
+        lookup()
+    except missing:
+        if not missing_ok:
+            raise
+        return False
+    return True
 
 
 # typer 0.26 and later vendor click: its classes are reached through typer only.
@@ -588,97 +619,3 @@ def unreachable(err: StorageError) -> str | None:
         f"can not reach the S3 endpoint {url.scheme}://{url.netloc}: "
         f"{reason[:1].lower()}{reason[1:]} ({MAX_ATTEMPTS} attempts)"
     )
-
-
-# -- formatting ---------------------------------------------------------------------------
-
-
-def when(item: Artifact | Alias | AliasChange) -> str:
-    """An update time as shown in tables: UTC, to the second."""
-    return f"{item.update_at:%Y-%m-%d %H:%M:%S}Z"
-
-
-def size_text(size: int | None) -> str:
-    """A size as shown in tables: ``812 B``, ``1.5 KiB``, ``3.2 GiB``; ``?`` when unknown."""
-    if size is None:
-        return "?"
-    if size < 1024:
-        return f"{size} B"
-    value = float(size)
-    for unit in ("KiB", "MiB", "GiB"):
-        value /= 1024
-        if value < 1024:
-            return f"{value:.1f} {unit}"
-    return f"{value / 1024:.1f} TiB"
-
-
-def aliases_by_version(aliases: Sequence[Alias]) -> dict[str, list[str]]:
-    """Version -> the aliases pointing at it, with their share when they split."""
-    found: dict[str, list[str]] = {}
-    for alias in aliases:
-        if alias.secondary_version is None:
-            found.setdefault(alias.version, []).append(alias.alias)
-            continue
-        weight = alias.secondary_version_weight or 0
-        found.setdefault(alias.version, []).append(f"{alias.alias} ({100 - weight}%)")
-        found.setdefault(alias.secondary_version, []).append(f"{alias.alias} ({weight}%)")
-    return found
-
-
-def alias_target(alias: Alias) -> str:
-    """``1`` or ``1 (80%), 2 (20%)``."""
-    return change_target(alias.version, alias.secondary_version, alias.secondary_version_weight)
-
-
-def change_target(version: str | None, secondary: str | None, weight: int | None) -> str:
-    """What an alias points at; ``(absent)`` when it did not exist."""
-    if version is None:
-        return "(absent)"
-    if secondary is None:
-        return version
-    weight = weight or 0
-    return f"{version} ({100 - weight}%), {secondary} ({weight}%)"
-
-
-# -- argument parsing -------------------------------------------------------------------
-
-_DURATION_RE = re.compile(r"(\d+)([smhdw])")
-_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
-
-
-def parse_duration(text: str, option: str | None = None) -> int:
-    """``30s``, ``15m``, ``12h``, ``90d``, ``2w`` (or ``0``) to seconds, at most 100 years.
-
-    ``option`` (``--bake``) names the option in the usage error.
-    """
-    hint = None if option is None else f"'{option}'"
-    if text == "0":
-        return 0
-    match = _DURATION_RE.fullmatch(text.strip())
-    if match is None:
-        raise typer.BadParameter(
-            f"{text!r} is not a duration: a whole number followed by s, m, h, d or w (e.g. 90d)",
-            param_hint=hint,
-        )
-    # Compare digit counts first: int() refuses strings of over 4,300 digits.
-    limit = _validate.MAX_AGE_SECONDS
-    number = int(match[1]) if len(match[1].lstrip("0")) <= len(str(limit)) else limit + 1
-    seconds = number * _DURATION_UNITS[match[2]]
-    if seconds > limit:
-        raise typer.BadParameter(
-            f"{text!r:.40} is longer than 100 years ({limit:,} seconds)", param_hint=hint
-        )
-    return seconds
-
-
-def parse_metadata(pairs: Sequence[str]) -> dict[str, str]:
-    """``["k=v", ...]`` to a dict; the library checks the keys and values themselves."""
-    metadata: dict[str, str] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise typer.BadParameter(f"{pair!r} is not KEY=VALUE", param_hint="'--meta'")
-        if key in metadata:
-            raise typer.BadParameter(f"key {key!r} given twice", param_hint="'--meta'")
-        metadata[key] = value
-    return metadata
