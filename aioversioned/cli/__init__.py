@@ -1,8 +1,9 @@
 """The ``aioversioned`` command line (thin: parses, calls the repository, prints).
 
 One module per group of commands: :mod:`.artifacts`, :mod:`.aliases`, :mod:`.rollout`,
-:mod:`.local`; the plumbing they share (connection options, output, error mapping) is
-in :mod:`.support`, the text forms of values in :mod:`.text`. Ctrl-C handling is
+:mod:`.local`. What they share: how a command is declared (its common options,
+registration, help) in :mod:`.options`; the connection, output and error mapping in
+:mod:`.support`; the text forms of values in :mod:`.text`. Ctrl-C handling is
 :mod:`aioversioned._cli_interrupts`, outside this package: the package's first line
 imports it, before anything slow (typer, rich) is.
 
@@ -19,7 +20,7 @@ import typer
 
 from .. import __version__, _cli_interrupts
 from . import aliases, artifacts, local, rollout
-from .support import Command, Group, repo_command, with_common_options
+from .options import Command, Group, repo_command, with_common_options
 
 app = typer.Typer(
     help="Versioned binary artifacts on S3: put, publish, alias, purge.",

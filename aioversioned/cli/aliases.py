@@ -9,7 +9,8 @@ import typer
 
 from .._models import Alias
 from ..errors import AliasNotFoundError, ArtifactNotFoundError
-from .support import AliasArgument, Cli, Group, JsonOption, NameArgument, found, repo_command
+from .options import AliasArgument, Group, JsonOption, NameArgument, repo_command
+from .support import Cli, found
 from .text import alias_target, change_target, when
 
 app = typer.Typer(

@@ -12,7 +12,8 @@ import typer
 from .._keys import normalize_prefix, parse_version
 from .._validate import MAX_PRESIGN_SECONDS
 from ..errors import ArtifactNotFoundError
-from .support import Cli, JsonOption, NameArgument, found
+from .options import JsonOption, NameArgument
+from .support import Cli, found
 from .text import aliases_by_version, parse_content, parse_duration, parse_metadata, size_text, when
 
 VersionArgument = Annotated[

@@ -10,7 +10,8 @@ import anyio
 import typer
 
 from .._models import Alias
-from .support import AliasArgument, Cli, Connection, JsonOption, NameArgument
+from .options import AliasArgument, JsonOption, NameArgument
+from .support import Cli, Connection
 from .text import alias_target, parse_duration, parse_steps
 
 DEFAULT_STEPS = "10,50,100"
