@@ -2,7 +2,8 @@
 
 The server runs single-threaded in a child process: moto checks a conditional write
 and then performs it in two steps, which only a one-request-at-a-time server keeps
-atomic, as real S3 is. Needs the ``aioversioned[local]`` extra (moto).
+atomic, as real S3 is. Needs the ``aioversioned[local]`` extra: moto's S3 service and the
+packages of its server app.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import signal
 import subprocess
 import sys
 import time
+import warnings
 from types import TracebackType
 
 _START_TIMEOUT = 60.0
@@ -69,12 +71,22 @@ class LocalS3:
 
 
 def require_moto() -> None:
-    """Raise RuntimeError with the install command if moto can not be imported."""
+    """Raise RuntimeError with the install command if the server's modules can not be imported.
+
+    Imports what ``_serve`` imports: moto, and the packages of moto's server app (flask,
+    flask-cors) that the ``local`` extra declares beside ``moto[s3]``.
+    """
     try:
-        import moto.server  # noqa: F401
+        with warnings.catch_warnings():
+            # moto warns "install moto[server]" before it raises: the extra to name is ours.
+            warnings.simplefilter("ignore")
+            import moto.moto_server.werkzeug_app  # noqa: F401
+            import werkzeug.serving  # noqa: F401
     except ImportError as err:
+        missing = (err.name or "").partition(".")[0]
+        needs = "moto" if missing in ("", "moto") else f"moto's server (no module {missing})"
         raise RuntimeError(
-            "a local S3 server needs moto: pip install 'aioversioned[local]'"
+            f"a local S3 server needs {needs}: pip install 'aioversioned[local]'"
         ) from err
 
 

@@ -2,11 +2,26 @@
 
 from __future__ import annotations
 
+import importlib.metadata
+import json
 import os
 import shutil
 import subprocess
 import sys
 import time
+from pathlib import Path
+
+import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
+from aioversioned import Repository
+from aioversioned._local import read_port, terminate
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pytest and mypy install tomli on 3.10
+    import tomli as tomllib
 
 # The `versioned` S3-only tour, in order: each line as the quick start prints it.
 TOUR = (
@@ -76,9 +91,15 @@ def test_console_script_quickstart_replays_the_versioned_tour() -> None:
     assert elapsed < 60, elapsed
 
 
-def test_quickstart_without_moto_says_how_to_install_it() -> None:
+@pytest.mark.parametrize(
+    ("hidden", "needs"),
+    [("moto", "moto"), ("flask_cors", "moto's server (no module flask_cors)")],
+)
+def test_quickstart_without_moto_says_how_to_install_it(hidden: str, needs: str) -> None:
+    # moto installed without its server app's packages (flask, flask-cors) is named too,
+    # without moto's own warning to install moto[server].
     hide_moto = (
-        "import sys; sys.modules['moto'] = None; sys.argv = ['aioversioned', 'quickstart'];"
+        f"import sys; sys.modules[{hidden!r}] = None; sys.argv = ['aioversioned', 'quickstart'];"
         " from aioversioned.cli import main; main()"
     )
     done = subprocess.run(
@@ -86,5 +107,91 @@ def test_quickstart_without_moto_says_how_to_install_it() -> None:
     )
     assert (done.returncode, done.stdout) == (1, "")
     assert done.stderr == (
-        "Error: a local S3 server needs moto: pip install 'aioversioned[local]'\n"
+        f"Error: a local S3 server needs {needs}: pip install 'aioversioned[local]'\n"
     )
+
+
+# Runs aioversioned._local as `serve` does, with every module outside the standard library
+# and the allowed distributions not found (as if not installed: find_spec gives None).
+_SERVE_WITH_ONLY = """
+import json, runpy, sys
+allowed = set(json.loads(sys.argv.pop(1)))
+
+class OnlyAllowed:
+    def __init__(self, finder):
+        self.finder = finder
+
+    def find_spec(self, name, path=None, target=None):
+        top = name.partition(".")[0]
+        if top in allowed or top in sys.stdlib_module_names or top.startswith("_sysconfigdata"):
+            return self.finder.find_spec(name, path, target)
+        return None
+
+    def __getattr__(self, name):  # invalidate_caches, find_distributions (metadata)
+        return getattr(self.finder, name)
+
+sys.meta_path[:] = [OnlyAllowed(finder) for finder in sys.meta_path]
+runpy.run_module("aioversioned._local", run_name="__main__", alter_sys=True)
+"""
+
+
+def _local_extra_closure() -> set[str]:
+    """The distributions `pip install aioversioned[local]` installs, as installed here."""
+    pyproject = tomllib.loads((Path(__file__).parent.parent / "pyproject.toml").read_text())
+    project = pyproject["project"]
+    declared = [*project["dependencies"], *project["optional-dependencies"]["local"]]
+    todo = [Requirement(r) for r in declared]
+    found = {"aioversioned"}
+    while todo:
+        requirement = todo.pop()
+        name = canonicalize_name(requirement.name)
+        if name in found:
+            continue
+        found.add(name)
+        extras = requirement.extras or {""}
+        for line in importlib.metadata.requires(name) or []:
+            nested = Requirement(line)
+            if nested.marker is None or any(nested.marker.evaluate({"extra": e}) for e in extras):
+                todo.append(nested)
+    return found
+
+
+def _top_level_names(distributions: set[str]) -> set[str]:
+    """The modules and packages these installed distributions put on sys.path.
+
+    Read from their files (packages_distributions reads only top_level.txt on 3.10).
+    """
+    names = {"aioversioned"}  # an editable install lists no module of its own
+    for dist in importlib.metadata.distributions():
+        if canonicalize_name(dist.metadata["Name"]) in distributions:
+            for file in dist.files or []:
+                top = file.parts[0]
+                if not top.startswith("..") and not top.endswith((".dist-info", ".data")):
+                    names.add(top.partition(".")[0])  # a package, or module.py, module.*.so
+    return names
+
+
+def test_local_server_serves_s3_with_only_what_the_local_extra_installs(bucket: str) -> None:
+    # The local extra is moto[s3] and the server app's packages, not moto[server] (which
+    # pulls every service's dependencies): the server must start and serve the
+    # repository's requests with nothing else importable.
+    allowed = sorted(_top_level_names(_local_extra_closure()))
+    assert {"moto", "flask", "flask_cors", "werkzeug", "yaml"} <= set(allowed)
+    assert "docker" not in allowed and "cfnlint" not in allowed  # moto[server] only
+    process = subprocess.Popen(
+        [sys.executable, "-c", _SERVE_WITH_ONLY, json.dumps(allowed), "--port", "0"],
+        stdout=subprocess.PIPE,
+        cwd=Path(__file__).parent.parent,
+    )
+    try:
+        port = read_port(process, "moto server")
+        with Repository(
+            bucket, endpoint_url=f"http://127.0.0.1:{port}", aws_region="us-east-1"
+        ) as repo:
+            repo.bootstrap()
+            repo.put_artifact("m", b"slim", metadata={"team_name": "ml"})
+            published = repo.publish_artifact_version("m")
+            assert repo.get_artifact_content("m", published.version) == b"slim"
+            assert repo.get_artifact_version("m", 1).metadata == {"team_name": "ml"}
+    finally:
+        terminate(process)
