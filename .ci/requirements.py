@@ -1,7 +1,9 @@
 """Print the requirements of a dependency-range run, one a line, from pyproject.toml.
 
-Every runtime dependency, and the test extra's entries for the tools the range tests
-import, so that their floors come from the one file the package declares them in:
+Every runtime dependency, the local extra (the moto server the tests start is
+aioversioned._local's, so the range tests run it on that extra's floors), and the test
+extra's entries for the tools the range tests import, so that their floors come from the
+one file the package declares them in:
 
     python .ci/requirements.py
 """
@@ -33,7 +35,8 @@ def main() -> None:
     missing = TEST_TOOLS - {name_of(r) for r in tools}
     if missing:
         sys.exit(f"pyproject.toml's test extra lacks {sorted(missing)}")
-    print("\n".join([f"-e {root}", *project["dependencies"], *tools]))
+    local = project["optional-dependencies"]["local"]
+    print("\n".join([f"-e {root}", *project["dependencies"], *local, *tools]))
 
 
 if __name__ == "__main__":
