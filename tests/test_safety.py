@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from datetime import timedelta
 
 import anyio
@@ -155,6 +156,25 @@ async def test_content_is_verified_on_download(any_repo: AsyncRepository) -> Non
     assert caught.value.actual == hashlib.sha256(b"tampered").hexdigest()
     assert caught.value.key == key
     assert await repo.get_artifact_content("m") == b"genuine"  # LATEST is untouched
+
+
+async def test_content_of_many_chunks_is_verified_to_its_last_byte(
+    any_repo: AsyncRepository,
+) -> None:
+    """Chunks are hashed while the next ones arrive: every byte still counts."""
+    repo = any_repo
+    genuine = os.urandom(5 * 1024 * 1024 // 2 + 1)  # 2.5 MiB and a byte: three reads
+    await publish(repo, "m", genuine)
+    assert await repo.get_artifact_content("m", 1) == genuine
+    key = repo.layout.version_key("m", 1)
+    info = await repo._s3.head(key)
+    assert info is not None
+    tampered = genuine[:-1] + bytes([genuine[-1] ^ 1])
+    await repo._s3.put(key, tampered, metadata=info.metadata)
+    with pytest.raises(IntegrityError) as caught:
+        await repo.get_artifact_content("m", 1)
+    assert caught.value.actual == hashlib.sha256(tampered).hexdigest()
+    assert caught.value.expected == hashlib.sha256(genuine).hexdigest()
 
 
 async def test_put_alias_racing_a_purge_never_dangles(any_repo: AsyncRepository) -> None:
