@@ -462,19 +462,15 @@ class AsyncRepository(ContentOperations):
             # the same for a version whether its sha256 came from a record or a HEAD.
             return artifact.model_copy(update={"content_type": None, "metadata": {}})
 
-        # A version its record describes needs no request: only the others are awaited.
-        found: list[Artifact | None] = []
-        misses: list[int] = []
-        for number, info in entries:
+        def recorded(number: int | None, info: ObjectInfo) -> Artifact | None:
             if details or (number is None and latest is not None):
-                sha256 = None
-            else:
-                sha256 = records.sha256(number, info.etag)
-            if sha256:
-                found.append(self._artifact(name, number, info, sha256=sha256))
-            else:
-                found.append(None)
-                misses.append(len(found) - 1)
+                return None
+            sha256 = records.sha256(number, info.etag)
+            return self._artifact(name, number, info, sha256=sha256) if sha256 else None
+
+        # A version its record describes needs no request: only the others are awaited.
+        found = [recorded(number, info) for number, info in entries]
+        misses = [index for index, artifact in enumerate(found) if artifact is None]
         heads = await gather(
             (partial(described, *entries[index]) for index in misses), self._s3.limit
         )

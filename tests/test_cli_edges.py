@@ -96,13 +96,14 @@ def test_bucket_is_required_before_or_after(runner: CliRunner) -> None:
 # -- help and completion ------------------------------------------------------------------
 
 
-def _commands(group: Any, path: list[str]) -> Iterator[list[str]]:
-    yield path
+def _commands(group: Any, path: list[str]) -> Iterator[tuple[list[str], Any]]:
+    yield path, group
     for name, command in getattr(group, "commands", {}).items():
         yield from _commands(command, [*path, name])
 
 
-COMMANDS = list(_commands(typer.main.get_command(app), []))
+WALKED = list(_commands(typer.main.get_command(app), []))  # (path, click command)
+COMMANDS = [path for path, _ in WALKED]
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c) or "root")
@@ -114,13 +115,9 @@ def test_help_shows_metavars_not_python_types(runner: CliRunner, command: list[s
 
 
 def test_every_value_option_has_a_metavar() -> None:
-    root = typer.main.get_command(app)
-    for path in COMMANDS:
-        command = root
-        for name in path:
-            command = command.commands[name]  # type: ignore[attr-defined]
+    for path, command in WALKED:
         for param in command.params:
-            if param.param_type_name == "option" and not param.is_flag:  # type: ignore[attr-defined]
+            if param.param_type_name == "option" and not param.is_flag:
                 assert param.metavar, (path, param.opts)
             if param.param_type_name == "argument":
                 assert param.metavar and "[" not in param.metavar, (path, param.name)
@@ -261,11 +258,7 @@ def test_missing_artifacts_and_aliases_are_one_line_and_exit_1(cli: Any, repo: R
 
 
 def test_every_repository_command_takes_json() -> None:
-    root = typer.main.get_command(app)
-    for path in COMMANDS:
-        command = root
-        for name in path:
-            command = command.commands[name]  # type: ignore[attr-defined]
+    for path, command in WALKED:
         options = {option for param in command.params for option in param.opts}
         if "--bucket" in options and not hasattr(command, "commands"):
             assert "--json" in options, path
