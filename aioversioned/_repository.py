@@ -6,11 +6,11 @@ import contextlib
 import json
 import os
 import uuid
-from collections.abc import AsyncGenerator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from functools import partial
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio
 
@@ -42,10 +42,19 @@ from .errors import (
 )
 
 _COPY_ATTEMPTS = 8
+T = TypeVar("T")
 
 
 def _empty(_: int) -> bytes:
     return b""
+
+
+async def _outcome(call: Callable[[], Awaitable[T]]) -> T | VersionConflictError:
+    """The call's result, or the conflict it raised (for a caller to raise or not)."""
+    try:
+        return await call()
+    except VersionConflictError as err:
+        return err
 
 
 class AsyncRepository(ContentOperations):
@@ -484,7 +493,10 @@ class AsyncRepository(ContentOperations):
         Numbers are claimed with conditional writes, so concurrent publishers never
         get the same number and a number is never handed out twice, even after the
         newest version was deleted. When LATEST's sha256 equals the newest published
-        version's, nothing is copied and that version is returned.
+        version's, nothing is copied and that version is returned. Numbers can be left
+        out, never reused: when the newest version was written by another tool with the
+        same size as LATEST, the next number is claimed while that version is read, and
+        stays unused if it holds LATEST's bytes.
         """
         self.layout.check_name(name)
         latest, (newest, record) = await both(
@@ -507,23 +519,32 @@ class AsyncRepository(ContentOperations):
         if latest is None:
             raise await self._not_found(name, None)
         digest, latest = await self._sha256_of_latest(name, latest)
+        following = (newest[0] if newest else 0) + 1
+        claimed: int | VersionConflictError | None = None
         if newest is not None:
             number, previous = newest
             _, etag, sha256 = (
                 self.layout.parse_published_key(name, record[1].key) if record else (0, "", "")
             )
-            # Equal ETags mean equal bytes; else the record (if it is this object's) or a
-            # HEAD tells the newest version's sha256.
+            # Equal ETags mean equal bytes, other sizes other bytes; else the record (if it
+            # is this object's) or a HEAD tells the newest version's sha256.
             if previous.etag == latest.etag:
                 return self._artifact(name, number, previous, sha256=digest, unchanged=True)
             if record and record[0] == number and etag == previous.etag.strip('"'):
                 if sha256 == digest:
                     return self._artifact(name, number, previous, sha256=digest, unchanged=True)
-            elif (head := await self._s3.head(previous.key)) and head.size == latest.size:
-                known = await self._hashes(name).of(number, head)  # learned if it has none
+            elif previous.size == latest.size:
+                # The next number is claimed during the HEAD, not after it: a claim that
+                # then goes unused (same bytes) only leaves that number out.
+                known, claimed = await both(
+                    partial(self._sha256_of_version, name, number, previous.key),
+                    partial(_outcome, partial(self._claim, name, following)),
+                )
                 if known is not None and known[0] == digest:
                     return self._artifact(name, number, known[1], sha256=digest, unchanged=True)
-        number = await self._claim(name, (newest[0] if newest else 0) + 1)
+        if isinstance(claimed, VersionConflictError):
+            raise claimed
+        number = claimed or await self._claim(name, following)
         # The record assumes the copy keeps LATEST's ETag; if it does not, it matches
         # nothing and listings fall back to a HEAD (and a right record is written below).
         (published, etag), _ = await both(
@@ -549,6 +570,14 @@ class AsyncRepository(ContentOperations):
         if found is None:
             raise await self._not_found(name, None)
         return found
+
+    async def _sha256_of_version(
+        self, name: str, number: int, key: str
+    ) -> tuple[str, ObjectInfo] | None:
+        """A numbered version's sha256 (learned if it has none) and what it is by then,
+        from a HEAD; None when it is gone."""
+        head = await self._s3.head(key)
+        return None if head is None else await self._hashes(name).of(number, head)
 
     async def _put_record(self, name: str, number: int, etag: str, sha256: str) -> None:
         """Record a published version's sha256; a failure only costs listings a HEAD."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
 import sys
@@ -32,6 +33,19 @@ def peer_of(repo: AsyncRepository) -> peer.Repository:
         s3_prefix=repo.layout.prefix,
         suffix=repo.layout.suffix,
     )
+
+
+async def put_unrecorded_version(
+    repo: AsyncRepository, name: str, number: int, body: bytes
+) -> None:
+    """A version as ``versioned`` 1.x leaves it: its sha256 in metadata, no record; in one
+    part of a multipart upload, so that its ETag is not the MD5 of its bytes."""
+    key = repo.layout.version_key(name, number)
+    upload = await repo._s3.create_multipart(
+        key, metadata={"artifact_sha256": hashlib.sha256(body).hexdigest()}, content_type=None
+    )
+    etag = await repo._s3.upload_part(key, upload, 1, body)
+    await repo._s3.complete_multipart(key, upload, [etag])
 
 
 def aws(endpoint_url: str, *args: str) -> str:

@@ -26,6 +26,7 @@ from aioversioned import (
     _repository,
     _transfer,
 )
+from tests.foreign import put_unrecorded_version
 from tests.interpose import Interposer, Rule
 
 T = TypeVar("T")
@@ -626,3 +627,26 @@ async def test_a_publish_copy_whose_answer_was_lost_is_not_sent_again(
     assert published.sha256 == hashlib.sha256(b"first").hexdigest()
     assert await repo.get_artifact_content("m", 1) == b"first"
     assert resend.hits == 0
+
+
+async def test_publish_claims_while_it_reads_a_version_another_tool_wrote(
+    any_repo: AsyncRepository,
+) -> None:
+    """Without a record of the newest version, its HEAD and the next number's claim are
+    in flight at once: three round trips, not four."""
+    await put_unrecorded_version(any_repo, "m", 1, b"one")
+    await any_repo.put_artifact("m", b"two")  # the same size: only the sha256 tells
+    faults = Interposer(any_repo)
+    head = faults.hold("HeadObject", any_repo.layout.version_key("m", 1))
+    claim = faults.hold("PutObject", any_repo.layout.claim_key("m", 2))
+    async with anyio.create_task_group() as tg:
+        publishing = Task()
+        tg.start_soon(publishing.run, lambda: any_repo.publish_artifact_version("m"))
+        with anyio.fail_after(10):
+            await head.arrived.wait()
+            await claim.arrived.wait()
+        head.release()
+        claim.release()
+    published = await publishing.result()
+    assert (published.version, published.sha256) == ("2", hashlib.sha256(b"two").hexdigest())
+    assert await any_repo.get_artifact_content("m", 2) == b"two"

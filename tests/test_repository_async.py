@@ -22,6 +22,7 @@ from aioversioned import (
     VersionConflictError,
 )
 from aioversioned._tasks import gather
+from tests.foreign import put_unrecorded_version
 from tests.s3log import RequestLog
 
 
@@ -158,6 +159,29 @@ async def test_publish_asks_for_claims_only_when_the_next_number_is_taken(
     assert (await repo.publish_artifact_version("m")).version == "3"
     assert log.sent.count("ListObjectsV2") == 3  # claim 1 was lost: the claims were listed
     assert await repo.get_artifact_content("m", 3) == b"three"
+
+
+async def test_publish_of_the_same_bytes_leaves_the_claimed_number_out(
+    repo: AsyncRepository,
+) -> None:
+    """The claim sent beside the HEAD is never handed back: when the newest version held
+    LATEST's bytes after all, its number stays unused."""
+    await put_unrecorded_version(repo, "m", 1, b"one")
+    await repo.put_artifact("m", b"one")  # same bytes, another ETag
+    log = RequestLog(repo)
+    assert (await repo.publish_artifact_version("m")).unchanged
+    assert "CopyObject" not in log.sent
+    await repo.put_artifact("m", b"two")
+    assert (await repo.publish_artifact_version("m")).version == "3"
+    assert [a.version for a in await repo.list_artifact_versions("m")] == ["LATEST", "3", "1"]
+
+
+async def test_publish_reads_no_version_of_another_size(repo: AsyncRepository) -> None:
+    await put_unrecorded_version(repo, "m", 1, b"one")
+    await repo.put_artifact("m", b"three")
+    log = RequestLog(repo)
+    assert (await repo.publish_artifact_version("m")).version == "2"
+    assert log.sent.count("HeadObject") == 1  # LATEST's, not version 1's
 
 
 @pytest.mark.parametrize("taken", ["version", "claim"])
