@@ -17,6 +17,7 @@ from datetime import datetime, timezone
 from functools import partial
 from typing import Any
 
+import aiohttp.payload
 import anyio
 from aiobotocore.config import AioConfig
 from aiobotocore.session import AioSession
@@ -26,6 +27,7 @@ from ._tasks import gather
 from .errors import BucketNotFoundError, StorageError, VersionConflictError
 
 DELETE_BATCH = 1000  # the most keys one DeleteObjects request takes
+_SEND_PIECE = 1 << 20  # what aiohttp is handed at a time: its buffer drains in between
 _MISSING_CODES = {"404", "NoSuchKey", "NotFound"}
 _CONFLICT_CODES = {"412", "PreconditionFailed", "ConditionalRequestConflict"}
 _NOT_MODIFIED_CODES = {"304", "NotModified"}
@@ -85,11 +87,12 @@ NOT_MODIFIED = NotModified.NOT_MODIFIED
 
 
 class _BytesReader(io.RawIOBase):
-    """A seekable read-only file over bytes, for part bodies.
+    """A seekable read-only file over bytes, for request bodies.
 
     botocore wraps a bytes body in a BytesIO, which aiohttp then copies whole
-    (``getbuffer``): a part in flight would cost twice its size. A file is sent in
-    pieces, and botocore rewinds it to retry.
+    (``getbuffer``) and sends in copied chunks: for 64 MiB that cost 24 ms of CPU more
+    than boto3's sendall. botocore reads this file to sign and checksum it, and rewinds
+    it to retry; aiohttp sends it as a :class:`_BytesPayload`, without a copy.
     """
 
     def __init__(self, data: bytes) -> None:
@@ -115,6 +118,30 @@ class _BytesReader(io.RawIOBase):
 
     def tell(self) -> int:
         return self._position
+
+    def rest(self) -> memoryview:
+        """The bytes from the position on, not copied."""
+        return self._view[self._position :]
+
+
+class _BytesPayload(aiohttp.payload.Payload):
+    """How aiohttp sends a :class:`_BytesReader` (aiobotocore hands it over in a proxy):
+    slices of its bytes from the position botocore left it at, none of them copied."""
+
+    def __init__(self, value: Any, *args: Any, **kwargs: Any) -> None:
+        super().__init__(value, *args, **kwargs)
+        self._size = len(value.rest())
+
+    def decode(self, encoding: str = "utf-8", errors: str = "strict") -> str:
+        return bytes(self._value.rest()).decode(encoding, errors)
+
+    async def write(self, writer: Any) -> None:
+        rest = self._value.rest()
+        for start in range(0, len(rest), _SEND_PIECE):
+            await writer.write(rest[start : start + _SEND_PIECE])
+
+
+aiohttp.payload.register_payload(_BytesPayload, _BytesReader, order=aiohttp.payload.Order.try_first)
 
 
 @dataclass(frozen=True)
@@ -401,7 +428,7 @@ class S3:
         botocore retried it and the retry lost, the key is read, and if it holds this
         token the first attempt won and the write is reported as done.
         """
-        kwargs = self._args(Key=key, Body=body, **self._write_args)
+        kwargs = self._args(Key=key, Body=_BytesReader(body), **self._write_args)
         if if_none_match or if_match is not None:
             token = token or uuid.uuid4().hex
         metadata = {**(metadata or {}), **({TOKEN_KEY: token} if token else {})}

@@ -13,8 +13,10 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
+import aiohttp.payload
 import anyio
 import pytest
+from aiobotocore._endpoint_helpers import _IOBaseWrapper
 
 from aioversioned import (
     ArtifactNotFoundError,
@@ -26,7 +28,7 @@ from aioversioned import (
     _sources,
     _transfer,
 )
-from aioversioned._s3 import S3
+from aioversioned._s3 import S3, _BytesPayload, _BytesReader
 from tests.s3log import RequestLog
 
 MiB = 1 << 20
@@ -130,7 +132,7 @@ async def test_str_and_text_files_are_rejected_before_any_request(
     with path.open() as text_file:
         for content in (str(path), "plain text", text_file, io.StringIO("x"), tmp_path / "nope"):
             with pytest.raises(InvalidInputError) as info:
-                await repo.put_artifact("m", content)  # type: ignore[arg-type]
+                await repo.put_artifact("m", content)
             assert info.value.argument == "content"
     assert log.sent == []
 
@@ -409,10 +411,10 @@ async def test_download_rejects_bad_paths_before_any_request(
     log = RequestLog(repo)
     for path in (tmp_path, tmp_path / "missing" / "x.bin", 42, ""):
         with pytest.raises(InvalidInputError) as info:
-            await repo.download_artifact("m", path)  # type: ignore[arg-type]
+            await repo.download_artifact("m", path)
         assert info.value.argument == "path"
     with pytest.raises(InvalidInputError, match=r"^on_progress: "):
-        await repo.download_artifact("m", tmp_path / "x", on_progress=3)  # type: ignore[arg-type]
+        await repo.download_artifact("m", tmp_path / "x", on_progress=3)
     assert log.sent == []
     with pytest.raises(ArtifactNotFoundError):
         await repo.download_artifact("m", tmp_path / "x")
@@ -527,3 +529,32 @@ def test_multipart_etags_and_part_layouts() -> None:
     assert not _transfer.same_parts(20 * mib, 8 * mib, 2)
     assert not _transfer.same_parts(20 * mib, 4 * mib, 5)  # parts below S3's 5 MiB
     assert _transfer.same_parts(16 * mib, 16 * mib, 1)
+
+
+async def test_request_bodies_reach_aiohttp_uncopied() -> None:
+    """A body goes to aiohttp (in aiobotocore's proxy) as slices of the caller's bytes,
+    from where botocore left the file: no copy of it is made, and a rewound file is
+    sent again whole."""
+    data = bytes(range(256)) * (12 * 1024 + 1)  # 3 MiB and 256 bytes
+    reader = _BytesReader(data)
+    reader.seek(5)
+    payload = aiohttp.payload.get_payload(_IOBaseWrapper(reader))
+    assert isinstance(payload, _BytesPayload)
+    assert payload.size == len(data) - 5
+
+    class Writer:
+        def __init__(self) -> None:
+            self.sent: list[memoryview] = []
+
+        async def write(self, chunk: memoryview) -> None:
+            self.sent.append(chunk)
+
+    writer = Writer()
+    await payload.write(writer)
+    assert b"".join(writer.sent) == data[5:]
+    assert len(writer.sent) == 4
+    assert all(isinstance(piece, memoryview) and piece.obj is data for piece in writer.sent)
+    reader.seek(0)
+    writer.sent.clear()
+    await payload.write(writer)
+    assert b"".join(writer.sent) == data
