@@ -6,7 +6,14 @@ import contextlib
 import json
 import os
 import uuid
-from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterable,
+    Awaitable,
+    Callable,
+    Mapping,
+    Sequence,
+)
 from datetime import datetime, timedelta, timezone
 from functools import partial
 from types import TracebackType
@@ -29,7 +36,7 @@ from ._rollback import rollback
 from ._rollout import Check, OnStep, run_rollout
 from ._s3 import S3, ObjectInfo, ObjectMissing, RetriedConflict, WriteResult
 from ._sources import Content
-from ._tasks import both, gather
+from ._tasks import Started, both, gather, task_group
 from ._transfer import GiB, OnProgress
 from ._watch import AliasWatch
 from .errors import (
@@ -236,25 +243,31 @@ class AsyncRepository(ContentOperations):
         user_metadata = None if metadata is None else _validate.metadata(metadata, name)
         _transfer.check_callback(on_progress)
         key = self.layout.version_key(name, None)
-        async with _sources.measured(
-            source, self._config.threshold, self._config.chunksize
-        ) as body:
-            if isinstance(body, _sources.Chunks):
-                return await self._put_stream(name, body, content_type, user_metadata, on_progress)
-            plan = plan_put(
-                name, body.sha256, user_metadata, content_type, await self._s3.head(key)
-            )
-            if isinstance(plan, ObjectInfo):
-                return self._artifact(name, None, plan, body.sha256, unchanged=True)
-            written = await _transfer.upload(
-                self._s3,
-                key,
-                body,
-                self._config,
-                metadata=plan.metadata,
-                content_type=plan.content_type,
-                progress=_transfer.progress_counter(on_progress, body.size),
-            )
+        async with task_group() as tg:
+            # What LATEST is now is asked while the content is hashed (not for a stream:
+            # it is asked once the stream was uploaded).
+            asked = not isinstance(source, AsyncIterable)
+            current = Started(tg, partial(self._s3.head, key)) if asked else None
+            async with _sources.measured(
+                source, self._config.threshold, self._config.chunksize
+            ) as body:
+                if isinstance(body, _sources.Chunks):
+                    return await self._put_stream(
+                        name, body, content_type, user_metadata, on_progress
+                    )
+                latest = await current.result() if current else await self._s3.head(key)
+                plan = plan_put(name, body.sha256, user_metadata, content_type, latest)
+                if isinstance(plan, ObjectInfo):
+                    return self._artifact(name, None, plan, body.sha256, unchanged=True)
+                written = await _transfer.upload(
+                    self._s3,
+                    key,
+                    body,
+                    self._config,
+                    metadata=plan.metadata,
+                    content_type=plan.content_type,
+                    progress=_transfer.progress_counter(on_progress, body.size),
+                )
         return self._latest(name, written, body.sha256, body.size, plan)
 
     async def _put_stream(

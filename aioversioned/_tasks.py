@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
-from typing import TypeVar, cast
+from typing import Generic, TypeVar, cast
 
 import anyio
 from anyio.abc import TaskGroup
@@ -70,3 +70,22 @@ async def task_group() -> AsyncIterator[TaskGroup]:
             yield tg
     except BaseExceptionGroup as group:
         raise _first_leaf(group)  # noqa: B904
+
+
+class Started(Generic[T]):
+    """A call started in a task group now, its result awaited later: if it fails, the
+    group cancels the rest and raises its error, as :func:`task_group` does."""
+
+    def __init__(self, tg: TaskGroup, call: Callable[[], Awaitable[T]]) -> None:
+        self._done = anyio.Event()
+        self._value: T | None = None
+        tg.start_soon(self._run, call)
+
+    async def _run(self, call: Callable[[], Awaitable[T]]) -> None:
+        self._value = await call()
+        self._done.set()
+
+    async def result(self) -> T:
+        """The call's result, once it returned."""
+        await self._done.wait()
+        return cast(T, self._value)

@@ -8,6 +8,7 @@ import io
 import itertools
 import random
 import re
+import threading
 import tracemalloc
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -558,3 +559,27 @@ async def test_request_bodies_reach_aiohttp_uncopied() -> None:
     writer.sent.clear()
     await payload.write(writer)
     assert b"".join(writer.sent) == data
+
+
+async def test_put_asks_for_latest_while_it_hashes(
+    repo: AsyncRepository, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The HEAD of LATEST is sent before the sha256 of the content is known: the hash
+    (in a worker thread) waits until the HEAD got to the server."""
+    data = b"x" * (_sources.INLINE_HASH_BYTES + 1)
+    head_sent = threading.Event()
+    real = _sources._sha256
+
+    def hash_after_the_head(content: bytes) -> str:
+        assert head_sent.wait(10), "no HEAD while hashing"
+        return real(content)
+
+    def on_send(event_name: str, **_: Any) -> None:
+        if event_name.endswith("HeadObject"):
+            head_sent.set()
+
+    repo._s3._client.meta.events.register("before-send.s3", on_send)
+    monkeypatch.setattr(_sources, "_sha256", hash_after_the_head)
+    written = await repo.put_artifact("m", data)
+    assert written.sha256 == sha(data)
+    assert await repo.get_artifact_content("m") == data
