@@ -133,7 +133,7 @@ async def test_str_and_text_files_are_rejected_before_any_request(
     with path.open() as text_file:
         for content in (str(path), "plain text", text_file, io.StringIO("x"), tmp_path / "nope"):
             with pytest.raises(InvalidInputError) as info:
-                await repo.put_artifact("m", content)
+                await repo.put_artifact("m", content)  # type: ignore[arg-type]
             assert info.value.argument == "content"
     assert log.sent == []
 
@@ -412,10 +412,10 @@ async def test_download_rejects_bad_paths_before_any_request(
     log = RequestLog(repo)
     for path in (tmp_path, tmp_path / "missing" / "x.bin", 42, ""):
         with pytest.raises(InvalidInputError) as info:
-            await repo.download_artifact("m", path)
+            await repo.download_artifact("m", path)  # type: ignore[arg-type]
         assert info.value.argument == "path"
     with pytest.raises(InvalidInputError, match=r"^on_progress: "):
-        await repo.download_artifact("m", tmp_path / "x", on_progress=3)
+        await repo.download_artifact("m", tmp_path / "x", on_progress=3)  # type: ignore[arg-type]
     assert log.sent == []
     with pytest.raises(ArtifactNotFoundError):
         await repo.download_artifact("m", tmp_path / "x")
