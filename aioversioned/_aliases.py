@@ -28,7 +28,15 @@ from ._history import (
 )
 from ._keys import Layout, VersionLike
 from ._models import Alias, AliasChange, parse_alias_document
-from ._s3 import NOT_MODIFIED, S3, TOKEN_KEY, ObjectInfo, RetriedConflict, WriteResult
+from ._s3 import (
+    NOT_MODIFIED,
+    S3,
+    TOKEN_KEY,
+    LostWrite,
+    ObjectInfo,
+    RetriedConflict,
+    WriteResult,
+)
 from ._tasks import both, gather
 from .errors import (
     AliasNotFoundError,
@@ -241,8 +249,16 @@ class AliasOperations:
                     if_none_match=if_none_match,
                     if_match=if_match,
                     token=token,
+                    resend_lost=False,
                 )
                 break
+            except LostWrite:
+                # Not in place: it never landed, or it landed and was deleted, and every
+                # delete records the document it deletes first.
+                if landed := await history.find_token(token, sequence):
+                    return self._alias_of_change(landed)
+                (state, (newest, _)) = await both(history.read, history.newest)
+                continue
             except VersionConflictError as err:
                 if isinstance(err, RetriedConflict) and (
                     landed := await history.find_token(token, sequence)

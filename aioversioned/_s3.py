@@ -27,6 +27,7 @@ from ._tasks import gather
 from .errors import BucketNotFoundError, StorageError, VersionConflictError
 
 DELETE_BATCH = 1000  # the most keys one DeleteObjects request takes
+_LOST_ATTEMPTS = 5  # create-only writes sent again by us when their answer was lost
 _SEND_PIECE = 1 << 20  # what aiohttp is handed at a time: its buffer drains in between
 _MISSING_CODES = {"404", "NoSuchKey", "NotFound"}
 _CONFLICT_CODES = {"412", "PreconditionFailed", "ConditionalRequestConflict"}
@@ -56,24 +57,34 @@ class RetriedConflict(VersionConflictError):
 
 
 class _ResendRefused(Exception):
-    """A conditional copy botocore would send again: its first attempt may have landed."""
+    """A create-only write botocore would send again: its first attempt may have landed."""
+
+
+class LostWrite(Exception):
+    """Internal: a create-only write whose answer was lost left no object behind.
+
+    It never landed, or it landed and was deleted since: only the caller can tell (an
+    alias from its history, where every delete records the document it deletes first).
+    """
 
 
 def _no_blind_resend(
     request_dict: Mapping[str, Any], caught_exception: Exception | None = None, **kwargs: Any
 ) -> None:
-    """Stop botocore from sending a create-only copy again (``needs-retry`` handler).
+    """Stop botocore from sending a create-only write again (``needs-retry`` handler)
+    after an attempt that may have acted: a lost answer, a 500.
 
-    A server that ignores If-None-Match on CopyObject (moto) would take the resend of a
-    copy whose answer was lost as a second copy, of the source as it is by then: a
-    published version's bytes would change under its number. The caller reads the
-    target instead (RetriedConflict) and copies again only if it is not there.
+    Sent again, a PUT whose first attempt landed and was then deleted (an alias that
+    ``delete_alias`` removed meanwhile) would bring the object back; a copy on a server
+    that ignores If-None-Match on CopyObject (moto) would copy again from the source as
+    it is by then. The caller reads the key instead and decides. A 503 (SlowDown) is a
+    request the server turned away: botocore sends it again, after its back-off.
     """
+    if "If-None-Match" not in request_dict.get("headers", {}):
+        return
     response = kwargs.get("response")
-    failed = caught_exception is not None or (
-        response is not None and response[0].status_code >= 500
-    )
-    if failed and "If-None-Match" in request_dict.get("headers", {}):
+    status = response[0].status_code if response is not None else 0
+    if caught_exception is not None or (status >= 500 and status != 503):
         raise _ResendRefused
 
 
@@ -224,7 +235,8 @@ class S3:
             self._owner["ExpectedBucketOwner"] = expected_bucket_owner
             self._source_owner["ExpectedSourceBucketOwner"] = expected_bucket_owner
         self._write_args = dict(write_args or {})
-        client.meta.events.register_first("needs-retry.s3.CopyObject", _no_blind_resend)
+        for operation in ("CopyObject", "PutObject"):
+            client.meta.events.register_first(f"needs-retry.s3.{operation}", _no_blind_resend)
 
     @property
     def endpoint_url(self) -> str:
@@ -418,20 +430,22 @@ class S3:
         if_none_match: bool = False,
         if_match: str | None = None,
         token: str | None = None,
+        resend_lost: bool = True,
     ) -> WriteResult:
         """Write ``key``.
 
         ``if_none_match`` makes it fail with VersionConflictError if the key exists,
         ``if_match`` unless the key exists with that ETag. A conditional write carries
         a token in the metadata (``TOKEN_KEY``: ``token``, else a new one), returned in
-        the result: when
-        botocore retried it and the retry lost, the key is read, and if it holds this
-        token the first attempt won and the write is reported as done.
+        the result: when an attempt's answer was lost, or botocore retried it and the
+        retry lost, the key is read, and if it holds this token the write is done. A
+        create-only write whose answer was lost and that left no object is sent again,
+        or with ``resend_lost=False`` raises LostWrite for the caller to decide.
         """
-        kwargs = self._args(Key=key, Body=_BytesReader(body), **self._write_args)
         if if_none_match or if_match is not None:
             token = token or uuid.uuid4().hex
         metadata = {**(metadata or {}), **({TOKEN_KEY: token} if token else {})}
+        kwargs = self._args(Key=key, **self._write_args)
         if metadata:
             kwargs["Metadata"] = metadata
         if content_type:
@@ -440,18 +454,30 @@ class S3:
             kwargs["IfNoneMatch"] = "*"
         if if_match is not None:
             kwargs["IfMatch"] = if_match
-        try:
+        for _ in range(_LOST_ATTEMPTS):
             try:
-                async with self._request("PutObject", key, missing_ok=True):
-                    resp = await self._client.put_object(**kwargs)
-            except ObjectMissing as err:  # If-Match on a key that does not exist
-                conflict = RetriedConflict if err.retried else VersionConflictError
-                raise conflict(key, "the object does not exist") from err.__cause__
-        except RetriedConflict:
-            if (found := await self.head(key)) and found.metadata.get(TOKEN_KEY) == token:
-                return WriteResult(found.etag, found.last_modified, token)
-            raise
-        return WriteResult(quoted(resp["ETag"]), _write_time(resp), token)
+                try:
+                    async with self._request("PutObject", key, missing_ok=True):
+                        resp = await self._client.put_object(Body=_BytesReader(body), **kwargs)
+                except ObjectMissing as err:  # If-Match on a key that does not exist
+                    conflict = RetriedConflict if err.retried else VersionConflictError
+                    raise conflict(key, "the object does not exist") from err.__cause__
+            except _ResendRefused:
+                if (found := await self.head(key)) is None:
+                    if resend_lost:
+                        continue
+                    raise LostWrite(key) from None
+                if found.metadata.get(TOKEN_KEY) == token:
+                    return WriteResult(found.etag, found.last_modified, token)
+                raise RetriedConflict(key, "PutObject: its answer was lost") from None
+            except RetriedConflict:
+                if (found := await self.head(key)) and found.metadata.get(TOKEN_KEY) == token:
+                    return WriteResult(found.etag, found.last_modified, token)
+                raise
+            return WriteResult(quoted(resp["ETag"]), _write_time(resp), token)
+        raise StorageError(
+            "PutObject", self.bucket, key, "AnswerLost", f"no answer in {_LOST_ATTEMPTS} tries"
+        )
 
     async def delete_if(self, key: str, etag: str) -> datetime | None:
         """Delete ``key`` only while it has ``etag`` (If-Match); when it went, or None.

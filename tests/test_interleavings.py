@@ -129,11 +129,64 @@ async def test_compare_and_swap_whose_response_was_lost_reports_its_win(
     faults = Interposer(any_repo)
     faults.drop_after("PutObject", "/aliases/prod.json")
     won = await any_repo.put_alias("m", "prod", 2, expected_revision=revision)
-    assert faults.sent("PutObject").count(any_repo.layout.alias_key("m", "prod")) == 2
+    # A create is not sent again: the key is read (its token tells the win).
+    sends = 1 if expected == "absent" else 2
+    assert faults.sent("PutObject").count(any_repo.layout.alias_key("m", "prod")) == sends
     current = await any_repo.get_alias("m", "prod")
     assert (won.version, won.revision) == (current.version, current.revision) == ("2", won.revision)
     history = await any_repo.list_alias_history("m", "prod")
     assert (history[0].version, history[0].revision) == ("2", won.revision)
+
+
+async def test_create_whose_answer_was_lost_never_comes_back_after_a_delete(
+    any_repo: AsyncRepository, other: AsyncRepository
+) -> None:
+    """Explorer seed 83885 (cluster): our create landed, its answer was lost, the alias
+    was deleted (and the deletion recorded) before our next request: a resend of the
+    create would bring the alias back after its recorded deletion."""
+    await publish(any_repo, b"one")
+    key = any_repo.layout.alias_key("m", "canary")
+    faults = Interposer(any_repo)
+    faults.drop_after("PutObject", key)
+    resend, check = faults.hold("PutObject", key), faults.hold("HeadObject", key)
+    ours = Task()
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(
+            ours.run, lambda: any_repo.put_alias("m", "canary", 1, expected_revision="absent")
+        )
+        await first_of(resend, check)
+        landed = await other.get_alias("m", "canary")
+        await other.delete_alias("m", "canary")
+        resend.release()
+        check.release()
+    won = await ours.result()
+    assert (won.version, won.revision) == ("1", landed.revision)  # it did change the alias
+    with pytest.raises(AliasNotFoundError):
+        await any_repo.get_alias("m", "canary")
+    history = await any_repo.list_alias_history("m", "canary")
+    assert [(c.version, c.revision) for c in history] == [(None, None), ("1", landed.revision)]
+    assert faults.sent("PutObject").count(key) == 1
+
+
+@pytest.mark.parametrize(("fault", "heads"), [("drop_before", 1), ("503", 0)])
+async def test_create_that_never_landed_is_written_once(
+    any_repo: AsyncRepository, fault: str, heads: int
+) -> None:
+    """A create whose answer was lost before it reached the server is sent again once the
+    key shows it is not there and the history shows it was never deleted; one the server
+    turned away (503 SlowDown) is sent again by botocore without a read."""
+    await publish(any_repo, b"one")
+    key = any_repo.layout.alias_key("m", "canary")
+    faults = Interposer(any_repo)
+    if fault == "503":
+        faults.fail("PutObject", key, status=503)
+    else:
+        faults.drop_before("PutObject", key)
+    won = await any_repo.put_alias("m", "canary", 1, expected_revision="absent")
+    assert (await any_repo.get_alias("m", "canary")).revision == won.revision
+    history = await any_repo.list_alias_history("m", "canary")
+    assert [(c.version, c.revision) for c in history] == [("1", won.revision)]
+    assert (faults.sent("PutObject").count(key), faults.sent("HeadObject").count(key)) == (2, heads)
 
 
 async def test_lost_response_then_replaced_is_still_reported_as_a_win(
@@ -168,15 +221,19 @@ async def test_lost_response_then_replaced_is_still_reported_as_a_win(
     assert history[0].previous_revision == seen.revision
 
 
-@pytest.mark.parametrize("operation", ["CopyObject", "PutObject"])
+@pytest.mark.parametrize(
+    ("operation", "fault"),
+    [("CopyObject", "drop_after"), ("PutObject", "drop_after"), ("PutObject", "drop_before")],
+)
 async def test_publish_whose_response_was_lost_publishes_once(
-    any_repo: AsyncRepository, operation: str
+    any_repo: AsyncRepository, operation: str, fault: str
 ) -> None:
-    """Finding 3: the copy (or the claim) landed, its response was lost."""
+    """Finding 3: the copy (or the claim) landed, its response was lost; or the claim's
+    request was lost before the server saw it, and it is sent again."""
     await publish(any_repo, b"one")
     await any_repo.put_artifact("m", b"two")
     key = "/versions/" if operation == "CopyObject" else "/.aioversioned/claims/"
-    Interposer(any_repo).drop_after(operation, key)
+    getattr(Interposer(any_repo), fault)(operation, key)
     published = await any_repo.publish_artifact_version("m")
     assert published.version == "2"
     assert [a.version for a in await any_repo.list_artifact_versions("m")] == ["LATEST", "2", "1"]
