@@ -189,6 +189,23 @@ async def test_create_that_never_landed_is_written_once(
     assert (faults.sent("PutObject").count(key), faults.sent("HeadObject").count(key)) == (2, heads)
 
 
+async def test_create_that_never_gets_an_answer_fails_after_five_tries(
+    any_repo: AsyncRepository,
+) -> None:
+    """Every attempt of a claim is lost before the server sees it: the library reads the
+    key after each one, sends it 5 times in all, then raises StorageError; nothing is
+    published."""
+    await publish(any_repo, b"one")
+    await any_repo.put_artifact("m", b"two")
+    faults = Interposer(any_repo)
+    faults.drop_before("PutObject", "/.aioversioned/claims/", times=None)
+    with pytest.raises(StorageError, match="AnswerLost"):
+        await any_repo.publish_artifact_version("m")
+    claim = any_repo.layout.claim_key("m", 2)
+    assert (faults.sent("PutObject").count(claim), faults.sent("HeadObject").count(claim)) == (5, 5)
+    assert [a.version for a in await any_repo.list_artifact_versions("m")] == ["LATEST", "1"]
+
+
 async def test_lost_response_then_replaced_is_still_reported_as_a_win(
     any_repo: AsyncRepository, other: AsyncRepository
 ) -> None:
