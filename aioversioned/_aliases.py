@@ -222,6 +222,7 @@ class AliasOperations:
     ) -> Alias:
         """The write of put_alias and what must follow it: the steps, in their order."""
         token = uuid.uuid4().hex
+        lost = False  # a create of this call went unanswered: it may still land late
         for _ in range(_WRITE_ATTEMPTS):
             # 1. Record what is there before replacing it, so the history has no hole.
             sequence = await history.before_write(state, newest)
@@ -250,6 +251,7 @@ class AliasOperations:
                     if_match=if_match,
                     token=token,
                     resend_lost=False,
+                    lost_before=lost,
                 )
                 break
             except LostWrite:
@@ -257,6 +259,7 @@ class AliasOperations:
                 # delete records the document it deletes first.
                 if landed := await history.find_token(token, sequence):
                     return self._alias_of_change(landed)
+                lost = True
                 (state, (newest, _)) = await both(history.read, history.newest)
                 continue
             except VersionConflictError as err:

@@ -431,6 +431,7 @@ class S3:
         if_match: str | None = None,
         token: str | None = None,
         resend_lost: bool = True,
+        lost_before: bool = False,
     ) -> WriteResult:
         """Write ``key``.
 
@@ -440,7 +441,9 @@ class S3:
         the result: when an attempt's answer was lost, or botocore retried it and the
         retry lost, the key is read, and if it holds this token the write is done. A
         create-only write whose answer was lost and that left no object is sent again,
-        or with ``resend_lost=False`` raises LostWrite for the caller to decide.
+        or with ``resend_lost=False`` raises LostWrite for the caller to decide. Once an
+        attempt was lost (or, with ``lost_before``, an earlier call with this token), it
+        may still land late, before a later attempt: any conflict reads the key too.
         """
         if if_none_match or if_match is not None:
             token = token or uuid.uuid4().hex
@@ -454,6 +457,7 @@ class S3:
             kwargs["IfNoneMatch"] = "*"
         if if_match is not None:
             kwargs["IfMatch"] = if_match
+        lost = lost_before
         for _ in range(_LOST_ATTEMPTS):
             try:
                 try:
@@ -465,15 +469,20 @@ class S3:
             except _ResendRefused:
                 if (found := await self.head(key)) is None:
                     if resend_lost:
+                        lost = True
                         continue
                     raise LostWrite(key) from None
                 if found.metadata.get(TOKEN_KEY) == token:
                     return WriteResult(found.etag, found.last_modified, token)
                 raise RetriedConflict(key, "PutObject: its answer was lost") from None
-            except RetriedConflict:
+            except VersionConflictError as err:
+                if not (lost or isinstance(err, RetriedConflict)):
+                    raise
                 if (found := await self.head(key)) and found.metadata.get(TOKEN_KEY) == token:
                     return WriteResult(found.etag, found.last_modified, token)
-                raise
+                if isinstance(err, RetriedConflict):
+                    raise
+                raise RetriedConflict(key, err.detail) from err
             return WriteResult(quoted(resp["ETag"]), _write_time(resp), token)
         raise StorageError(
             "PutObject", self.bucket, key, "AnswerLost", f"no answer in {_LOST_ATTEMPTS} tries"

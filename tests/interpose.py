@@ -13,6 +13,9 @@ retries happen exactly as they would on a real network:
 - ``drop_before``: the connection drops before the request reaches the server.
 - ``drop_after``: the server receives and applies the request, then the response is
   lost: the client sees a dropped connection and botocore retries.
+- ``late``: the client sees a dropped connection at once, and the request reaches the
+  server only when the test calls ``deliver(rule)``: a slow request that lands after
+  the client gave up on it.
 
 Each rule acts on its first ``times`` matching requests (every one with ``times=None``).
 ``log`` records ``(operation, key, action)`` of every request in order.
@@ -63,6 +66,7 @@ class Rule:
     arrived: anyio.Event = field(default_factory=anyio.Event)
     _released: anyio.Event = field(default_factory=anyio.Event)
     hits: int = 0
+    pending: list[Any] = field(default_factory=list)  # late requests not delivered yet
 
     def matches(self, operation: str, key: str) -> bool:
         if operation != self.operation or (self.times is not None and self.hits >= self.times):
@@ -109,6 +113,15 @@ class Interposer:
     def drop_after(self, operation: str, key: KeyMatch = None, times: int | None = 1) -> Rule:
         return self._add(Rule(operation, key, "drop_after", times))
 
+    def late(self, operation: str, key: KeyMatch = None, times: int | None = 1) -> Rule:
+        return self._add(Rule(operation, key, "late", times))
+
+    async def deliver(self, rule: Rule) -> None:
+        """Send the requests ``rule`` kept back (``late``) to the server now."""
+        while rule.pending:
+            response = await self._http.send(rule.pending.pop(0))
+            await response.content
+
     def sent(self, operation: str) -> list[str]:
         """Keys of the requests of ``operation`` sent so far (retries included)."""
         return [key for op, key, _ in self.log if op == operation]
@@ -133,6 +146,9 @@ class Interposer:
             code = {403: "AccessDenied", 503: "SlowDown"}.get(rule.status, "InternalError")
             return _error_response(request.url, rule.status, code)
         elif rule.action == "drop_before":
+            raise ConnectionClosedError(endpoint_url=request.url)
+        elif rule.action == "late":
+            rule.pending.append(request)
             raise ConnectionClosedError(endpoint_url=request.url)
         elif rule.action == "drop_after":
             response = await self._http.send(request)

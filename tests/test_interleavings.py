@@ -189,6 +189,30 @@ async def test_create_that_never_landed_is_written_once(
     assert (faults.sent("PutObject").count(key), faults.sent("HeadObject").count(key)) == (2, heads)
 
 
+async def test_create_that_lands_late_is_reported_as_won(any_repo: AsyncRepository) -> None:
+    """A create reaches the server only after the client gave up on it (a slow request)
+    and after the library read the key and found nothing: the create sent again loses
+    to it with 412, and the key holds this call's token, so the call won."""
+    await publish(any_repo, b"one")
+    key = any_repo.layout.alias_key("m", "canary")
+    faults = Interposer(any_repo)
+    slow, again = faults.late("PutObject", key), faults.hold("PutObject", key)
+    ours = Task()
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(
+            ours.run, lambda: any_repo.put_alias("m", "canary", 1, expected_revision="absent")
+        )
+        await arrive(again)
+        await faults.deliver(slow)
+        again.release()
+    won = await ours.result()
+    current = await any_repo.get_alias("m", "canary")
+    assert (won.version, won.revision) == ("1", current.revision)
+    history = await any_repo.list_alias_history("m", "canary")
+    assert [(c.version, c.revision) for c in history] == [("1", won.revision)]
+    assert faults.sent("PutObject").count(key) == 2
+
+
 async def test_create_that_never_gets_an_answer_fails_after_five_tries(
     any_repo: AsyncRepository,
 ) -> None:
