@@ -254,20 +254,16 @@ class AliasOperations:
                     lost_before=lost,
                 )
                 break
-            except LostWrite:
-                # Not in place: it never landed, or it landed and was deleted, and every
-                # delete records the document it deletes first.
-                if landed := await history.find_token(token, sequence):
-                    return self._alias_of_change(landed)
-                lost = True
-                (state, (newest, _)) = await both(history.read, history.newest)
-                continue
             except VersionConflictError as err:
                 if isinstance(err, RetriedConflict) and (
                     landed := await history.find_token(token, sequence)
                 ):
                     return self._alias_of_change(landed)  # ours won, then was replaced
-                if condition is not None:
+                if isinstance(err, LostWrite):
+                    # Not in place and not recorded: it never landed (every delete
+                    # records the document it deletes first), or it is still on its way.
+                    lost = True
+                elif condition is not None:
                     raise VersionConflictError(
                         history.key, await self._conflict_detail(history)
                     ) from err

@@ -60,8 +60,9 @@ class _ResendRefused(Exception):
     """A create-only write botocore would send again: its first attempt may have landed."""
 
 
-class LostWrite(Exception):
-    """Internal: a create-only write whose answer was lost left no object behind.
+class LostWrite(RetriedConflict):
+    """A create-only write whose answer was lost left no object behind (``put`` with
+    ``resend_lost=False``; its one caller handles it).
 
     It never landed, or it landed and was deleted since: only the caller can tell (an
     alias from its history, where every delete records the document it deletes first).
@@ -471,7 +472,9 @@ class S3:
                     if resend_lost:
                         lost = True
                         continue
-                    raise LostWrite(key) from None
+                    raise LostWrite(
+                        key, "PutObject: its answer was lost; it is not there"
+                    ) from None
                 if found.metadata.get(TOKEN_KEY) == token:
                     return WriteResult(found.etag, found.last_modified, token)
                 raise RetriedConflict(key, "PutObject: its answer was lost") from None
