@@ -10,6 +10,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import signal
+import subprocess
+import sys
+import time
 from typing import Any
 
 import anyio
@@ -192,3 +196,59 @@ def test_checker_outcomes_raw_exception_hang_wrong_not_found() -> None:
     assert any(v.startswith("raw exception: #1") for v in found), found
     assert any(v.startswith("hang: #2") for v in found), found
     assert any(v.startswith("not found: #3 publish") for v in found), found
+
+
+def _descendants(pid: int) -> set[int]:
+    """Every live process below ``pid`` (from /proc: its children, theirs, ...)."""
+    parents: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as stat:
+                    # "pid (comm) state ppid ...": comm may hold spaces, so split after ')'
+                    parents[int(entry)] = int(stat.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue  # ended while listed
+    found: set[int] = set()
+    frontier = {pid}
+    while frontier:
+        frontier = {child for child, parent in parents.items() if parent in frontier} - found
+        found |= frontier
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.seaweedfs
+def test_a_soak_stopped_by_sigterm_stops_its_servers() -> None:
+    soak = subprocess.Popen(
+        [sys.executable, "-m", "tests.explore", "--server", "seaweedfs", "--seeds", "100000"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 90
+        started: set[int] = set()
+        # Up once weed and the helper process run below it (2 or more processes).
+        while len(started) < 2 and time.monotonic() < deadline and soak.poll() is None:
+            time.sleep(0.5)
+            started = _descendants(soak.pid)
+        assert len(started) >= 2, "the soak never started its server and helper"
+        time.sleep(2)  # let seeds run
+        started = _descendants(soak.pid)
+        soak.send_signal(signal.SIGTERM)
+        assert soak.wait(timeout=60) != 0
+        deadline = time.monotonic() + 20
+        while any(map(_alive, started)) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not [pid for pid in started if _alive(pid)], "processes outlived the soak"
+    finally:
+        if soak.poll() is None:
+            soak.kill()
+            soak.wait()
