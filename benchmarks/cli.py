@@ -34,7 +34,7 @@ PREFIX = "bench"
 NOTES = {
     "proxy": (
         "loopback proxy in its own process; each HTTP request is held for the delay once "
-        "its head arrived, then forwarded to the single-threaded moto server"
+        "its head arrived, then forwarded to the server named under 'server'"
     ),
     "requests": "counted per contender with botocore 'before-send.s3' hooks on its client",
     "floor": (
