@@ -885,7 +885,12 @@ class AsyncRepository(ContentOperations):
         return purge_time, [a for a in doomed_artifacts if int(a.version) not in kept]
 
     async def purge_artifact(self, name: str) -> None:
-        """Delete everything of one artifact: versions, aliases and bookkeeping."""
+        """Delete everything of one artifact: versions, aliases and bookkeeping.
+
+        The claims go too, so an artifact published again under this name starts at
+        version 1. Meant for an artifact nobody writes any more: it takes no claim or
+        mark, so a publish or alias change running meanwhile may leave objects behind.
+        """
         self.layout.check_name(name)
         await self._purge_prefix(self.layout.artifact_dir(name))
 

@@ -376,6 +376,9 @@ async def test_purge_artifact_and_purge_all(repo: AsyncRepository) -> None:
     await repo._s3.put("elsewhere/keep.txt", b"keep")
     await repo.purge_artifact("a")
     assert await repo.list_artifact_names() == ["b"]
+    # The claims went with it: the name published again starts at 1, as documented.
+    await repo.put_artifact("a", b"y")
+    assert (await repo.publish_artifact_version("a")).version == "1"
     await repo.purge_all()
     assert await keys(repo) == ["elsewhere/keep.txt"]
 
