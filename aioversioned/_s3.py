@@ -19,6 +19,7 @@ from typing import Any
 
 import aiohttp.payload
 import anyio
+import botocore.utils
 from aiobotocore.config import AioConfig
 from aiobotocore.session import AioSession
 from botocore.exceptions import BotoCoreError, ClientError
@@ -193,6 +194,20 @@ def _object_info(key: str, response: Mapping[str, Any], size: int) -> ObjectInfo
     )
 
 
+def parse_timestamp(value: Any) -> datetime:
+    """botocore's timestamp parser, with a fast path for the ISO 8601 form of listings.
+
+    botocore parses every ``LastModified`` with dateutil, about 26 µs a value here: 40%
+    of its CPU for a listing page of 1,000 keys. ``fromisoformat`` takes 0.2 µs and gives
+    the same instant. Any other form (HTTP dates in headers) goes to botocore's parser.
+    """
+    if isinstance(value, str) and value.endswith("Z"):
+        with contextlib.suppress(ValueError):
+            return datetime.fromisoformat(value[:-1] + "+00:00")
+    parsed: datetime = botocore.utils.parse_timestamp(value)
+    return parsed
+
+
 def server_time(response: Mapping[str, Any]) -> datetime | None:
     """The server's clock from a response's Date header (None if it sent none).
 
@@ -274,6 +289,9 @@ class S3:
             read_timeout=60,
         )
         session = AioSession(profile=profile)
+        session.get_component("response_parser_factory").set_parser_defaults(
+            timestamp_parser=parse_timestamp
+        )
         try:
             creator = session.create_client(
                 "s3", region_name=region, endpoint_url=endpoint_url, config=config

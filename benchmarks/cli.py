@@ -79,7 +79,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--scale",
         action="store_true",
-        help="the scale run instead (N up to 100,000; about 25 minutes on 2 cores)",
+        help="the scale run instead (N up to 100,000; 11 to 47 minutes on 2 cores, by load)",
     )
     parser.add_argument(
         "--scale-max", type=int, default=100_000, help="largest N of the scale run (100000)"
