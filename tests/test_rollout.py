@@ -199,27 +199,27 @@ async def test_a_check_that_raises_or_answers_no_bool_fails_its_step(
 
 
 async def test_a_writer_who_moves_the_alias_during_a_bake_stops_the_rollout(
-    three: AsyncRepository, other: AsyncRepository
+    three: AsyncRepository,
 ) -> None:
     def check() -> bool:
         # Only step 1 is checked: the move during step 2's bake stops the rollout first.
         assert stepped[-1].secondary_version_weight == 10, "judged someone else's change"
         return True
 
-    async def meddle(alias: Alias) -> None:
-        if alias.secondary_version_weight == 50:
-            await other.put_alias("m", "prod", 3)
-
     stepped: list[Alias] = []
-    with anyio.fail_after(HANG):
-        async with anyio.create_task_group() as tg:
+    with Repository(three.layout.bucket, endpoint_url=three.endpoint_url) as other:
 
-            def on_step(alias: Alias) -> None:
-                stepped.append(alias)
-                tg.start_soon(meddle, alias)
+        def on_step(alias: Alias) -> None:
+            stepped.append(alias)
+            if alias.secondary_version_weight == 50:
+                # The other writer moves the alias right after step 2's write, before its
+                # bake starts: on_step runs in the rollout's loop, which waits for the
+                # blocking call (the sync repository works in a thread of its own).
+                other.put_alias("m", "prod", 3)
 
-            with pytest.raises(VersionConflictError, match="during step 2"):
-                await three.rollout("m", "prod", 2, bake=0.3, check=check, on_step=on_step)
+        with anyio.fail_after(HANG), pytest.raises(VersionConflictError, match="during step 2"):
+            await three.rollout("m", "prod", 2, bake=0, check=check, on_step=on_step)
+    assert [a.secondary_version_weight for a in stepped] == [10, 50]
     assert shape(await three.get_alias("m", "prod")) == ("3", None, None)
     assert (await history(three))[-1] == ("3", None, None)  # theirs stays the newest
 
