@@ -217,6 +217,14 @@ def _descendants(pid: int) -> set[int]:
     return found
 
 
+def _command(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+            return cmdline.read().replace(b"\0", b" ").decode(errors="replace").strip()
+    except OSError:
+        return "?"
+
+
 def _alive(pid: int) -> bool:
     try:
         with open(f"/proc/{pid}/stat") as stat:
@@ -232,23 +240,27 @@ def test_a_soak_stopped_by_sigterm_stops_its_servers() -> None:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+    started: dict[int, str] = {}  # pid: command line
     try:
         deadline = time.monotonic() + 90
-        started: set[int] = set()
         # Up once weed and the helper process run below it (2 or more processes).
         while len(started) < 2 and time.monotonic() < deadline and soak.poll() is None:
             time.sleep(0.5)
-            started = _descendants(soak.pid)
+            started = {pid: _command(pid) for pid in _descendants(soak.pid)}
         assert len(started) >= 2, "the soak never started its server and helper"
         time.sleep(2)  # let seeds run
-        started = _descendants(soak.pid)
+        started = {pid: _command(pid) for pid in _descendants(soak.pid)}
         soak.send_signal(signal.SIGTERM)
-        assert soak.wait(timeout=60) != 0
+        assert soak.wait(timeout=60) == 128 + signal.SIGTERM
         deadline = time.monotonic() + 20
         while any(map(_alive, started)) and time.monotonic() < deadline:
             time.sleep(0.2)
-        assert not [pid for pid in started if _alive(pid)], "processes outlived the soak"
+        survivors = {pid: command for pid, command in started.items() if _alive(pid)}
+        assert not survivors, f"processes outlived the soak: {survivors}"
     finally:
         if soak.poll() is None:
             soak.kill()
             soak.wait()
+        for pid, command in started.items():  # never leave a server behind
+            if _alive(pid) and _command(pid) == command:  # the same process, not a reused pid
+                os.kill(pid, signal.SIGKILL)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import signal
 import statistics
 import sys
 import time
@@ -130,8 +129,6 @@ def main(argv: list[str]) -> int:
         anyio.run(worker_main, args.endpoints.split(","), args.bucket)
         return 0
     fake_aws_environment()
-    # SIGTERM ends a soak as Ctrl-C does: the servers it started are stopped on the way out.
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
     return anyio.run(_main, args)
 
 
