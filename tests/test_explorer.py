@@ -233,10 +233,10 @@ def _alive(pid: int) -> bool:
         return False
 
 
-@pytest.mark.seaweedfs
-def test_a_soak_stopped_by_sigterm_stops_its_servers() -> None:
+@pytest.mark.parametrize("server", ["moto", pytest.param("seaweedfs", marks=pytest.mark.seaweedfs)])
+def test_a_soak_stopped_by_sigterm_stops_its_servers(server: str) -> None:
     soak = subprocess.Popen(
-        [sys.executable, "-m", "tests.explore", "--server", "seaweedfs", "--seeds", "100000"],
+        [sys.executable, "-m", "tests.explore", "--server", server, "--seeds", "100000"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -257,6 +257,9 @@ def test_a_soak_stopped_by_sigterm_stops_its_servers() -> None:
             time.sleep(0.2)
         survivors = {pid: command for pid, command in started.items() if _alive(pid)}
         assert not survivors, f"processes outlived the soak: {survivors}"
+        folders = [word[5:] for c in started.values() for word in c.split() if word[:5] == "-dir="]
+        assert bool(folders) == (server == "seaweedfs")
+        assert [f for f in folders if os.path.exists(f)] == []  # weed's data folder went too
     finally:
         if soak.poll() is None:
             soak.kill()

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 from types import FrameType
 
@@ -28,18 +30,21 @@ def fake_aws_environment() -> None:
 
 
 @contextlib.contextmanager
-def _stopped_on_sigterm() -> Iterator[list[Callable[[], None]]]:
-    """Yield a list for stop functions; SIGTERM calls them (newest first) and exits 143.
+def _stopping() -> Iterator[list[Callable[[], None]]]:
+    """Yield a list for stop functions, called newest first on exit and on SIGTERM.
 
-    Cancelling a soak gracefully can wait on a request the fault schedule holds, so a
-    SIGTERM does not try: it stops the servers (the helper process ends when its stdin
-    closes with this process) and exits at once.
+    A SIGTERM then exits with 143 at once: cancelling a soak gracefully can wait on a
+    request the fault schedule holds (the helper process ends when its stdin closes
+    with this process).
     """
     stops: list[Callable[[], None]] = []
 
-    def handler(signum: int, frame: FrameType | None) -> None:
+    def stop_all() -> None:
         for stop in reversed(stops):
             stop()
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        stop_all()
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(128 + signum)
@@ -49,6 +54,7 @@ def _stopped_on_sigterm() -> Iterator[list[Callable[[], None]]]:
         yield stops
     finally:
         signal.signal(signal.SIGTERM, previous)
+        stop_all()
 
 
 @contextlib.contextmanager
@@ -57,26 +63,22 @@ def serve(kind: str) -> Iterator[list[str]]:
     from tests.conftest import Weed, WeedGateway
 
     if kind == "moto":
-        with LocalS3() as moto:
-            yield [moto.endpoint_url]
+        with _stopping() as stops:
+            moto = LocalS3()
+            stops.append(moto.stop)
+            yield [moto.start().endpoint_url]
         return
-    with (
-        _stopped_on_sigterm() as stops,
-        tempfile.TemporaryDirectory(prefix="explore-weed-") as directory,
-    ):
+    with _stopping() as stops:
+        directory = tempfile.mkdtemp(prefix="explore-weed-")
+        # Removed after the servers that write into it stopped (stops run newest first).
+        stops.append(partial(shutil.rmtree, directory, ignore_errors=True))
         weed = Weed(Path(directory))
         stops.append(weed.stop)
-        try:
-            weed.start()
-            if kind == "seaweedfs":
-                yield [weed.endpoint_url]
-                return
-            gateway = WeedGateway(weed)
-            stops.append(gateway.stop)
-            gateway.start()
-            try:
-                yield [weed.endpoint_url, gateway.endpoint_url]
-            finally:
-                gateway.stop()
-        finally:
-            weed.stop()
+        weed.start()
+        if kind == "seaweedfs":
+            yield [weed.endpoint_url]
+            return
+        gateway = WeedGateway(weed)
+        stops.append(gateway.stop)
+        gateway.start()
+        yield [weed.endpoint_url, gateway.endpoint_url]
