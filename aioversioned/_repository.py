@@ -695,14 +695,13 @@ class AsyncRepository(ContentOperations):
         raise VersionConflictError(target, "LATEST kept changing while it was being published")
 
     async def _parts_of(self, latest: ObjectInfo) -> int | None:
-        """The part size to copy a multipart LATEST in, so that its version gets the same
-        ETag, or None to copy it whole.
+        """The part size of a multipart LATEST, to copy it in the same parts so that its
+        version gets the same ETag, or None to copy it whole.
 
-        A CopyObject gives a multipart object a single-part ETag on servers that keep an
-        ETag per part (moto), and versioned 1.x, which compares ETags, would publish it
-        again; copied in the same parts, the parts' ETags and so the object's are the
-        same. A server that tells no ETag per part (SeaweedFS answers the object's) keeps
-        a multipart ETag through CopyObject, and a copy in parts would change it.
+        versioned 1.x compares ETags, and would publish again a version whose ETag is not
+        LATEST's. A CopyObject gives a copy of a multipart object an MD5 ETag on S3 and
+        moto; copied in the same parts it gets the same multipart ETag (copy_object
+        falls back to a CopyObject where the server's part ETags would not make it).
         """
         count = _transfer.multipart_count(latest.etag)
         if count is None:
@@ -710,12 +709,8 @@ class AsyncRepository(ContentOperations):
         found = await self._s3.first_part(latest.key)
         if found is None:
             return None
-        size, parts, etag = found
-        if (
-            parts != count
-            or etag == latest.etag
-            or not _transfer.same_parts(latest.size, size, count)
-        ):
+        size, parts = found
+        if parts != count or not _transfer.same_parts(latest.size, size, count):
             return None
         return size
 

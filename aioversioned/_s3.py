@@ -407,18 +407,16 @@ class S3:
             ) from err
         return str(url)
 
-    async def first_part(self, key: str) -> tuple[int, int, str] | None:
-        """``(size, number of parts, ETag)`` that HeadObject with PartNumber=1 tells of a
+    async def first_part(self, key: str) -> tuple[int, int] | None:
+        """``(size, number of parts)`` that HeadObject with PartNumber=1 tells of a
         multipart object; None when the server tells no parts or the object is gone."""
         try:
             async with self._request("HeadObject", key, missing_ok=True):
                 resp = await self._client.head_object(**self._args(Key=key, PartNumber=1))
         except ObjectMissing:
             return None
-        count = resp.get("PartsCount")
-        return (
-            (resp["ContentLength"], count, quoted(resp["ETag"])) if isinstance(count, int) else None
-        )
+        count, size = resp.get("PartsCount"), resp.get("ContentLength")
+        return (size, count) if isinstance(count, int) and isinstance(size, int) else None
 
     async def get(self, key: str) -> tuple[bytes, ObjectInfo] | None:
         """Body and metadata of ``key``, or None when it does not exist."""

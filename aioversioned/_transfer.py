@@ -244,6 +244,18 @@ def same_parts(size: int, first_part: int, count: int) -> bool:
     )
 
 
+def multipart_etag(part_etags: list[str]) -> str | None:
+    """The ETag S3 gives an object completed from parts with these ETags (the MD5 of
+    their MD5s and the count), or None when a part's ETag is not an MD5."""
+    digests = []
+    for etag in part_etags:
+        hexdigits = etag.strip('"')
+        if len(hexdigits) != 32 or not all(c in "0123456789abcdef" for c in hexdigits):
+            return None
+        digests.append(bytes.fromhex(hexdigits))
+    return f'"{hashlib.md5(b"".join(digests)).hexdigest()}-{len(digests)}"'
+
+
 async def copy_object(
     s3: S3,
     source: ObjectInfo,
@@ -257,49 +269,66 @@ async def copy_object(
     exclusive: bool = False,
 ) -> WriteResult:
     """Server-side copy of ``source`` while it keeps its ETag: CopyObject up to COPY_LIMIT,
-    above it (or ``in_parts``) a multipart upload of UploadPartCopy parts of
-    ``part_size``, completed atomically.
+    above it a multipart upload of UploadPartCopy parts of ``part_size``, completed
+    atomically.
 
-    Without ``metadata`` the source's metadata and content type are kept.
-    ``exclusive``: see S3.create_multipart.
+    ``in_parts``: copy in parts of ``part_size`` (the source's own parts), so that the
+    copy gets the source's multipart ETag, which a CopyObject replaces with an MD5 on S3
+    and moto. A server whose part ETags do not make the source's (SeaweedFS, which keeps
+    the ETag through CopyObject) gets the upload aborted after its first part and one
+    CopyObject instead. Without ``metadata`` the source's metadata and content type are
+    kept. ``exclusive``: see S3.create_multipart.
     """
+    copy_whole = partial(
+        s3.copy,
+        source.key,
+        target,
+        source_etag=source.etag,
+        metadata=metadata,
+        content_type=content_type,
+        if_none_match=if_none_match,
+    )
     if source.size <= COPY_LIMIT and not in_parts:
-        return await s3.copy(
-            source.key,
-            target,
-            source_etag=source.etag,
-            metadata=metadata,
-            content_type=content_type,
-            if_none_match=if_none_match,
-        )
+        return await copy_whole()
     if metadata is None:
         metadata, content_type = source.metadata, source.content_type
     upload_id = await s3.create_multipart(
         target, metadata=metadata, content_type=content_type, exclusive=exclusive
     )
+    # Where a CopyObject can take over, parts that will not make the source's ETag go.
+    keep_etag = in_parts and source.size <= COPY_LIMIT
     try:
-        etags = await gather(
-            partial(
-                s3.copy_part,
-                target,
-                upload_id,
-                number,
-                source=source.key,
-                source_etag=source.etag,
-                first=first,
-                last=last,
-            )
-            for number, (first, last) in enumerate(part_ranges(source.size, part_size), 1)
+        copy_part = partial(
+            s3.copy_part, target, upload_id, source=source.key, source_etag=source.etag
         )
-        # Some servers (moto) ignore CopySourceIfMatch on UploadPartCopy: a source
-        # replaced meanwhile would leave parts of two contents under the metadata of
-        # the first. Complete only if the source still has the ETag it was copied at.
-        current = await s3.head(source.key)
-        if current is None:
-            raise ObjectMissing(source.key)
-        if current.etag != source.etag:
-            raise VersionConflictError(source.key, "changed while its parts were copied")
-        return await s3.complete_multipart(target, upload_id, etags, if_none_match=if_none_match)
+        ranges = part_ranges(source.size, part_size)
+        etags: list[str] = []
+        if keep_etag:  # the first part tells whether the server's part ETags are MD5s
+            etags.append(await copy_part(1, first=ranges[0][0], last=ranges[0][1]))
+        if not keep_etag or multipart_etag(etags) is not None:
+            etags += await gather(
+                partial(copy_part, number, first=first, last=last)
+                for number, (first, last) in enumerate(ranges[len(etags) :], len(etags) + 1)
+            )
+        if not keep_etag or multipart_etag(etags) == source.etag:
+            return await _complete_copy(s3, source, target, upload_id, etags, if_none_match)
     except BaseException:
         await _abort(s3, target, upload_id)
         raise
+    await _abort(s3, target, upload_id)
+    return await copy_whole()
+
+
+async def _complete_copy(
+    s3: S3, source: ObjectInfo, target: str, upload_id: str, etags: list[str], if_none_match: bool
+) -> WriteResult:
+    """Complete a copy in parts if ``source`` still has the ETag its parts were copied at."""
+    # Some servers (moto) ignore CopySourceIfMatch on UploadPartCopy: a source
+    # replaced meanwhile would leave parts of two contents under the metadata of
+    # the first. Complete only if the source still has the ETag it was copied at.
+    current = await s3.head(source.key)
+    if current is None:
+        raise ObjectMissing(source.key)
+    if current.etag != source.etag:
+        raise VersionConflictError(source.key, "changed while its parts were copied")
+    return await s3.complete_multipart(target, upload_id, etags, if_none_match=if_none_match)

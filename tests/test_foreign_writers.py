@@ -32,6 +32,7 @@ from aioversioned._transfer import transfer_config
 from tests.conftest import Weed
 from tests.foreign import aws_cp, bsm_for, endpoint_of, obstore_of, peer_of, s3fs_of
 from tests.s3log import RequestLog
+from tests.test_transfer import open_uploads
 
 
 def sha(data: bytes) -> str:
@@ -392,9 +393,17 @@ async def test_a_multipart_latest_is_published_with_its_etag_and_versioned_publi
     await repo.put_artifact("app", data)
     latest = await head_latest(repo)
     assert latest.etag.endswith('-3"')
+    log = RequestLog(repo)
     v1 = await repo.publish_artifact_version("app")
     copied = await repo._s3.head(repo.layout.version_key("app", 1))
-    assert copied is not None and copied.etag == latest.etag  # copied in the same parts
+    # The version has LATEST's ETag: moto (5.2.6 on, as S3) gives a CopyObject of a
+    # multipart object an MD5 ETag, so the copy is made in LATEST's parts; SeaweedFS's
+    # part ETags are not MD5s, so its upload is aborted after one part and a CopyObject,
+    # which keeps the ETag there, copies it whole.
+    assert copied is not None and copied.etag == latest.etag
+    copies = [op for op in log.sent if op in ("CopyObject", "UploadPartCopy")]
+    assert copies in (["UploadPartCopy"] * 3, ["UploadPartCopy", "CopyObject"]), copies
+    assert not await open_uploads(repo)
     # versioned 1.0.1 compares the ETags: its publish right after ours is a no-op.
     bsm = bsm_for(endpoint_of(repo))
     assert peer_of(repo).publish_artifact_version(bsm, name="app").version == "1"

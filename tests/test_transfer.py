@@ -532,6 +532,19 @@ def test_multipart_etags_and_part_layouts() -> None:
     assert _transfer.same_parts(16 * mib, 16 * mib, 1)
 
 
+def test_the_etag_parts_make() -> None:
+    parts = [hashlib.md5(part).hexdigest() for part in (b"a" * 10, b"b")]
+    whole = hashlib.md5(b"".join(bytes.fromhex(p) for p in parts)).hexdigest()
+    assert _transfer.multipart_etag([f'"{p}"' for p in parts]) == f'"{whole}-2"'
+    # SeaweedFS answers UploadPartCopy with ETags of its own: they make no S3 ETag.
+    for odd in (
+        '"b2d1098fdcddb64c255fb9b10abd0b5f-2"',
+        '"0123"',
+        '"0123456789ABCDEF0123456789ABCDEF"',
+    ):
+        assert _transfer.multipart_etag([f'"{parts[0]}"', odd]) is None
+
+
 async def test_request_bodies_reach_aiohttp_uncopied() -> None:
     """A body goes to aiohttp (in aiobotocore's proxy) as slices of the caller's bytes,
     from where botocore left the file: no copy of it is made, and a rewound file is
