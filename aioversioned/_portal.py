@@ -16,6 +16,7 @@ thread (and the worker threads it starts) block SIGINT, and every wait wakes up 
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures
 import contextlib
 import queue
@@ -95,8 +96,10 @@ def _start() -> tuple[BlockingPortal, threading.Thread]:
     interpreter exit) so a script that never closes its repository still exits.
     """
     handoff: queue.Queue[BlockingPortal | BaseException] = queue.Queue()
+    loops: list[asyncio.AbstractEventLoop] = []
 
     async def serve() -> None:
+        loops.append(asyncio.get_running_loop())
         async with BlockingPortal() as portal:
             handoff.put(portal)
             await portal.sleep_until_stopped()
@@ -108,6 +111,8 @@ def _start() -> tuple[BlockingPortal, threading.Thread]:
             anyio.run(serve, backend="asyncio")
         except BaseException as err:  # handed to the waiting constructor
             handoff.put(err)
+        finally:
+            _join_workers(loops)
 
     thread = threading.Thread(target=run, name="aioversioned-portal", daemon=True)
     thread.start()
@@ -124,6 +129,21 @@ def _start() -> tuple[BlockingPortal, threading.Thread]:
     if isinstance(started, BaseException):
         raise started
     return started, thread
+
+
+def _join_workers(loops: list[asyncio.AbstractEventLoop]) -> None:
+    """Wait (``STOP_WAIT`` seconds at most) for the worker threads of the loop to end.
+
+    anyio tells its worker threads to stop when the loop ends, and each ends once the
+    call it runs (a file read of a cancelled upload, say) returns: closing waits for
+    that, so that nothing of the repository runs once ``close()`` returned. anyio keeps
+    its workers' loop in their ``loop`` attribute (tests/test_interrupts.py checks that
+    no worker outlives close).
+    """
+    deadline = time.monotonic() + STOP_WAIT
+    for thread in threading.enumerate():
+        if loops and getattr(thread, "loop", None) is loops[0]:
+            thread.join(max(0.0, deadline - time.monotonic()))
 
 
 async def _shielded(func: Callable[[], Awaitable[T]]) -> T:

@@ -22,6 +22,7 @@ from typing import Any
 
 import boto3
 import pytest
+from anyio._backends._asyncio import WorkerThread
 
 from aioversioned import Repository
 
@@ -145,6 +146,31 @@ def test_interrupted_put_is_aborted_and_close_is_prompt(
         assert check.get_artifact_content("model") == b"old"
         assert [a.version for a in check.list_artifact_versions("model")] == ["LATEST"]
     assert _uploads_in_progress(endpoint_url, bucket) == []
+
+
+def test_close_returns_once_the_worker_threads_ended(
+    endpoint_url: str, bucket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker thread that reads a file for the loop ends after the loop does, when the
+    scheduler runs it; close() waits for it. Its exit is slowed here (as a busy machine
+    would) so that a close that does not wait leaves it running."""
+    run = WorkerThread.run
+
+    def slow_exit(self: WorkerThread) -> None:
+        run(self)
+        time.sleep(0.5)
+
+    monkeypatch.setattr(WorkerThread, "run", slow_exit)
+    threads_before = set(threading.enumerate())
+    model = tmp_path / "model.bin"
+    model.write_bytes(b"weights")
+    with Repository(bucket, endpoint_url=endpoint_url, aws_region="us-east-1") as repo:
+        repo.bootstrap()
+        assert repo.put_artifact("model", model).size == len(b"weights")  # read in a worker
+        workers = [t for t in threading.enumerate() if isinstance(t, WorkerThread)]
+        assert workers
+    assert not [t for t in workers if t.is_alive()]
+    assert set(threading.enumerate()) <= threads_before
 
 
 def test_interrupted_request_is_cancelled(
