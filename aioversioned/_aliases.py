@@ -7,16 +7,16 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import re
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from functools import partial
 
 import anyio
 
 from . import _keys, _validate
 from ._alias_index import AliasIndex
+from ._deletion import is_retired
 from ._history import (
     CREATED_KEY,
     RESTORES_KEY,
@@ -46,15 +46,9 @@ from .errors import (
 )
 
 ABSENT = "absent"
-# A deletion mark older than this, by the server's clock, was left by a delete that
-# died; deletes check that they finish well within it (see _delete_guarded).
-MARK_TTL = timedelta(hours=1)
 # How often a last-writer-wins alias write re-reads and tries again when another
 # writer changed the alias between its read and its conditional write.
 _WRITE_ATTEMPTS = 16
-# How long a put-back waits for a delete under way of its target (a delete takes
-# milliseconds; one stalled this long counts as taking the version).
-_MARK_WAIT = 10.0
 _REVISION_RE = re.compile(r"[A-Za-z0-9._:+/=-]{1,128}")
 
 
@@ -74,15 +68,6 @@ def _write_condition(expected_revision: object) -> tuple[bool, str | None] | Non
             "expected_revision", f"{expected_revision!r} is not a revision (an Alias.revision)"
         )
     return False, f'"{revision(expected_revision)}"'
-
-
-def _mark_covers(body: bytes, numbers: set[int]) -> bool:
-    """Whether a deletion mark names any of ``numbers``; an unreadable mark names all."""
-    try:
-        named = json.loads(body)
-    except ValueError:
-        return True
-    return not isinstance(named, list) or bool(numbers & {n for n in named if isinstance(n, int)})
 
 
 def _written_info(
@@ -133,6 +118,18 @@ class AliasOperations:
         info = await self._s3.head(self.layout.version_key(name, number))
         if info is None:
             raise await self._not_found(name, number)
+        return info
+
+    async def _head_target(self, name: str, number: int | None) -> ObjectInfo:
+        """An alias target: the version exists and is not deleted (retired)."""
+        if number is None:
+            return await self._head_version(name, None)
+        info, retired = await both(
+            partial(self._head_version, name, number),
+            partial(is_retired, self._s3, self.layout, name, number),
+        )
+        if retired:
+            raise ArtifactNotFoundError(name, _keys.version_str(number))
         return info
 
     def _uri(self, name: str, version: str | None) -> str | None:
@@ -189,7 +186,7 @@ class AliasOperations:
         history = self._history(name, alias)
         (state, (newest, _)), _ = await both(
             partial(both, history.read, history.newest),
-            partial(gather, [partial(self._head_version, name, n) for n in targets]),
+            partial(gather, [partial(self._head_target, name, n) for n in targets]),
         )
         secondary_str = None if secondary is None else _keys.version_str(secondary)
         document = Alias(
@@ -274,7 +271,7 @@ class AliasOperations:
         stored = document.model_copy(update={"revision": revision(written.etag)})
         self._alias_memo.pop(history.key, None)  # our own change is seen at once
         ours = AliasState(stored, _written_info(history.key, written, body, metadata))
-        # 3. No delete of its versions under way, and they exist (see _targets_safe).
+        # 3. None of its versions was deleted meanwhile (see _targets_safe).
         safe = await self._targets_safe(document.name, targets)
         # 4. Its own record (the next writer writes it too if this one is lost). An
         #    unsafe write was live too: the history shows it, then its undo.
@@ -295,46 +292,23 @@ class AliasOperations:
             return "the alias does not exist (expected_revision names a revision)"
         return f"the alias is at revision {current.alias.revision}, not the one expected"
 
-    async def _targets_safe(
-        self, name: str, targets: list[int | None], *, wait: bool = False
-    ) -> bool:
-        """After an alias write: no delete of its versions is under way and they exist.
+    async def _targets_safe(self, name: str, targets: list[int | None]) -> bool:
+        """After an alias write: its versions exist and none was deleted meanwhile.
 
-        The order is the protocol (see _delete_guarded): the deletion marks are listed
-        after the write, and the versions are read after that listing. A delete that
-        read the aliases before our write has its mark up until it deleted, so either
-        the listing sees the mark or the HEADs see the version gone. Mark ages are
-        measured on the server's clock. With ``wait``, a delete under way is waited for
-        (a few seconds at most) and the HEADs then tell whether it took a version.
+        A delete writes its tombstones before it reads the aliases again (see
+        _deletion): either it reads this write and keeps the version, or this read,
+        which follows the write, finds the tombstone.
         """
-        numbers = {number for number in targets if number is not None}  # LATEST stays
-        if not numbers:
-            return True
-        pause = 0.05
-        with anyio.move_on_after(_MARK_WAIT if wait else None):
-            while await self._deleting(name, numbers):
-                if not wait:
-                    return False
-                await anyio.sleep(pause)
-                pause = min(pause * 2, 1.0)
-            heads = await gather(
-                partial(self._s3.head, self.layout.version_key(name, n)) for n in sorted(numbers)
-            )
-            return all(head is not None for head in heads)
-        return False  # still being deleted
+        numbers = sorted({number for number in targets if number is not None})  # LATEST stays
 
-    async def _deleting(self, name: str, numbers: set[int]) -> bool:
-        """Whether a fresh deletion mark names any of ``numbers``."""
-        marks, now = await self._s3.list_timed(self.layout.deleting_dir(name))
-        for info in marks:
-            with contextlib.suppress(ValueError):
-                low, high = self.layout.parse_deleting_key(name, info.key)
-                fresh = now is None or info.last_modified > now - MARK_TTL
-                if fresh and any(low <= n <= high for n in numbers):
-                    found = await self._s3.get(info.key)
-                    if found is not None and _mark_covers(found[0], numbers):
-                        return True  # else that delete just finished: the HEADs tell
-        return False
+        async def live(number: int) -> bool:
+            head, retired = await both(
+                partial(self._s3.head, self.layout.version_key(name, number)),
+                partial(is_retired, self._s3, self.layout, name, number),
+            )
+            return head is not None and not retired
+
+        return all(await gather(partial(live, n) for n in numbers))
 
     async def _undo(
         self, history: AliasHistory, previous: AliasState | None, written: Alias, sequence: int
@@ -344,11 +318,10 @@ class AliasOperations:
 
         A moved alias gets a new document with the previous target, If-Match our
         revision (new bytes, so a writer still holding the previous revision can not
-        mistake it for the old document), checked like any alias write, except that a
-        delete under way of its target is waited for: when it took the target (it read
-        the alias while it held our write), the alias is deleted If-Match that document.
-        A new alias is deleted If-Match our revision. If another writer replaced ours
-        first, theirs stays.
+        mistake it for the old document), checked like any alias write: when that
+        target was deleted too (a delete read the alias while it held our write), the
+        alias is deleted If-Match that document. A new alias is deleted If-Match our
+        revision. If another writer replaced ours first, theirs stays.
         """
         ours = f'"{written.revision}"'
         if previous is not None:
@@ -371,9 +344,9 @@ class AliasOperations:
             info = _written_info(history.key, put, body, metadata)
             number = await history.record_written(AliasState(back, info), put.last_modified)
             targets = [_keys.parse_version(v) for v in (back.version, back.secondary_version) if v]
-            # A delete that read the alias while it held our write may be taking that
-            # target: wait for it to end, then the HEADs tell.
-            if await self._targets_safe(back.name, targets, wait=True):
+            # A delete that read the alias while it held our write may have retired that
+            # target: the tombstones tell.
+            if await self._targets_safe(back.name, targets):
                 return "alias put back to its previous target"
             if number is None:
                 return "another writer has changed it since"

@@ -13,7 +13,7 @@ Layout under ``s3://{bucket}/{prefix}/{name}/``::
     .aioversioned/claims/999999_000001  number claims (aioversioned only)
     .aioversioned/uploads/{token}       streamed uploads in progress (aioversioned only)
     .aioversioned/history/{alias}/999999999999  alias changes, newest first (aioversioned only)
-    .aioversioned/deleting/{low}-{high}-{token}  deletes under way, for a few seconds
+    .aioversioned/retired/999999_000001  deleted versions whose bytes are not removed yet
     .aioversioned/published/999999_000001_{etag}_{sha256}  sha256 of published versions
     .aioversioned/aliases-index.json    alias documents by ETag, read by list_aliases
 """
@@ -53,7 +53,7 @@ KEY_BUDGET = 1000
 than ``_LONGEST_ETAG`` (other servers) and for keys added later."""
 _LONGEST_ETAG = 40  # a multipart ETag is 32 hex digits, '-' and up to 5 digits
 _LONGEST_ALIAS = "A" * 64  # _ALIAS_RE
-_TOKEN = "0" * 32  # uuid4().hex, in upload keys and deletion marks
+_TOKEN = "0" * 32  # uuid4().hex, in upload keys
 
 VersionLike = int | str | None
 """A version as accepted from users: ``1``, ``"1"``, ``"000001"``, ``"LATEST"`` or ``None``."""
@@ -249,9 +249,9 @@ class Layout:
             self.version_key(name, MAX_VERSION),
             self.alias_key(name, _LONGEST_ALIAS),
             self.claim_key(name, MAX_VERSION),
+            self.retired_key(name, MAX_VERSION),
             self.upload_key(name, _TOKEN),
             self.published_key(name, MAX_VERSION, "e" * _LONGEST_ETAG, "0" * 64),
-            self.deleting_key(name, MAX_VERSION, MAX_VERSION, _TOKEN),
             self.history_key(name, _LONGEST_ALIAS, 1),
             self.alias_index_key(name),
         )
@@ -385,17 +385,21 @@ class Layout:
         """Key prefix of the records of one version."""
         return f"{self.published_dir(name)}{encode_stem(number)}_"
 
-    def deleting_dir(self, name: str) -> str:
-        return f"{self.prefix}/{name}/{_META_DIR}/deleting/"
+    def retired_dir(self, name: str) -> str:
+        return f"{self.prefix}/{name}/{_META_DIR}/retired/"
 
-    def deleting_key(self, name: str, low: int, high: int, token: str) -> str:
-        """Mark of a delete under way of versions ``low..high`` (the exact list in its body)."""
-        return f"{self.deleting_dir(name)}{low:06d}-{high:06d}-{token}"
+    def retired_key(self, name: str, number: int) -> str:
+        """Tombstone of a deleted version whose bytes are not removed yet (see _deletion)."""
+        if not 1 <= number <= MAX_VERSION:
+            raise ValueError(number)
+        return f"{self.retired_dir(name)}{encode_stem(number)}"
 
-    def parse_deleting_key(self, name: str, key: str) -> tuple[int, int]:
-        """``(low, high)`` of a deletion mark; ValueError if foreign."""
-        low, high, _ = key.removeprefix(self.deleting_dir(name)).split("-", 2)
-        return int(low), int(high)
+    def parse_retired_key(self, name: str, key: str) -> int:
+        """The version number of a tombstone; ValueError if foreign."""
+        number = decode_stem(key.removeprefix(self.retired_dir(name)))
+        if number is None or not key.startswith(self.retired_dir(name)):
+            raise ValueError(key)
+        return number
 
     def history_dir(self, name: str, alias: str) -> str:
         return f"{self.prefix}/{name}/{_META_DIR}/history/{alias}/"

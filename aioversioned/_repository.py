@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import uuid
 from collections.abc import (
@@ -22,10 +21,10 @@ from typing import Any, TypeVar
 import anyio
 
 from . import _keys, _sources, _transfer, _validate
-from ._aliases import MARK_TTL
 from ._cache import content_cache
 from ._content import ContentOperations
 from ._copies import LocalCopies
+from ._deletion import Deletion
 from ._follow import AsyncAliasFollower, OnChange
 from ._hashes import Records
 from ._keys import LATEST, NAME_KEY, SHA256_KEY, Layout, VersionLike
@@ -192,14 +191,24 @@ class AsyncRepository(ContentOperations):
     async def _listed_versions(
         self, name: str
     ) -> tuple[list[tuple[int | None, ObjectInfo]], datetime | None]:
-        """LATEST and published versions from one listing, in key order (foreign keys
-        skipped), and the server's time of the listing (None if unknown)."""
+        """LATEST and published versions from one listing, in key order (foreign keys and
+        deleted versions skipped), and the server's time of the listing (None if unknown)."""
         found = []
-        listed, now = await self._s3.list_timed(self.layout.versions_dir(name))
+        (listed, now), (retired, _) = await both(
+            partial(self._s3.list_timed, self.layout.versions_dir(name)),
+            self._deletion(name).retired,
+        )
         for info in listed:
             with contextlib.suppress(ValueError):
-                found.append((self.layout.parse_version_key(name, info.key), info))
+                if (number := self.layout.parse_version_key(name, info.key)) not in retired:
+                    found.append((number, info))
         return found, now
+
+    def _deletion(self, name: str) -> Deletion:
+        async def users() -> dict[int, list[str]]:
+            return (await self._alias_users(name))[0]
+
+        return Deletion(self._s3, self.layout, name, users)
 
     # -- artifacts -----------------------------------------------------------------------
 
@@ -512,8 +521,12 @@ class AsyncRepository(ContentOperations):
         stays unused if it holds LATEST's bytes.
         """
         self.layout.check_name(name)
-        latest, (newest, record) = await both(
-            partial(self._s3.head, self.layout.version_key(name, None)),
+        (latest, (retired, _)), (newest, record) = await both(
+            partial(
+                both,
+                partial(self._s3.head, self.layout.version_key(name, None)),
+                self._deletion(name).retired,
+            ),
             partial(
                 both,
                 partial(
@@ -534,7 +547,8 @@ class AsyncRepository(ContentOperations):
         digest, latest = await self._sha256_of_latest(name, latest)
         following = (newest[0] if newest else 0) + 1
         claimed: int | VersionConflictError | None = None
-        if newest is not None:
+        # A deleted (retired) newest version is never handed back as LATEST's.
+        if newest is not None and newest[0] not in retired:
             number, previous = newest
             _, etag, sha256 = (
                 self.layout.parse_published_key(name, record[1].key) if record else (0, "", "")
@@ -746,16 +760,13 @@ class AsyncRepository(ContentOperations):
         number = _keys.parse_version(version)
         if number is None:
             raise InvalidInputError("version", "LATEST can not be deleted; use purge_artifact()")
-        records = [
-            (number, info.key)
-            for info in await self._s3.list_all(self.layout.published_prefix(name, number))
-        ]
+        deletion = self._deletion(name)
         if force:
-            await self._keep_claimed(name, [number])
-            await self._s3.delete([self.layout.version_key(name, number), *(k for _, k in records)])
+            await deletion.remove_now([number])
             return await self._dangling(name, number)
-        if users := (await self._delete_guarded(name, [number], records)).get(number):
-            raise VersionInUseError(name, str(number), tuple(users))
+        users, _ = await self._alias_users(name)
+        if in_use := (await deletion.delete([number], users)).get(number):
+            raise VersionInUseError(name, str(number), tuple(in_use))
         return ()
 
     async def _dangling(self, name: str, number: int) -> tuple[str, ...]:
@@ -770,72 +781,6 @@ class AsyncRepository(ContentOperations):
         return tuple(
             sorted(a.alias for a in aliases if number in alias_references(a, version_of_uri))
         )
-
-    async def _keep_claimed(self, name: str, numbers: list[int]) -> None:
-        """Make sure each number has its claim before its version goes, so that no
-        publish hands it out again (a version that ``versioned`` 1.x published has none).
-
-        Lists only the claims from the highest number to the lowest (claims sort newest
-        first), then claims what is missing.
-        """
-        high, low = max(numbers), min(numbers)
-        start = self.layout.claim_key(name, high + 1) if high < _keys.MAX_VERSION else None
-        claimed: set[int] = set()
-        async for page in self._s3.pages(self.layout.claims_dir(name), start_after=start):
-            for info in page:
-                with contextlib.suppress(ValueError):
-                    claimed.add(self.layout.parse_claim_key(name, info.key))
-            if not page or min(claimed, default=high) <= low:
-                break
-
-        async def claim(number: int) -> None:
-            with contextlib.suppress(VersionConflictError):  # claimed meanwhile: fine
-                await self._s3.put(self.layout.claim_key(name, number), b"", if_none_match=True)
-
-        await gather(partial(claim, n) for n in sorted(set(numbers) - claimed))
-
-    async def _delete_guarded(
-        self, name: str, numbers: list[int], records: list[tuple[int, str]]
-    ) -> dict[int, list[str]]:
-        """Delete the versions (and their records) that no alias references.
-
-        The steps, in this order, against a racing put_alias (see _targets_safe):
-        1. claims: the numbers stay taken once their versions are gone;
-        2. a deletion mark naming the versions;
-        3. the aliases are read: a put_alias that wrote before is seen and its version
-           kept; one that writes after lists the deletion marks and finds ours (or,
-           once we removed it, finds the version gone) and undoes itself;
-        4. the versions go, unless the server's clock says step 3 ended more than
-           half of MARK_TTL after the mark was written (a stalled delete: a put_alias
-           may take the mark for a dead one's by then); botocore's retries of the
-           delete itself end well within the other half;
-        5. the mark is removed, even when cancelled.
-        Returns the aliases that kept versions alive.
-        """
-        if not numbers:
-            return {}
-        await self._keep_claimed(name, numbers)
-        mark = self.layout.deleting_key(name, min(numbers), max(numbers), uuid.uuid4().hex)
-        marked = await self._s3.put(mark, json.dumps(sorted(numbers)).encode())
-        try:
-            users, now = await self._alias_users(name)
-            if now is not None and now - marked.last_modified > MARK_TTL / 2:
-                raise StorageError(
-                    "DeleteObjects",
-                    self.layout.bucket,
-                    mark,
-                    "DeleteStalled",
-                    "reading the aliases took too long; nothing was deleted, try again",
-                )
-            gone = {number for number in numbers if number not in users}
-            await self._s3.delete(
-                [self.layout.version_key(name, number) for number in sorted(gone)]
-                + [key for number, key in records if number in gone]
-            )
-        finally:
-            with anyio.CancelScope(shield=True):
-                await self._s3.delete([mark])
-        return {number: users[number] for number in numbers if number in users}
 
     async def purge_artifact_versions(
         self,
@@ -875,8 +820,7 @@ class AsyncRepository(ContentOperations):
             name, [(n, listed_info[n]) for n in doomed], records
         )
         numbers = [int(artifact.version) for artifact in doomed_artifacts]
-        record_keys = [(n, key) for n in numbers for key in records.keys(n)]
-        kept = {} if dry_run else await self._delete_guarded(name, numbers, record_keys)
+        kept = {} if dry_run else await self._deletion(name).delete(numbers, users)
         return purge_time, [a for a in doomed_artifacts if int(a.version) not in kept]
 
     async def purge_artifact(self, name: str) -> None:

@@ -18,6 +18,7 @@ from versioned.api import s3_only_backend as peer
 
 from aioversioned import (
     AliasNotFoundError,
+    ArtifactNotFoundError,
     AsyncRepository,
     StorageError,
     VersionConflictError,
@@ -93,22 +94,18 @@ async def first_of(*rules: Rule) -> None:
 async def test_put_alias_after_a_delete_read_the_aliases_never_dangles(
     any_repo: AsyncRepository, other: AsyncRepository
 ) -> None:
-    """Finding 2. The delete has read the aliases and is about to delete version 1; the
-    alias write lands then, its mark listing is answered only after the delete finished
-    (so it finds no mark): the versions are read after that listing and show 1 gone."""
+    """Finding 2. The alias write checked version 1 before the delete retired it and
+    lands after the delete read the aliases (nothing referenced 1): its own check after
+    the write finds the tombstone, and it undoes itself."""
     await publish(any_repo, b"one")
     await publish(any_repo, b"two")
-    deleting = Interposer(any_repo).hold("DeleteObjects")
-    listing = Interposer(other).hold("ListObjectsV2", "/.aioversioned/deleting/")
-    delete, put = Task(), Task()
+    writing = Interposer(other).hold("PutObject", "aliases/prod.json")
+    put = Task()
     async with anyio.create_task_group() as tg:
-        tg.start_soon(delete.run, lambda: any_repo.delete_artifact_version("m", 1))
-        await arrive(deleting)  # marked, aliases read: nothing references 1
         tg.start_soon(put.run, lambda: other.put_alias("m", "prod", 1))
-        await arrive(listing)  # the alias is written
-        deleting.release()
-        await delete.result()
-        listing.release()
+        await arrive(writing)  # checked: 1 exists and is not retired
+        assert await any_repo.delete_artifact_version("m", 1) == ()
+        writing.release()
     with pytest.raises(VersionConflictError, match="deleted meanwhile"):
         await put.result()
     assert [a.version for a in await any_repo.list_artifact_versions("m")] == ["LATEST", "2"]
@@ -284,25 +281,25 @@ async def test_publish_whose_response_was_lost_publishes_once(
 async def test_undo_never_removes_another_writers_alias(
     any_repo: AsyncRepository, other: AsyncRepository
 ) -> None:
-    """Finding 4: our new alias must be undone (its version is being deleted), but
-    another writer moved it on meanwhile: their alias stays."""
+    """Finding 4: our new alias must be undone (its version was deleted meanwhile), but
+    another writer moved it on before our check: their alias stays."""
     await publish(any_repo, b"one")
     await publish(any_repo, b"two")
-    deleting = Interposer(any_repo).hold("DeleteObjects")
-    listing = Interposer(other).hold("ListObjectsV2", "/.aioversioned/deleting/")
+    faults = Interposer(other)
+    writing = faults.hold("PutObject", "aliases/prod.json")
     third = beside(any_repo)
-    delete, put = Task(), Task()
+    put = Task()
     async with third, anyio.create_task_group() as tg:
-        tg.start_soon(delete.run, lambda: any_repo.delete_artifact_version("m", 1))
-        await arrive(deleting)
         tg.start_soon(put.run, lambda: other.put_alias("m", "prod", 1))
-        await arrive(listing)  # our alias is written; the mark is there to be found
+        await arrive(writing)
+        await any_repo.delete_artifact_version("m", 1)
+        checking = faults.hold("HeadObject", "/.aioversioned/retired/")
+        writing.release()
+        await arrive(checking)  # our alias is written; the tombstone is there to be found
         theirs = await third.put_alias("m", "prod", 2)
-        listing.release()
+        checking.release()
         with pytest.raises(VersionConflictError):
             await put.result()
-        deleting.release()
-        await delete.result()
     assert await any_repo.get_alias("m", "prod") == theirs
 
 
@@ -339,25 +336,22 @@ def _clock(offset: timedelta) -> type[datetime]:
     return Skewed
 
 
-async def test_a_fast_client_clock_does_not_turn_protection_off(
+async def test_a_clock_far_off_changes_no_delete(
     any_repo: AsyncRepository, other: AsyncRepository, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Finding 6: with the client clock 11 minutes fast, a fresh deletion mark still
-    protects the version."""
-    monkeypatch.setattr(_aliases, "datetime", _clock(timedelta(minutes=11)))
+    """Finding 6, E2: with the client clock two hours fast, a version retired now is
+    still refused as an alias target, and a later delete does not take its bytes (the
+    grace period is measured by the server's clock)."""
+    for module in (_aliases, _repository):
+        monkeypatch.setattr(module, "datetime", _clock(timedelta(hours=2)))
     await publish(any_repo, b"one")
     await publish(any_repo, b"two")
-    deleting = Interposer(any_repo).hold("DeleteObjects")
-    delete = Task()
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(delete.run, lambda: any_repo.delete_artifact_version("m", 1))
-        await arrive(deleting)
-        with pytest.raises(VersionConflictError, match="deleted meanwhile"):
-            await other.put_alias("m", "prod", 1)
-        deleting.release()
-        await delete.result()
-    with pytest.raises(AliasNotFoundError):
-        await any_repo.get_alias("m", "prod")
+    await any_repo.delete_artifact_version("m", 1)
+    with pytest.raises(ArtifactNotFoundError):
+        await other.put_alias("m", "prod", 1)
+    await other.delete_artifact_version("m", 2)  # collects what is past the grace period
+    assert await any_repo._s3.head(any_repo.layout.version_key("m", 1)) is not None
+    assert [a.version for a in await any_repo.list_artifact_versions("m")] == ["LATEST"]
 
 
 async def test_purge_ages_versions_by_the_servers_clock(
@@ -473,23 +467,21 @@ async def test_an_interrupted_put_alias_still_checks_and_records_its_write(
     any_repo: AsyncRepository, other: AsyncRepository
 ) -> None:
     """Finding 8 for the core: the caller is cancelled (Ctrl-C) after the alias write,
-    while a delete of its version is under way: the write is still checked, undone and
+    whose version was deleted meanwhile: the write is still checked, undone and
     recorded before the cancellation takes effect."""
     await publish(any_repo, b"one")
     await publish(any_repo, b"two")
-    deleting = Interposer(any_repo).hold("DeleteObjects")
-    listing = Interposer(other).hold("ListObjectsV2", "/.aioversioned/deleting/")
-    delete = Task()
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(delete.run, lambda: any_repo.delete_artifact_version("m", 1))
-        await arrive(deleting)
-        async with anyio.create_task_group() as writer:
-            writer.start_soon(Task().run, lambda: other.put_alias("m", "prod", 1))
-            await arrive(listing)  # written
-            writer.cancel_scope.cancel()
-            listing.release()
-        deleting.release()
-        await delete.result()
+    faults = Interposer(other)
+    writing = faults.hold("PutObject", "aliases/prod.json")
+    async with anyio.create_task_group() as writer:
+        writer.start_soon(Task().run, lambda: other.put_alias("m", "prod", 1))
+        await arrive(writing)
+        await any_repo.delete_artifact_version("m", 1)
+        checking = faults.hold("HeadObject", "/.aioversioned/retired/")
+        writing.release()
+        await arrive(checking)  # written
+        writer.cancel_scope.cancel()
+        checking.release()
     with pytest.raises(AliasNotFoundError):
         await any_repo.get_alias("m", "prod")
     history = await any_repo.list_alias_history("m", "prod")
@@ -554,29 +546,25 @@ async def test_an_undo_whose_previous_target_was_deleted_meanwhile_leaves_no_dan
 ) -> None:
     """Explorer (cluster 242, moto 543): prod moves 1 -> 2 while 2 is being deleted, so
     the move is undone; before the undo lands, a delete of 1 reads the aliases (prod is
-    at 2) and deletes 1. The undo's document points at 1 again: it is checked like any
-    alias write, and removed since 1 is gone."""
+    at 2) and retires 1. The undo's document points at 1 again: it is checked like any
+    alias write, and removed since 1 is deleted."""
     for content in (b"one", b"two"):
         await publish(any_repo, content)
     await any_repo.put_alias("m", "prod", 1)
-    deleting_two = Interposer(other).hold("DeleteObjects")
     faults = Interposer(any_repo)
-    checking = faults.hold("ListObjectsV2", any_repo.layout.deleting_dir("m"))
-    move, delete_two = Task(), Task()
+    writing = faults.hold("PutObject", "aliases/prod.json")
+    move = Task()
     async with anyio.create_task_group() as tg:
-        tg.start_soon(delete_two.run, lambda: other.delete_artifact_version("m", 2))
-        await arrive(deleting_two)  # marked, aliases read (prod at 1), not yet deleted
         tg.start_soon(move.run, lambda: any_repo.put_alias("m", "prod", 2))
-        await arrive(checking)  # prod is at 2; its check is about to see the mark
+        await arrive(writing)  # checked: 2 is live
+        await other.delete_artifact_version("m", 2)  # prod is at 1: 2 is free
         undoing = faults.hold("PutObject", "aliases/prod.json")
-        checking.release()
-        await arrive(undoing)  # the undo back to 1 is about to be written
+        writing.release()
+        await arrive(undoing)  # the move is written and its undo back to 1 is next
         await other.delete_artifact_version("m", 1)  # prod is at 2: 1 is free
         undoing.release()
-        deleting_two.release()
     with pytest.raises(VersionConflictError, match="previous target is gone too"):
         await move.result()
-    await delete_two.result()
     assert [a.version for a in await any_repo.list_artifact_versions("m")] == ["LATEST"]
     with pytest.raises(AliasNotFoundError):
         await any_repo.get_alias("m", "prod")
@@ -635,13 +623,19 @@ async def test_an_upload_started_by_a_request_whose_response_was_lost_is_aborted
     assert uploads.get("Uploads", []) == []
 
 
+@pytest.mark.parametrize("force", [False, True])
 async def test_a_publish_whose_version_is_deleted_before_it_is_described_says_so(
-    any_repo: AsyncRepository, other: AsyncRepository, monkeypatch: pytest.MonkeyPatch
+    any_repo: AsyncRepository,
+    other: AsyncRepository,
+    monkeypatch: pytest.MonkeyPatch,
+    force: bool,
 ) -> None:
     """Explorer (cluster 8070): a purge deleted the version a publish had just copied,
     before the publish read it back (a multipart copy has an ETag of its own, so it is
     read back and hashed): the publish said "version 4 not found", as if the artifact
-    were missing. It says what happened."""
+    were missing. A delete retires the version and leaves its bytes: the publish
+    reports it, and the listing shows it deleted since. A forced delete takes the bytes
+    at once: the publish says what happened."""
     monkeypatch.setattr(_transfer, "COPY_LIMIT", 6 * MiB)
     await any_repo.put_artifact("m", b"c" * (7 * MiB))
     reading_back = Interposer(any_repo).hold("HeadObject", any_repo.layout.version_key("m", 1))
@@ -649,10 +643,14 @@ async def test_a_publish_whose_version_is_deleted_before_it_is_described_says_so
     async with anyio.create_task_group() as tg:
         tg.start_soon(publishing.run, lambda: any_repo.publish_artifact_version("m"))
         await arrive(reading_back)
-        await other.delete_artifact_version("m", 1)
+        await other.delete_artifact_version("m", 1, force=force)
         reading_back.release()
-    with pytest.raises(VersionConflictError, match="published, then deleted at once"):
-        await publishing.result()
+    if force:
+        with pytest.raises(VersionConflictError, match="published, then deleted at once"):
+            await publishing.result()
+    else:
+        assert (await publishing.result()).version == "1"
+        assert [a.version for a in await any_repo.list_artifact_versions("m")] == ["LATEST"]
     await any_repo.put_artifact("m", b"d")
     assert (await any_repo.publish_artifact_version("m")).version == "2"  # 1 is not reused
 
@@ -660,43 +658,40 @@ async def test_a_publish_whose_version_is_deleted_before_it_is_described_says_so
 async def test_a_put_back_whose_target_a_delete_keeps_stays(
     any_repo: AsyncRepository, other: AsyncRepository
 ) -> None:
-    """Explorer (moto 20874): a put-back found a delete of its target under way and
-    deleted the alias, though that delete then read the put-back and kept the version
-    (an alias lost, and a second "absent" create allowed). The put-back waits for the
-    delete to end: the version is there, so the alias stays put back."""
+    """Explorer (moto 20874): a put-back to 1 lands while a delete of 1 has retired it
+    and not yet read the aliases again. That read sees the put-back, so the delete takes
+    its tombstone back and keeps 1; the put-back, checked after that, stays."""
     for content in (b"one", b"two"):
         await publish(any_repo, content)
     await any_repo.put_alias("m", "prod", 1)
-    deleting_two = Interposer(other).hold("DeleteObjects")
     async with beside(any_repo) as third:
-        reading_aliases = Interposer(third).hold("ListObjectsV2", any_repo.layout.aliases_dir("m"))
         faults = Interposer(any_repo)
-        checking = faults.hold("ListObjectsV2", any_repo.layout.deleting_dir("m"))
-        move, delete_two, delete_one = Task(), Task(), Task()
+        writing = faults.hold("PutObject", "aliases/prod.json")
+        move, delete_one = Task(), Task()
         async with anyio.create_task_group() as tg:
-            tg.start_soon(delete_two.run, lambda: other.delete_artifact_version("m", 2))
-            await arrive(deleting_two)  # marked, aliases read (prod at 1), not deleted yet
             tg.start_soon(move.run, lambda: any_repo.put_alias("m", "prod", 2))
-            await arrive(checking)  # prod is at 2; its check will see 2's mark
+            await arrive(writing)  # checked: 2 is live
+            await other.delete_artifact_version("m", 2)  # prod is at 1: 2 is free
             undoing = faults.hold("PutObject", "aliases/prod.json")
-            checking.release()
-            await arrive(undoing)  # the put-back to 1 is about to be written
+            writing.release()
+            await arrive(undoing)  # the put-back to 1 is next
+            retiring = Interposer(third)
+            first_read = retiring.hold("ListObjectsV2", any_repo.layout.aliases_dir("m"))
+            second_read = retiring.hold("ListObjectsV2", any_repo.layout.aliases_dir("m"))
             tg.start_soon(delete_one.run, lambda: third.delete_artifact_version("m", 1))
-            await arrive(reading_aliases)  # 1 is marked; its delete reads the aliases next
-            marks = any_repo.layout.deleting_dir("m")
-            polls = iter(range(2))  # the put-back's check sees 1's mark; its second look:
-            waiting = faults.hold("ListObjectsV2", lambda key: key == marks and next(polls, 1) == 1)
+            await arrive(first_read)  # prod at 2: 1 is free
+            first_read.release()
+            await arrive(second_read)  # 1 is retired; the aliases are read again next
+            checking = faults.hold("HeadObject", "/.aioversioned/retired/")
             undoing.release()
-            await arrive(waiting)  # the put-back is written and waits for that delete
-            reading_aliases.release()
+            await arrive(checking)  # the put-back is written
+            second_read.release()
             await delete_one.done.wait()
-            waiting.release()
-            deleting_two.release()
+            checking.release()
     with pytest.raises(VersionConflictError, match="put back to its previous target"):
         await move.result()
     with pytest.raises(VersionInUseError):
         await delete_one.result()  # it read the put-back
-    await delete_two.result()
     assert (await any_repo.get_alias("m", "prod")).version == "1"
     assert [a.version for a in await any_repo.list_artifact_versions("m")] == ["LATEST", "1"]
 

@@ -14,7 +14,6 @@ from aioversioned._keys import (
     normalize_prefix,
     parse_version,
     readable_alias,
-    stored_sha256,
     validate_alias,
     validate_name,
     validate_suffix,
@@ -161,36 +160,22 @@ def test_layout_keys_and_parsing() -> None:
             layout.parse_published_key("m", foreign)
 
 
-def test_deletion_marks() -> None:
-    from aioversioned._aliases import _mark_covers
-
+def test_tombstones() -> None:
     layout = Layout("bkt", "arts")
-    key = layout.deleting_key("m", 3, 17, "tok")
-    assert key == "arts/m/.aioversioned/deleting/000003-000017-tok"
-    assert layout.parse_deleting_key("m", key) == (3, 17)
-    assert _mark_covers(b"[3, 9, 17]", {9})
-    assert not _mark_covers(b"[3, 9, 17]", {4, 5})
-    assert _mark_covers(b"not json", {4})  # unreadable: assume the worst
-    assert _mark_covers(b'{"a": 1}', {4})
-
-
-def test_stored_sha256_is_64_lowercase_hex_or_none() -> None:
-    good = "0123456789abcdef" * 4
-    assert stored_sha256({"artifact_sha256": good}) == good
-    for bad in ("", good.upper(), good[:-1], good + "0", "g" * 64, "/tmp", "../x", good + "\n"):
-        assert stored_sha256({"artifact_sha256": bad}) is None
-    assert stored_sha256({}) is None
-    assert stored_sha256({"artifact_name": good}) is None
-    assert stored_sha256({"artifact-sha256": good}) == good  # s3fs's setxattr spelling
-    assert stored_sha256({"artifact_sha256": "/tmp", "artifact-sha256": good}) == good
-
-
-@pytest.mark.parametrize(("prefix", "suffix"), [("a\ud800", ""), ("arts", ".\udfff")])
-def test_prefix_and_suffix_must_encode_as_utf8(prefix: str, suffix: str) -> None:
-    argument = "s3_prefix" if prefix != "arts" else "suffix"
-    with pytest.raises(InvalidInputError, match=rf"^{argument}: .*must encode as UTF-8"):
-        normalize_prefix(prefix)
-        validate_suffix(suffix)
+    key = layout.retired_key("m", 3)
+    assert key == "arts/m/.aioversioned/retired/999997_000003"
+    assert layout.parse_retired_key("m", key) == 3
+    for foreign in (
+        "arts/m/.aioversioned/retired/999997_000004",  # the two halves disagree
+        "arts/m/.aioversioned/retired/000000_LATEST",
+        "arts/m/.aioversioned/retired/999997_000003.bak",
+        "arts/other/.aioversioned/retired/999997_000003",
+    ):
+        with pytest.raises(ValueError):
+            layout.parse_retired_key("m", foreign)
+    for number in (0, 1_000_000):
+        with pytest.raises(ValueError):
+            layout.retired_key("m", number)
 
 
 def test_longest_key_covers_every_key_the_layout_builds() -> None:
@@ -203,7 +188,7 @@ def test_longest_key_covers_every_key_the_layout_builds() -> None:
         "claim_key",
         "upload_key",
         "published_key",
-        "deleting_key",
+        "retired_key",
         "history_key",
     }
     layout = Layout("bkt", "p", ".zip")
@@ -211,7 +196,7 @@ def test_longest_key_covers_every_key_the_layout_builds() -> None:
     record = layout.published_key("m", 1, "e" * 40, "0" * 64)
     assert layout.longest_key_bytes("m") == len(record) == 1 + 1 + 145  # prefix, name
     assert layout.longest_key_bytes("m") >= len(layout.history_key("m", "A" * 64, 1))
-    assert layout.longest_key_bytes("m") >= len(layout.deleting_key("m", 1, 2, "0" * 32))
+    assert layout.longest_key_bytes("m") >= len(layout.retired_key("m", 999_999))
 
 
 def test_a_prefix_or_suffix_too_long_for_any_name_is_refused() -> None:

@@ -20,6 +20,7 @@ from aioversioned import (
     CorruptDocumentError,
     InvalidInputError,
     VersionConflictError,
+    _deletion,
 )
 from aioversioned._tasks import gather
 from tests.foreign import put_unrecorded_version
@@ -148,16 +149,17 @@ async def test_publish_asks_for_claims_only_when_the_next_number_is_taken(
     await repo.put_artifact("m", b"two")
     log = RequestLog(repo)
     assert (await repo.publish_artifact_version("m")).version == "2"
-    # LATEST, the newest version and its record at once; the claim; the copy and its record.
+    # LATEST, the newest version, its record and the deleted versions at once; the claim;
+    # the copy and its record.
     assert sorted(log.sent) == sorted(
-        ["HeadObject", "ListObjectsV2", "ListObjectsV2", "PutObject", "CopyObject", "PutObject"]
+        ["HeadObject", *["ListObjectsV2"] * 3, "PutObject", "CopyObject", "PutObject"]
     )
-    for number in (2, 1):
-        await repo.delete_artifact_version("m", number)
+    for number in (2, 1):  # their bytes gone at once: the next number is 1 by the listing
+        await repo.delete_artifact_version("m", number, force=True)
     await repo.put_artifact("m", b"three")
     log.clear()
     assert (await repo.publish_artifact_version("m")).version == "3"
-    assert log.sent.count("ListObjectsV2") == 3  # claim 1 was lost: the claims were listed
+    assert log.sent.count("ListObjectsV2") == 4  # claim 1 was lost: the claims were listed
     assert await repo.get_artifact_content("m", 3) == b"three"
 
 
@@ -463,7 +465,8 @@ async def test_listing_learns_sha256_from_published_records(repo: AsyncRepositor
     )
     versions = await repo.list_artifact_versions("m")
     assert [a.sha256 for a in versions] == [sha(bytes([i])) for i in (4, 4, 3, 2, 1, 0)]
-    assert sorted(sent) == ["GET", "GET", "HEAD"]  # two listings, one HEAD for LATEST
+    # three listings (versions, records, deleted versions), one HEAD for LATEST
+    assert sorted(sent) == ["GET", "GET", "GET", "HEAD"]
 
     # A version rewritten behind the library's back no longer matches its record: HEAD.
     key = repo.layout.version_key("m", 2)
@@ -474,12 +477,45 @@ async def test_listing_learns_sha256_from_published_records(repo: AsyncRepositor
     assert sent.count("HEAD") == 2
 
 
-async def test_deleting_versions_removes_their_records(repo: AsyncRepository) -> None:
+async def test_deleting_versions_removes_their_records(
+    repo: AsyncRepository, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_deletion, "GRACE", timedelta(0))  # collect what was retired
     for i in range(4):
         await repo.put_artifact("m", bytes([i]))
         await repo.publish_artifact_version("m")
     await repo.delete_artifact_version("m", 4)
     await repo.purge_artifact_versions("m", keep_last_n=1, purge_older_than_secs=0)
+    await repo.purge_artifact_versions("m", keep_last_n=1, purge_older_than_secs=0)  # collects
     records = await repo._s3.list_all(repo.layout.published_dir("m"))
     assert [repo.layout.parse_published_key("m", r.key)[0] for r in records] == [3]
-    assert await repo._s3.list_all(repo.layout.deleting_dir("m")) == []
+    assert await repo._s3.list_all(repo.layout.retired_dir("m")) == []
+    listed = await repo._s3.list_all(repo.layout.versions_dir("m"))
+    assert [repo.layout.parse_version_key("m", i.key) for i in listed] == [None, 3]
+
+
+async def test_a_deleted_version_keeps_its_bytes_until_the_grace_period_ends(
+    repo: AsyncRepository,
+) -> None:
+    """Retired: gone for listings, publish and aliases at once; its bytes stay for
+    GRACE (a request may still land late), and a delete after that removes them."""
+    for i in range(2):
+        await repo.put_artifact("m", bytes([i]))
+        await repo.publish_artifact_version("m")
+    await repo.delete_artifact_version("m", 2)
+    assert [a.version for a in await repo.list_artifact_versions("m")] == ["LATEST", "1"]
+    with pytest.raises(ArtifactNotFoundError):
+        await repo.put_alias("m", "prod", 2)
+    # LATEST holds version 2's bytes: it is published again, under a new number.
+    assert (await repo.publish_artifact_version("m")).version == "3"
+    assert await repo._s3.head(repo.layout.version_key("m", 2)) is not None
+    await repo.delete_artifact_version("m", 3)  # 2 is within its grace period: kept
+    assert await repo._s3.head(repo.layout.version_key("m", 2)) is not None
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(_deletion, "GRACE", timedelta(0))
+        await repo.delete_artifact_version("m", 1)
+        await repo.delete_artifact_version("m", 1)  # already retired: collects it too
+    assert [i.key for i in await repo._s3.list_all(repo.layout.versions_dir("m"))] == [
+        repo.layout.version_key("m", None)
+    ]
+    assert await repo._s3.list_all(repo.layout.retired_dir("m")) == []

@@ -17,6 +17,7 @@ from aioversioned import (
     VersionConflictError,
     VersionInUseError,
 )
+from tests.interpose import Interposer
 
 
 async def publish(repo: AsyncRepository, name: str, content: bytes) -> str:
@@ -178,26 +179,33 @@ async def test_content_of_many_chunks_is_verified_to_its_last_byte(
 
 
 async def test_put_alias_racing_a_purge_never_dangles(any_repo: AsyncRepository) -> None:
-    """The purge has marked version 1 when put_alias writes: put_alias undoes itself."""
+    """put_alias checked version 1 before the purge retired it, and writes after the
+    purge read the aliases: its check after the write finds 1 retired, and it undoes
+    itself."""
     repo = any_repo
     for i in range(3):
         await publish(repo, "m", bytes([i]))
     before = await repo.put_alias("m", "prod", 3)
-    real_users = AsyncRepository._alias_users
-    raised: list[Exception] = []
+    async with AsyncRepository(
+        repo.layout.bucket, endpoint_url=repo._connect_args["endpoint_url"]
+    ) as other:
+        writing = Interposer(other).hold("PutObject", "aliases/prod.json")
+        raised: list[Exception] = []
 
-    async def users_with_a_racing_put(self: AsyncRepository, name: str) -> dict[int, list[str]]:
-        marks = await self._s3.list_all(self.layout.deleting_dir(name))
-        if marks:  # the purge's second read: a put_alias slips in just before it
+        async def move() -> None:
             try:
-                await self.put_alias("m", "prod", 1)
+                await other.put_alias("m", "prod", 1)
             except VersionConflictError as err:
                 raised.append(err)
-        return await real_users(self, name)
 
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(AsyncRepository, "_alias_users", users_with_a_racing_put)
-        _, deleted = await repo.purge_artifact_versions("m", keep_last_n=1, purge_older_than_secs=0)
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(move)
+            with anyio.fail_after(30):
+                await writing.arrived.wait()
+            _, deleted = await repo.purge_artifact_versions(
+                "m", keep_last_n=1, purge_older_than_secs=0
+            )
+            writing.release()
     assert [a.version for a in deleted] == ["2", "1"]
     assert len(raised) == 1 and "deleted meanwhile" in str(raised[0])
     after = await repo.get_alias("m", "prod")
@@ -206,4 +214,3 @@ async def test_put_alias_racing_a_purge_never_dangles(any_repo: AsyncRepository)
     # The history shows what readers could have seen: the move to 1, then the way back.
     assert [c.version for c in await repo.list_alias_history("m", "prod")] == ["3", "1", "3"]
     assert before.version == after.version
-    assert await repo._s3.list_all(repo.layout.deleting_dir("m")) == []
