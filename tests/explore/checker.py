@@ -68,6 +68,7 @@ class Snapshot:
     keys: list[str] = field(default_factory=list)  # every object of the artifact
     uploads: list[tuple[str, str]] = field(default_factory=list)  # multipart (key, id)
     raw_versions: dict[int | None, str] = field(default_factory=dict)  # number -> ETag
+    retired: set[int] = field(default_factory=set)  # deleted, their bytes not removed yet
     records: list[tuple[int, str, str]] = field(default_factory=list)  # (number, ETag, sha)
     uploads_left: list[str] = field(default_factory=list)
     multipart_left: list[str] = field(default_factory=list)
@@ -128,6 +129,8 @@ async def observe(repo: AsyncRepository, raw: Any, bucket: str, name: str) -> Sn
                     snap.uploads_left.append(key)
                 with contextlib.suppress(ValueError):
                     snap.raw_versions[layout.parse_version_key(name, key)] = etag
+                with contextlib.suppress(ValueError):
+                    snap.retired.add(layout.parse_retired_key(name, key))
                 with contextlib.suppress(ValueError):
                     snap.records.append(layout.parse_published_key(name, key))
         uploads = await raw.list_multipart_uploads(Bucket=bucket, Prefix=top)
@@ -307,7 +310,8 @@ def _numbers(calls: dict[int, Any], records: list[Record], snap: Snapshot) -> li
             version = calls[rec.index].version
             if any(p.result["version"] == version and p.t1 < rec.t0 for p in _publishes(records)):
                 deleted_at[version] = min(deleted_at.get(version, rec.t1), rec.t1)
-    present = {str(n) for n in snap.raw_versions if n is not None}
+    # A deleted version's bytes stay for the grace period (its tombstone says so).
+    present = {str(n) for n in snap.raw_versions if n is not None and n not in snap.retired}
     for version, when in sorted(deleted_at.items()):
         for pub in _publishes(records):
             if pub.result["version"] == version and pub.t0 > when:
@@ -350,16 +354,17 @@ def _contents(plan: Plan, records: list[Record], snap: Snapshot) -> list[str]:
     contents; their sha256 equals list_artifact_versions' sha256 for it, the sha256
     every successful publish reported for that number, and the sha256 of every
     published record whose ETag is the version's ETag. The listing names exactly the
-    versions in the store.
+    versions in the store that are not deleted (retired).
     """
     out = []
     known = {_sha(c) for c in plan.contents}
     present = {"LATEST" if n is None else str(n): etag for n, etag in snap.raw_versions.items()}
     listed = set(snap.listing)
-    if listed != set(present) and not snap.unreadable:
+    live = {v for v in present if v == "LATEST" or int(v) not in snap.retired}
+    if listed != live and not snap.unreadable:
         out.append(
             f"listing: list_artifact_versions shows {sorted(listed)}, the store holds"
-            f" {sorted(present)}"
+            f" {sorted(live)} not deleted"
         )
     told: dict[str, set[str]] = defaultdict(set)
     for rec in _publishes(records):
