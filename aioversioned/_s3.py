@@ -23,7 +23,7 @@ import botocore.utils
 from aiobotocore.config import AioConfig
 from aiobotocore.httpsession import AIOHTTPSession
 from aiobotocore.session import AioSession
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, ConnectionClosedError
 
 from ._tasks import gather
 from .errors import BucketNotFoundError, StorageError, VersionConflictError
@@ -94,6 +94,7 @@ def _no_blind_resend(
 # aiohttp 3.11 and later can turn off its resend (3.9 has none, 3.10 one that can not be
 # turned off: pyproject.toml excludes it). tests/test_upstream.py pins the code relied on.
 _RESEND_SWITCH = "_retry_connection" in aiohttp.ClientSession.ATTRS
+_SAFE_METHODS = ("GET", "HEAD")
 
 
 class _NoResendSession(AIOHTTPSession):  # type: ignore[misc]  # aiobotocore is untyped
@@ -104,8 +105,9 @@ class _NoResendSession(AIOHTTPSession):  # type: ignore[misc]  # aiobotocore is 
     attempt: a conditional write that acted and lost its answer then gets the 412 of
     its own write, with no retry to tell it may have won. Turned off, botocore sees the
     dropped connection; the write's caller then reads what the server holds (see
-    :class:`RetriedConflict`, ``_no_blind_resend``). A GET or HEAD on a connection the
-    server had closed is sent again by botocore instead, after its back-off.
+    :class:`RetriedConflict`, ``_no_blind_resend``). A GET or HEAD, which can not act,
+    is still sent again at once, as aiohttp did: on a pooled connection the server had
+    closed, botocore's retry would wait for its back-off first (0.5 s on average).
     """
 
     async def _get_session(self, proxy_url: str | None) -> aiohttp.ClientSession:
@@ -113,6 +115,14 @@ class _NoResendSession(AIOHTTPSession):  # type: ignore[misc]  # aiobotocore is 
         if _RESEND_SWITCH:
             session._retry_connection = False
         return session
+
+    async def send(self, request: Any) -> Any:
+        try:
+            return await super().send(request)
+        except ConnectionClosedError:
+            if not _RESEND_SWITCH or request.method not in _SAFE_METHODS:
+                raise
+        return await super().send(request)
 
 
 class NotModified(enum.Enum):

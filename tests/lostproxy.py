@@ -4,7 +4,8 @@ Unlike ``tests/faultproxy.py`` (one request per connection), a client connection
 serves request after request, as a pooled connection does. A request that matches a
 rule (``lose``) is forwarded, the server acts and answers in full, and then the proxy
 closes the client's connection without a byte of that answer: what a connection reset
-after the server's work looks like to the client. ``seen`` records every request in
+after the server's work looks like to the client. ``close`` closes the connection
+without forwarding: a pooled connection the server had closed. ``seen`` records every request in
 the order it arrived, with the connection it came on and how many that connection had
 served before, so a test can tell whether the client sent a request again and whether
 the lost one came on a reused connection.
@@ -28,12 +29,14 @@ _DROPPED_HEADERS = ("connection:", "keep-alive:", "expect:", "proxy-connection:"
 @dataclass
 class Rule:
     """Lose the answer of the first ``times`` requests with ``method`` whose path ends
-    with ``path_end`` (and that carry header ``header``, when given)."""
+    with ``path_end`` (and that carry header ``header``, when given); with ``forward``
+    False the server never sees them."""
 
     method: str
     path_end: str
     header: str | None = None
     times: int = 1
+    forward: bool = True
     hits: int = 0
 
     def matches(self, method: str, path: str, headers: dict[str, str]) -> bool:
@@ -50,7 +53,7 @@ class Seen:
     path: str  # unquoted, with the bucket: /bucket/key
     connection: int  # which client connection, in the order they were opened
     earlier: int  # requests that connection had served before this one
-    lost: bool  # forwarded, but the answer was not passed on
+    lost: bool  # its connection was closed without an answer
 
 
 def _response_for_client(method: str, raw: bytes) -> bytes:
@@ -142,6 +145,13 @@ class LostAnswerProxy:
         self.rules.append(rule)
         return rule
 
+    def close(self, method: str, path_end: str, *, times: int = 1) -> Rule:
+        """Close the connection of the next ``times`` matching requests without
+        forwarding them: a pooled connection the server had closed."""
+        rule = Rule(method, path_end, None, times, forward=False)
+        self.rules.append(rule)
+        return rule
+
     def requests(self, method: str, path_end: str) -> list[Seen]:
         """The requests seen so far with ``method`` whose path ends with ``path_end``."""
         return [s for s in self.seen if s.method == method and s.path.endswith(path_end)]
@@ -190,6 +200,8 @@ class LostAnswerProxy:
         if rule is not None:
             rule.hits += 1
         self.seen.append(Seen(method, path, connection, earlier, rule is not None))
+        if rule is not None and not rule.forward:
+            return False
         kept = [x for x in lines[1:] if x and not x.lower().startswith(_DROPPED_HEADERS)]
         forwarded = "\r\n".join([lines[0], *kept, "Connection: close", "", ""]).encode("latin-1")
         up_reader, up_writer = await asyncio.open_connection(*self._upstream)

@@ -11,6 +11,7 @@ the server was sent.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import pytest
 
@@ -104,3 +105,25 @@ async def test_a_delete_alias_whose_answer_was_lost_is_done_and_recorded(
     sent = proxy.requests("DELETE", alias_path)
     _lost_on_pooled_connection(sent)
     assert len(sent) == 2, sent  # botocore sends it again; its 412 or 404 means "gone"
+
+
+async def test_a_read_on_a_closed_pooled_connection_is_sent_again_at_once(
+    lossy: AsyncRepository, proxy: LostAnswerProxy
+) -> None:
+    await lossy.put_artifact("m", b"one")
+    await lossy.publish_artifact_version("m")
+    botocore_sent: list[str] = []
+
+    def count(event_name: str, **_: Any) -> None:
+        botocore_sent.append(event_name.rsplit(".", 1)[1])
+
+    lossy._s3._client.meta.events.register("before-send.s3.GetObject", count)
+    key = lossy.layout.version_key("m", 1)
+    proxy.close("GET", key)
+
+    assert await lossy.get_artifact_content("m", "1") == b"one"
+
+    sent = proxy.requests("GET", key)
+    _lost_on_pooled_connection(sent)
+    # Sent again below botocore, as aiohttp did before: no retry and no back-off.
+    assert len(sent) == 2 and botocore_sent == ["GetObject"], (sent, botocore_sent)

@@ -64,5 +64,7 @@ def test_aiobotocore_makes_its_aiohttp_session_where_the_library_reaches_it() ->
         "aioversioned._s3._NoResendSession._get_session takes to turn aiohttp's resend off? "
         "Then add the hash here."
     )
-    assert "self._get_session(" in inspect.getsource(AIOHTTPSession.send)
-
+    # _NoResendSession.send sends a GET or HEAD again on the error a dropped connection
+    # becomes, and the session it sends on is the one _get_session returns.
+    sent = inspect.getsource(AIOHTTPSession.send)
+    assert "self._get_session(" in sent and "raise ConnectionClosedError(" in sent
