@@ -106,8 +106,9 @@ class _NoResendSession(AIOHTTPSession):  # type: ignore[misc]  # aiobotocore is 
     its own write, with no retry to tell it may have won. Turned off, botocore sees the
     dropped connection; the write's caller then reads what the server holds (see
     :class:`RetriedConflict`, ``_no_blind_resend``). A GET or HEAD, which can not act,
-    is still sent again at once, as aiohttp did: on a pooled connection the server had
-    closed, botocore's retry would wait for its back-off first (0.5 s on average).
+    is sent again at once, as aiohttp 3.11 on did (3.9 did not): on a pooled connection
+    the server had closed, botocore's retry would wait for its back-off first (0.5 s on
+    average).
     """
 
     async def _get_session(self, proxy_url: str | None) -> aiohttp.ClientSession:
@@ -120,7 +121,7 @@ class _NoResendSession(AIOHTTPSession):  # type: ignore[misc]  # aiobotocore is 
         try:
             return await super().send(request)
         except ConnectionClosedError:
-            if not _RESEND_SWITCH or request.method not in _SAFE_METHODS:
+            if request.method not in _SAFE_METHODS:
                 raise
         return await super().send(request)
 
