@@ -21,8 +21,9 @@ import aiohttp.payload
 import anyio
 import botocore.utils
 from aiobotocore.config import AioConfig
+from aiobotocore.httpsession import AIOHTTPSession
 from aiobotocore.session import AioSession
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, ConnectionClosedError
 
 from ._tasks import gather
 from .errors import BucketNotFoundError, StorageError, VersionConflictError
@@ -88,6 +89,41 @@ def _no_blind_resend(
     status = response[0].status_code if response is not None else 0
     if caught_exception is not None or (status >= 500 and status != 503):
         raise _ResendRefused
+
+
+# aiohttp 3.11 and later can turn off its resend (3.9 has none, 3.10 one that can not be
+# turned off: pyproject.toml excludes it). tests/test_upstream.py pins the code relied on.
+_RESEND_SWITCH = "_retry_connection" in aiohttp.ClientSession.ATTRS
+_SAFE_METHODS = ("GET", "HEAD")
+
+
+class _NoResendSession(AIOHTTPSession):  # type: ignore[misc]  # aiobotocore is untyped
+    """aiobotocore's HTTP session without aiohttp's resend of a PUT or DELETE.
+
+    aiohttp sends an idempotent request (PUT and DELETE among them) a second time when
+    its connection drops before the answer, and botocore never learns of the first
+    attempt: a conditional write that acted and lost its answer then gets the 412 of
+    its own write, with no retry to tell it may have won. Turned off, botocore sees the
+    dropped connection; the write's caller then reads what the server holds (see
+    :class:`RetriedConflict`, ``_no_blind_resend``). A GET or HEAD, which can not act,
+    is sent again at once, as aiohttp 3.11 on did (3.9 did not): on a pooled connection
+    the server had closed, botocore's retry would wait for its back-off first (0.5 s on
+    average).
+    """
+
+    async def _get_session(self, proxy_url: str | None) -> aiohttp.ClientSession:
+        session: aiohttp.ClientSession = await super()._get_session(proxy_url)
+        if _RESEND_SWITCH:
+            session._retry_connection = False
+        return session
+
+    async def send(self, request: Any) -> Any:
+        try:
+            return await super().send(request)
+        except ConnectionClosedError:
+            if request.method not in _SAFE_METHODS:
+                raise
+        return await super().send(request)
 
 
 class NotModified(enum.Enum):
@@ -287,6 +323,7 @@ class S3:
             signature_version="s3v4",
             connect_timeout=connect_timeout,
             read_timeout=60,
+            http_session_cls=_NoResendSession,
         )
         session = AioSession(profile=profile)
         session.get_component("response_parser_factory").set_parser_defaults(

@@ -197,6 +197,32 @@ def weed_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Weed]:
         server.stop()
 
 
+# The contributors' fast path (README): ``python -m pytest -m "not slow"``. Slow: every
+# test on SeaweedFS (its moto twin stays in the fast path) and the modules that run whole
+# programs, soaks or builds. CI runs everything.
+SLOW_MODULES = frozenset(
+    {
+        "test_explorer",
+        "test_docs",
+        "test_bench_harness",
+        "test_bench_followers",
+        "test_quickstart",
+        "test_crash",
+        "test_faults",
+    }
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        on_weed = callspec is not None and "seaweedfs" in callspec.params.values()
+        uses_weed = any(name.startswith("weed") for name in getattr(item, "fixturenames", ()))
+        module = item.path.stem
+        if on_weed or uses_weed or module in SLOW_MODULES or item.get_closest_marker("seaweedfs"):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(params=["moto", "seaweedfs"])
 def any_endpoint(request: pytest.FixtureRequest) -> str:
     """Each test using it runs on moto server and on SeaweedFS."""
