@@ -215,13 +215,7 @@ async def run_rollout(
             on_step(current)
         await anyio.sleep(bake)
         # 3. Still the rollout's alias? Then its check judges the step written.
-        now = await repo.get_alias(name, alias)
-        if now.revision != current.revision:
-            raise VersionConflictError(
-                key,
-                f"another writer moved the alias during step {step} ({weight}%); "
-                "the rollout stopped and left their change",
-            )
+        await _still_ours(repo, current, key, f"step {step} ({weight}%)")
         passed, reason, error = await _passes(check)
         if not passed:
             # 4. Back to where the rollout started, over the rollout's own revision only.
@@ -236,4 +230,18 @@ async def run_rollout(
             raise RolloutFailedError(
                 name, alias, target_version, step, weight, reason, back.version
             ) from error
+    # 5. The alias as the rollout left it: a move during the last check is not reported
+    #    as the rollout's result.
+    await _still_ours(repo, current, key, "the last check")
     return current
+
+
+async def _still_ours(repo: AsyncRepository, current: Alias, key: str, when: str) -> None:
+    """Raise VersionConflictError if another writer moved the alias since ``current``."""
+    now = await repo.get_alias(current.name, current.alias)
+    if now.revision != current.revision:
+        raise VersionConflictError(
+            key,
+            f"another writer moved the alias during {when}; "
+            "the rollout stopped and left their change",
+        )

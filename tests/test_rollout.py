@@ -237,6 +237,25 @@ async def test_a_writer_who_moves_the_alias_before_a_write_wins_and_the_rollout_
     assert await history(three) == [("1", None, None), ("1", "2", 10), ("3", None, None)]
 
 
+async def test_a_writer_who_moves_the_alias_during_the_last_check_is_not_reported_as_done(
+    three: AsyncRepository, other: AsyncRepository
+) -> None:
+    """Finding E1: an operator rolls back during the last step's check; the rollout does
+    not return "prod -> 2" while the alias is elsewhere."""
+    checks = 0
+
+    async def check() -> bool:
+        nonlocal checks
+        checks += 1
+        if checks == 2:  # the last step, 100%: the operator puts the canary back
+            await other.put_alias("m", "prod", 1, secondary_version=2, secondary_version_weight=50)
+        return True
+
+    with anyio.fail_after(HANG), pytest.raises(VersionConflictError, match="the last check"):
+        await three.rollout("m", "prod", 2, steps=(50, 100), bake=0, check=check)
+    assert shape(await three.get_alias("m", "prod")) == ("1", "2", 50)
+
+
 async def test_a_rollback_never_overwrites_another_writer(
     three: AsyncRepository, other: AsyncRepository
 ) -> None:
