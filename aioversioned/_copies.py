@@ -32,6 +32,13 @@ from . import _keys
 from ._models import Artifact
 from .errors import CorruptDocumentError, VersionConflictError
 
+try:
+    import fcntl
+except ImportError:  # not POSIX: folders left by a dead process are not swept
+    fcntl = None  # type: ignore[assignment]
+
+_OWNER = ".owner"  # the file a live folder's process holds locked
+
 
 class Source(Protocol):
     """What the copies need of a repository."""
@@ -46,10 +53,49 @@ class Source(Protocol):
 
 
 def _make_folder(parent: Path | None) -> Path:
+    """A new folder of copies, after removing the folders their owners left behind."""
+    prefix = ".followed-" if parent is not None else "aioversioned-followed-"
     if parent is not None:
         parent.mkdir(parents=True, exist_ok=True)
-        return Path(tempfile.mkdtemp(prefix=".followed-", dir=parent))
-    return Path(tempfile.mkdtemp(prefix="aioversioned-followed-"))
+    _sweep(parent or Path(tempfile.gettempdir()), prefix)
+    return Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
+
+
+def _own(folder: Path) -> int | None:
+    """Lock the folder's owner file for as long as the returned descriptor is open: a
+    process that dies (SIGKILL) releases it, and the next one that makes a folder in the
+    same place removes this one (see _sweep). None where there is no flock."""
+    if fcntl is None:
+        return None
+    # Locked before it has its name: a sweep never finds it unlocked while we live.
+    making = folder / f"{_OWNER}-{secrets.token_hex(8)}"
+    fd = os.open(making, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    os.replace(making, folder / _OWNER)
+    return fd
+
+
+def _sweep(parent: Path, prefix: str) -> None:
+    """Remove the folders of copies under ``parent`` whose owner file nobody holds: their
+    process died. A folder without an owner file (being made, or of an older release)
+    stays."""
+    if fcntl is None:
+        return
+    with contextlib.suppress(OSError):
+        for folder in parent.iterdir():
+            if not folder.name.startswith(prefix) or folder.is_symlink():
+                continue
+            try:
+                fd = os.open(folder / _OWNER, os.O_RDWR | os.O_NOFOLLOW)
+            except OSError:
+                continue
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                continue  # held: its process is alive
+            finally:
+                os.close(fd)
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def _unlink(path: Path) -> None:
@@ -64,6 +110,7 @@ class LocalCopies:
         self._source = source
         self._parent = parent
         self._folder: Path | None = None
+        self._owner: int | None = None  # the descriptor that holds the folder's owner file
         self._users = 0
         self._opening = anyio.Lock()
         self._holds: dict[str, int] = {}  # sha256 -> holds
@@ -82,7 +129,9 @@ class LocalCopies:
         try:
             async with self._opening:  # followers entering together make one folder
                 if self._folder is None:
-                    self._folder = await anyio.to_thread.run_sync(_make_folder, self._parent)
+                    folder = await anyio.to_thread.run_sync(_make_folder, self._parent)
+                    self._owner = await anyio.to_thread.run_sync(_own, folder)
+                    self._folder = folder
         except BaseException:
             await self.close()
             raise
@@ -92,9 +141,12 @@ class LocalCopies:
         self._users -= 1
         if self._users == 0 and self._folder is not None:
             folder, self._folder = self._folder, None
+            owner, self._owner = self._owner, None
             self._holds.clear()
             with anyio.CancelScope(shield=True):
                 await anyio.to_thread.run_sync(shutil.rmtree, folder, True)
+                if owner is not None:
+                    os.close(owner)
 
     async def acquire(self, name: str, version: str) -> tuple[Artifact, Path]:
         """Hold a verified copy of ``version`` of ``name``: its description and its file.

@@ -5,8 +5,10 @@ Intervals are tens of milliseconds; time bounds (HANG) only detect hangs.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import inspect
+import os
 import threading
 import time
 from collections.abc import AsyncIterator
@@ -455,3 +457,39 @@ def test_closing_the_repository_stops_its_followers(endpoint_url: str, bucket: s
     assert not folder.exists()
     with pytest.raises(RuntimeError, match="closed"):
         follower.close()
+
+
+async def test_folders_left_by_a_dead_follower_are_removed_by_the_next(
+    repo: AsyncRepository, tmp_path: Path
+) -> None:
+    """Finding C3: a follower process killed with SIGKILL leaves its folder of copies in
+    cache_dir. Its owner file is no longer locked, so the next follower removes it; a
+    live one's folder (its owner file locked) and a folder without one stay."""
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    dead, live, bare = (cache / f".followed-{which}" for which in ("dead", "live", "bare"))
+    for folder in (dead, live, bare):
+        folder.mkdir()
+        (folder / sha(ONE)).write_bytes(b"x" * 1024)
+    (dead / ".owner").touch()  # its process is gone: nobody holds the lock
+    (live / ".owner").touch()
+    holder = os.open(live / ".owner", os.O_RDWR)
+    fcntl.flock(holder, fcntl.LOCK_EX)  # another open file: as another process holds it
+    try:
+        await repo.put_artifact("m", ONE)
+        await repo.publish_artifact_version("m")
+        await repo.put_alias("m", "prod", 1)
+        async with (
+            AsyncRepository(
+                repo.layout.bucket, endpoint_url=repo.endpoint_url, cache_dir=cache
+            ) as following,
+            following.follow_alias("m", "prod") as follower,
+        ):
+            assert follower.path(1).read_bytes() == ONE
+            assert not dead.exists()
+            assert live.exists() and bare.exists()
+            mine = follower.path(1).parent
+            assert (mine / ".owner").exists()
+        assert not mine.exists()
+    finally:
+        os.close(holder)
