@@ -25,7 +25,7 @@ from . import _keys, _sources, _transfer, _validate
 from ._aliases import MARK_TTL
 from ._cache import content_cache
 from ._content import ContentOperations
-from ._copies import LocalCopies
+from ._copies import LocalCopies, local_suffix
 from ._follow import AsyncAliasFollower, OnChange
 from ._hashes import Records
 from ._keys import LATEST, NAME_KEY, SHA256_KEY, Layout, VersionLike
@@ -958,11 +958,13 @@ class AsyncRepository(ContentOperations):
         entry (``old_alias`` None) and after each swap. A swap's retired files stay for
         ``retain`` seconds. Files live in a private temporary folder, or inside
         ``cache_dir`` (fetched through the content cache); followers of one repository
-        share them.
+        share them. A file's name ends with the repository's ``suffix`` (``.onnx``), for
+        loaders that pick a format by extension; InvalidInputError (``suffix``) when it
+        can not end a file name here (a NUL, a path separator).
         """
         if self._followed is None:
             parent = self._cache.directory if self._cache is not None else None
-            self._followed = LocalCopies(self, parent)
+            self._followed = LocalCopies(self, parent, local_suffix(self.layout.suffix))
         watch = AliasWatch(self._s3, self.layout, name, alias, interval)
         return AsyncAliasFollower(self._followed, watch, on_change=on_change, retain=retain)
 
