@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -43,6 +44,7 @@ from .errors import (
     ArtifactNotFoundError,
     CorruptDocumentError,
     InvalidInputError,
+    RepositoryStateError,
     StorageError,
     VersionConflictError,
     VersionInUseError,
@@ -112,7 +114,7 @@ class AsyncRepository(ContentOperations):
         )
         self._connect_args: dict[str, Any] = {
             "region": aws_region,
-            "endpoint_url": endpoint_url,
+            "endpoint_url": _validate.endpoint_url(endpoint_url),
             "profile": profile,
             "max_concurrency": _validate.int_in(max_concurrency, "max_concurrency", 1, 1024),
             "expected_bucket_owner": _validate.bucket_owner(expected_bucket_owner),
@@ -126,6 +128,7 @@ class AsyncRepository(ContentOperations):
         self._alias_memo = {}
         self._stack: contextlib.AsyncExitStack | None = None
         self._s3_client: S3 | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def __repr__(self) -> str:
         where = f"s3://{self.layout.bucket}/{self.layout.root}"
@@ -138,11 +141,12 @@ class AsyncRepository(ContentOperations):
 
     async def __aenter__(self) -> AsyncRepository:
         if self._stack is not None:
-            raise RuntimeError("AsyncRepository is already open")
+            raise RepositoryStateError("AsyncRepository is already open")
         stack = contextlib.AsyncExitStack()
         self._s3_client = await stack.enter_async_context(
             S3.connect(self.layout.bucket, **self._connect_args)
         )
+        self._loop = asyncio.get_running_loop()
         self._stack = stack
         return self
 

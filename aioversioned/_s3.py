@@ -22,10 +22,16 @@ import anyio
 import botocore.utils
 from aiobotocore.config import AioConfig
 from aiobotocore.session import AioSession
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 from ._tasks import gather
-from .errors import BucketNotFoundError, StorageError, VersionConflictError
+from .errors import (
+    BucketNotFoundError,
+    CredentialsNotFoundError,
+    InvalidInputError,
+    StorageError,
+    VersionConflictError,
+)
 
 DELETE_BATCH = 1000  # the most keys one DeleteObjects request takes
 _LOST_ATTEMPTS = 5  # create-only writes sent again by us when their answer was lost
@@ -222,6 +228,14 @@ def server_time(response: Mapping[str, Any]) -> datetime | None:
     return None
 
 
+def botocore_error(
+    operation: str, bucket: str, key: str | None, err: BotoCoreError
+) -> StorageError:
+    """The library's error for a botocore failure that is not an S3 answer."""
+    kind = CredentialsNotFoundError if isinstance(err, NoCredentialsError) else StorageError
+    return kind(operation, bucket, key, type(err).__name__, str(err))
+
+
 def _write_time(response: Mapping[str, Any]) -> datetime:
     """When a write happened, for reports: the server's Date, else the client's clock."""
     return server_time(response) or datetime.now(timezone.utc)
@@ -293,10 +307,16 @@ class S3:
             timestamp_parser=parse_timestamp
         )
         try:
-            creator = session.create_client(
-                "s3", region_name=region, endpoint_url=endpoint_url, config=config
-            )
-            async with creator as client:
+            async with contextlib.AsyncExitStack() as stack:
+                creator = session.create_client(
+                    "s3", region_name=region, endpoint_url=endpoint_url, config=config
+                )
+                try:
+                    client = await stack.enter_async_context(creator)
+                except ValueError as err:  # an endpoint from the environment or a config file
+                    raise InvalidInputError(
+                        "AWS_ENDPOINT_URL", f"{err}; give an http(s) URL with a host"
+                    ) from err
                 yield cls(
                     client,
                     bucket,
@@ -306,7 +326,7 @@ class S3:
                     write_args=write_args,
                 )
         except BotoCoreError as err:
-            raise StorageError("Connect", bucket, None, type(err).__name__, str(err)) from err
+            raise botocore_error("Connect", bucket, None, err) from err
 
     @contextlib.asynccontextmanager
     async def _request(
@@ -335,9 +355,7 @@ class S3:
                     raise ObjectMissing(key, retried) from err
                 raise StorageError(operation, self.bucket, key, code, message) from err
             except BotoCoreError as err:
-                raise StorageError(
-                    operation, self.bucket, key, type(err).__name__, str(err)
-                ) from err
+                raise botocore_error(operation, self.bucket, key, err) from err
         finally:
             self._limiter.release_on_behalf_of(token)
 
@@ -402,9 +420,7 @@ class S3:
                 "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=expires_in
             )
         except BotoCoreError as err:  # no credentials, say
-            raise StorageError(
-                "PresignGetObject", self.bucket, key, type(err).__name__, str(err)
-            ) from err
+            raise botocore_error("PresignGetObject", self.bucket, key, err) from err
         return str(url)
 
     async def first_part(self, key: str) -> tuple[int, int, str] | None:

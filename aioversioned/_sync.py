@@ -19,6 +19,7 @@ from ._rollout import Check, OnStep
 from ._sources import Content
 from ._sync_follow import AliasFollower, next_or_none
 from ._transfer import DEFAULT_CHUNKSIZE, DEFAULT_THRESHOLD, GiB, OnProgress
+from .errors import RepositoryStateError
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -123,9 +124,11 @@ class Repository:
 
     def _call(self, fn: Callable[P, Awaitable[T]], *args: P.args, **kwargs: P.kwargs) -> T:
         if os.getpid() != self._pid:
-            raise RuntimeError("this Repository was created before fork(); create a new one")
+            raise RepositoryStateError(
+                "this Repository was created before fork(); create a new one"
+            )
         if self._loop is None:
-            raise RuntimeError("this Repository is closed")
+            raise RepositoryStateError("this Repository is closed")
         return self._loop.run(partial(fn, *args, **kwargs))
 
     def bootstrap(self) -> None:

@@ -13,8 +13,10 @@ Every error the library raises derives from `AioVersionedError`; a botocore
     ├── VersionInUseError                    an alias still points to the version
     ├── IntegrityError                       downloaded bytes do not match their sha256
     ├── RolloutFailedError                   a rollout's check failed; the alias was put back
+    ├── RepositoryStateError (RuntimeError)  not open, closed, another event loop, after fork
     └── StorageError                         any other S3 failure
-        └── BucketNotFoundError (LookupError)
+        ├── BucketNotFoundError (LookupError)
+        └── CredentialsNotFoundError         no AWS credentials anywhere botocore looks
 
 Errors keep their context as attributes and survive pickling.
 """
@@ -27,9 +29,11 @@ __all__ = [
     "ArtifactNotFoundError",
     "BucketNotFoundError",
     "CorruptDocumentError",
+    "CredentialsNotFoundError",
     "IntegrityError",
     "InvalidInputError",
     "NothingToRollBackError",
+    "RepositoryStateError",
     "RolloutFailedError",
     "StorageError",
     "VersionConflictError",
@@ -145,7 +149,10 @@ class VersionInUseError(AioVersionedError):
 
     def __str__(self) -> str:
         names = ", ".join(self.aliases)
-        return f"artifact {self.name!r} version {self.version} is in use by aliases: {names}"
+        return (
+            f"artifact {self.name!r} version {self.version} is in use by aliases: {names}"
+            " (force=True deletes it anyway)"
+        )
 
 
 class IntegrityError(AioVersionedError):
@@ -197,6 +204,21 @@ class RolloutFailedError(AioVersionedError):
         )
 
 
+class RepositoryStateError(AioVersionedError, RuntimeError):
+    """The repository was used where its life does not allow it; the message says how.
+
+    Not opened yet (or closed), opened on another event loop than the one calling it
+    (each ``asyncio.run()`` starts a new loop), or used in a child process after ``fork``.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
 class StorageError(AioVersionedError):
     """An S3 request failed; carries ``operation``, ``bucket``, ``key`` and ``code``."""
 
@@ -217,3 +239,19 @@ class StorageError(AioVersionedError):
 
 class BucketNotFoundError(StorageError, LookupError):
     """The bucket does not exist; ``bootstrap()`` creates it."""
+
+
+_CREDENTIAL_SOURCES = (
+    "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, AWS_PROFILE (or profile=) in"
+    " ~/.aws/credentials and ~/.aws/config, SSO, container and instance roles"
+)
+
+
+class CredentialsNotFoundError(StorageError):
+    """botocore found no credentials; nothing was sent. The message lists where it looked."""
+
+    def __str__(self) -> str:
+        return (
+            f"no AWS credentials found for {self.operation} (looked at {_CREDENTIAL_SOURCES});"
+            " set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or a profile"
+        )
