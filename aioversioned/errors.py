@@ -19,6 +19,9 @@ Every error the library raises derives from `AioVersionedError`; a botocore
         └── CredentialsNotFoundError         no AWS credentials anywhere botocore looks
 
 Errors keep their context as attributes and survive pickling.
+
+One warning: `BlockingCallWarning` (a `RuntimeWarning`), issued once per blocking
+`Repository` that is called from a thread running an event loop.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ __all__ = [
     "AioVersionedError",
     "AliasNotFoundError",
     "ArtifactNotFoundError",
+    "BlockingCallWarning",
     "BucketNotFoundError",
     "CorruptDocumentError",
     "CredentialsNotFoundError",
@@ -255,3 +259,14 @@ class CredentialsNotFoundError(StorageError):
             f"no AWS credentials found for {self.operation} (looked at {_CREDENTIAL_SOURCES});"
             " set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or a profile"
         )
+
+
+class BlockingCallWarning(RuntimeWarning):
+    """A blocking ``Repository`` was called from a thread that runs an event loop.
+
+    The call works, but the loop waits for S3 meanwhile: a web server (a FastAPI
+    handler) serves nothing else until it returns. Use ``AsyncRepository`` there and
+    await its methods. Issued once per ``Repository``; silence it with
+    ``warnings.filterwarnings("ignore", category=BlockingCallWarning)`` where blocking is
+    what you want (a Jupyter cell).
+    """
