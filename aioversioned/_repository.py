@@ -187,9 +187,9 @@ class AsyncRepository(ContentOperations):
             s3uri=self.layout.s3uri(info.key),
             sha256=digest,
             size=info.size,
-            # A listing tells neither (None, {}); a HEAD or GET tells both.
-            content_type=asked_content_type(info) if info.content_type else None,
-            metadata=user_metadata(info.metadata),
+            # A listing tells neither: unknown (None), not empty; a HEAD or GET tells both.
+            content_type=None if info.listed else asked_content_type(info),
+            metadata=None if info.listed else user_metadata(info.metadata),
             unchanged=unchanged,
         )
 
@@ -430,7 +430,7 @@ class AsyncRepository(ContentOperations):
         (written by ``versioned`` 1.x, say). An object another tool wrote without a
         sha256 is streamed once and its sha256 recorded. Every version has its
         ``size`` (from the listing); ``content_type`` and ``metadata`` are filled for
-        LATEST only (None and empty for the others). With ``details=True`` every
+        LATEST only (None, unknown, for the others). With ``details=True`` every
         version is HEADed (concurrently, within ``max_concurrency``) and all are
         filled. Raises ArtifactNotFoundError when the artifact has no version at all.
         """
@@ -486,7 +486,7 @@ class AsyncRepository(ContentOperations):
                 return artifact
             # Only LATEST's HEAD is sent whatever the records say: one listing answers
             # the same for a version whether its sha256 came from a record or a HEAD.
-            return artifact.model_copy(update={"content_type": None, "metadata": {}})
+            return artifact.model_copy(update={"content_type": None, "metadata": None})
 
         def recorded(number: int | None, info: ObjectInfo) -> Artifact | None:
             if details or (number is None and latest is not None):

@@ -173,6 +173,7 @@ class ObjectInfo:
     size: int
     metadata: Mapping[str, str] = field(default_factory=dict)
     content_type: str | None = None
+    listed: bool = False  # from a listing: metadata and content type were not told
 
 
 @dataclass(frozen=True)
@@ -648,6 +649,7 @@ class S3:
                     etag=quoted(item.get("ETag", "")),
                     last_modified=item["LastModified"],
                     size=item.get("Size", 0),
+                    listed=True,
                 )
                 for item in resp.get("Contents", [])
             ]

@@ -416,7 +416,11 @@ def show(
         cli.value(artifact.sha256)
         return
     size = "unknown" if artifact.size is None else f"{artifact.size:,} bytes"
-    metadata = ", ".join(f"{key}={value}" for key, value in sorted(artifact.metadata.items()))
+    if artifact.metadata is None:  # never after the HEAD above; the type allows it
+        metadata = "unknown"
+    else:
+        pairs = sorted(artifact.metadata.items())
+        metadata = ", ".join(f"{key}={value}" for key, value in pairs) or "(none)"
     fields = [
         ("name", artifact.name),
         ("version", artifact.version),
@@ -424,7 +428,7 @@ def show(
         ("content type", artifact.content_type or "unknown"),
         ("updated", when(artifact)),
         ("sha256", artifact.sha256),
-        ("metadata", metadata or "(none)"),
+        ("metadata", metadata),
         ("aliases", ", ".join(pointing) or "(none)"),
         ("s3 uri", artifact.s3uri),
     ]
