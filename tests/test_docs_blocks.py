@@ -5,7 +5,9 @@ Pages run in the order a reader meets them: README.md, then the pages of mkdocs.
 of its page (or an earlier page) made. Python blocks of a page share one namespace and
 one event loop (a block with top-level ``await`` runs on it; the others in a thread
 without a loop, as a script would); a ``print(...)  # X`` line's comment is the output
-the block must print. Bash blocks run with ``bash -euo pipefail`` in one working folder.
+the block must print. A block that defines a FastAPI ``app`` with a ``/predict`` route
+(README's) is then started: its lifespan entered, ``/predict?x=2`` asked once. Bash
+blocks run with ``bash -euo pipefail`` in one working folder.
 
 The setup the blocks may rely on, and nothing else:
 
@@ -169,6 +171,16 @@ async def _await(code: Any, namespace: dict[str, Any]) -> None:
     await eval(code, namespace)
 
 
+async def ask(app: Any) -> Any:
+    """Start ``app`` (its lifespan), ask ``/predict?x=2`` once, stop it."""
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            response = await client.get("/predict", params={"x": 2})
+            assert response.status_code == 200, response.text
+            return response.json()
+
+
 @pytest.fixture
 def folder(
     tmp_path: Path, endpoint_url: str, monkeypatch: pytest.MonkeyPatch
@@ -211,6 +223,7 @@ def test_every_block_runs_in_order(folder: dict[str, str], endpoint_url: str) ->
         setup.put_alias("model", "prod", 3)
     fastapi_app = load_example("fastapi_app.py")
     reloads: list[Alias] = []
+    answers: list[Any] = []
 
     ran = 0
     for page in pages():
@@ -237,11 +250,15 @@ def test_every_block_runs_in_order(folder: dict[str, str], endpoint_url: str) ->
                         run_bash(block, folder)
                     else:
                         run_python(block, namespace, portal)
+                        if '@app.get("/predict")' in block.code:
+                            answers.append(portal.call(ask, namespace["app"]))
                     ran += 1
             finally:
                 portal.call(repo.aclose)
     assert ran >= 9
     assert reloads and reloads[0].version == "3"  # the live-aliases guide followed prod
+    # README's service follows model's prod (version 3, b"model v3": 8 bytes): y = x * 8.
+    assert answers == [{"y": 16.0}]
 
 
 def run_python(block: Block, namespace: dict[str, Any], portal: Any) -> None:
