@@ -5,6 +5,7 @@ Split from ``_repository.py`` to keep modules small; ``AsyncRepository`` inherit
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import re
@@ -42,6 +43,7 @@ from .errors import (
     AliasNotFoundError,
     ArtifactNotFoundError,
     InvalidInputError,
+    RepositoryStateError,
     VersionConflictError,
 )
 
@@ -102,12 +104,27 @@ class AliasOperations:
 
     layout: Layout
     _s3_client: S3 | None
+    _loop: asyncio.AbstractEventLoop | None  # the loop the client was opened on
     _alias_memo: dict[str, tuple[Alias, str, float]]  # key -> (alias, ETag, when read)
 
     @property
     def _s3(self) -> S3:
         if self._s3_client is None:
-            raise RuntimeError("use 'async with AsyncRepository(...) as repo:' before calling it")
+            raise RepositoryStateError(
+                "use 'async with AsyncRepository(...) as repo:' before calling it"
+            )
+        try:
+            loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:  # a plain read from synchronous code (endpoint_url)
+            loop = None
+        if loop is not None and loop is not self._loop:
+            # The client's connections belong to the loop it was opened on; on another
+            # one aiohttp fails deep inside with an AttributeError.
+            raise RepositoryStateError(
+                "this AsyncRepository was opened on another event loop (each asyncio.run()"
+                " starts a new one); open it with 'async with' inside the asyncio.run() that"
+                " uses it, or use the blocking Repository"
+            )
         return self._s3_client
 
     async def _not_found(self, name: str, number: int | None) -> ArtifactNotFoundError:

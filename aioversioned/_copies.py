@@ -1,6 +1,8 @@
 """Verified copies of versions on local disk, shared by the followers of one repository.
 
-One file per content, named by its sha256, in one folder that the first follower
+One file per content, named by its sha256 and the repository's suffix (``{sha256}.onnx``:
+a loader that picks a format by extension sees the one the user chose; nothing read
+from the bucket names a file), in one folder that the first follower
 creates and the last one to close removes: a private temporary folder, or a folder
 inside ``cache_dir`` when the repository has one (downloads then go through the
 content cache, so a content another process already fetched costs no GET). The files
@@ -9,8 +11,8 @@ may be shared by other processes, while a follower's file must stay where it is 
 long as a follower hands it out.
 
 A file is written under a temporary name, verified (``download_artifact`` checks the
-sha256 before it renames) and only then renamed to its sha256: a name that exists holds
-exactly those bytes. Files are counted: each follower holds the contents it routes to
+sha256 before it renames) and only then renamed to its final name: a name that exists
+holds exactly those bytes. Files are counted: each follower holds the contents it routes to
 (and, for a while, those it retired); a file is deleted when nobody holds it.
 """
 
@@ -30,7 +32,7 @@ import anyio.to_thread
 
 from . import _keys
 from ._models import Artifact
-from .errors import CorruptDocumentError, VersionConflictError
+from .errors import CorruptDocumentError, InvalidInputError, VersionConflictError
 
 try:
     import fcntl
@@ -103,11 +105,27 @@ def _unlink(path: Path) -> None:
         path.unlink()
 
 
-class LocalCopies:
-    """The folder of verified copies of one repository (see the module doc)."""
+def local_suffix(suffix: str) -> str:
+    """``suffix`` if it can end a file name here (the repository already refused a '/').
 
-    def __init__(self, source: Source, parent: Path | None) -> None:
+    Raises InvalidInputError (``suffix``) for a NUL or this system's path separator.
+    """
+    if "\0" in suffix or os.sep in suffix or (os.altsep is not None and os.altsep in suffix):
+        raise InvalidInputError(
+            "suffix", f"{suffix!r} can not end a local file name (a NUL or a path separator)"
+        )
+    return suffix
+
+
+class LocalCopies:
+    """The folder of verified copies of one repository (see the module doc).
+
+    ``suffix`` (checked by :func:`local_suffix`) ends every file name.
+    """
+
+    def __init__(self, source: Source, parent: Path | None, suffix: str) -> None:
         self._source = source
+        self._suffix = suffix
         self._parent = parent
         self._folder: Path | None = None
         self._owner: int | None = None  # the descriptor that holds the folder's owner file
@@ -168,7 +186,7 @@ class LocalCopies:
             if sha256 not in self._holds:
                 await self._download(folder, name, version, sha256)
             self._holds[sha256] = self._holds.get(sha256, 0) + 1
-        return artifact, folder / sha256
+        return artifact, folder / f"{sha256}{self._suffix}"
 
     async def _describe(self, name: str, version: str) -> Artifact:
         """A numbered version's description, from one HEAD however many ask at once."""
@@ -187,7 +205,7 @@ class LocalCopies:
             got = await self._source.download_artifact(name, part, version)
             if got.sha256 != sha256:
                 raise VersionConflictError(got.s3uri, "LATEST changed while it was downloaded")
-            await anyio.to_thread.run_sync(os.replace, part, folder / sha256)
+            await anyio.to_thread.run_sync(os.replace, part, folder / f"{sha256}{self._suffix}")
         finally:
             with anyio.CancelScope(shield=True):
                 await anyio.to_thread.run_sync(_unlink, part)
@@ -200,4 +218,4 @@ class LocalCopies:
             return
         self._holds.pop(sha256, None)
         if self._folder is not None and holds == 0:
-            _unlink(self._folder / sha256)
+            _unlink(self._folder / f"{sha256}{self._suffix}")

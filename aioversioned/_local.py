@@ -12,6 +12,7 @@ import argparse
 import os
 import select
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -93,7 +94,8 @@ def require_moto() -> None:
 def read_port(process: subprocess.Popen[bytes], what: str) -> int:
     """Wait (at most a minute) for the port number a child prints on its first line.
 
-    The child is terminated, and RuntimeError raised, if it prints anything else.
+    The child is terminated, and RuntimeError raised, if it prints anything else; a line
+    ``error: REASON`` (a child that could not start, see ``_serve``) gives the reason.
     """
     assert process.stdout is not None
     deadline = time.monotonic() + _START_TIMEOUT
@@ -107,6 +109,9 @@ def read_port(process: subprocess.Popen[bytes], what: str) -> int:
             line += chunk
     if not line.strip().isdigit():
         terminate(process)
+        reason = line.decode(errors="replace").strip().removeprefix("error: ")
+        if line.startswith(b"error: "):
+            raise RuntimeError(f"{what} did not start: {reason}")
         raise RuntimeError(f"{what} did not start (printed {line!r})")
     return int(line)
 
@@ -147,6 +152,19 @@ def _serve(port: int, verbose: bool) -> None:
             self.send_response_only(code, message)
             self.send_header("Date", self.date_time_string())
 
+    if port:
+        # werkzeug reports a taken port in two lines of its own and exits: say it in one.
+        with socket.socket() as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server does
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError as err:
+                print(
+                    f"error: port {port} on 127.0.0.1 is in use ({err.strerror}); stop what"
+                    " uses it or choose another --port (0: any free one)",
+                    flush=True,
+                )
+                sys.exit(1)
     app = DomainDispatcherApplication(create_backend_app)
     server = make_server("127.0.0.1", port, app, threaded=False, request_handler=Handler)
     logging.getLogger("werkzeug").setLevel(logging.INFO if verbose else logging.WARNING)

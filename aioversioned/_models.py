@@ -46,9 +46,12 @@ class Artifact(BaseModel):
     the content; ``update_at`` is the S3 modification time (UTC); ``size`` is in bytes.
     ``content_type`` and ``metadata`` are what the content was put with:
     ``metadata`` holds the user's keys only (as S3 returns them: lowercase), without
-    those the libraries keep for themselves. A listing (``list_artifact_versions``
-    without ``details=True``) knows the size but not these two: there
-    ``content_type`` is None and ``metadata`` empty, except for LATEST. ``unchanged``
+    those the libraries keep for themselves; ``{}`` means the version has none. Both
+    are None when the call did not read them (unknown, not empty): a listing
+    (``list_artifact_versions`` without ``details=True``, LATEST excepted, and
+    ``purge_artifact_versions``) and a ``publish_artifact_version`` that found LATEST
+    published already read keys and sizes only. ``get_artifact_version`` (one HEAD)
+    or ``details=True`` fills them. ``unchanged``
     is True only when the call that returned it wrote nothing: ``put_artifact`` found
     the same bytes (and content type and metadata) in LATEST, or
     ``publish_artifact_version`` found LATEST already published as this version.
@@ -63,13 +66,13 @@ class Artifact(BaseModel):
     sha256: str
     size: int | None = None
     content_type: str | None = None
-    metadata: dict[str, str] = Field(default_factory=dict)
+    metadata: dict[str, str] | None = Field(default_factory=dict)
     unchanged: bool = False
 
     _check_update_at = field_validator("update_at")(_utc)
 
     def __hash__(self) -> int:  # hashable as before metadata, a dict, was a field
-        items = tuple(sorted(self.metadata.items()))
+        items = None if self.metadata is None else tuple(sorted(self.metadata.items()))
         return hash((self.name, self.version, self.update_at, self.s3uri, self.sha256, items))
 
     @property

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import uuid
@@ -23,7 +24,7 @@ import anyio
 from . import _keys, _sources, _transfer, _validate
 from ._cache import content_cache
 from ._content import ContentOperations
-from ._copies import LocalCopies
+from ._copies import LocalCopies, local_suffix
 from ._deletion import Deletion
 from ._follow import AsyncAliasFollower, OnChange
 from ._hashes import Records
@@ -42,6 +43,7 @@ from .errors import (
     ArtifactNotFoundError,
     CorruptDocumentError,
     InvalidInputError,
+    RepositoryStateError,
     StorageError,
     VersionConflictError,
     VersionInUseError,
@@ -111,7 +113,7 @@ class AsyncRepository(ContentOperations):
         )
         self._connect_args: dict[str, Any] = {
             "region": aws_region,
-            "endpoint_url": endpoint_url,
+            "endpoint_url": _validate.endpoint_url(endpoint_url),
             "profile": profile,
             "max_concurrency": _validate.int_in(max_concurrency, "max_concurrency", 1, 1024),
             "expected_bucket_owner": _validate.bucket_owner(expected_bucket_owner),
@@ -125,6 +127,7 @@ class AsyncRepository(ContentOperations):
         self._alias_memo = {}
         self._stack: contextlib.AsyncExitStack | None = None
         self._s3_client: S3 | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def __repr__(self) -> str:
         where = f"s3://{self.layout.bucket}/{self.layout.root}"
@@ -137,11 +140,12 @@ class AsyncRepository(ContentOperations):
 
     async def __aenter__(self) -> AsyncRepository:
         if self._stack is not None:
-            raise RuntimeError("AsyncRepository is already open")
+            raise RepositoryStateError("AsyncRepository is already open")
         stack = contextlib.AsyncExitStack()
         self._s3_client = await stack.enter_async_context(
             S3.connect(self.layout.bucket, **self._connect_args)
         )
+        self._loop = asyncio.get_running_loop()
         self._stack = stack
         return self
 
@@ -182,9 +186,9 @@ class AsyncRepository(ContentOperations):
             s3uri=self.layout.s3uri(info.key),
             sha256=digest,
             size=info.size,
-            # A listing tells neither (None, {}); a HEAD or GET tells both.
-            content_type=asked_content_type(info) if info.content_type else None,
-            metadata=user_metadata(info.metadata),
+            # A listing tells neither: unknown (None), not empty; a HEAD or GET tells both.
+            content_type=None if info.listed else asked_content_type(info),
+            metadata=None if info.listed else user_metadata(info.metadata),
             unchanged=unchanged,
         )
 
@@ -435,7 +439,7 @@ class AsyncRepository(ContentOperations):
         (written by ``versioned`` 1.x, say). An object another tool wrote without a
         sha256 is streamed once and its sha256 recorded. Every version has its
         ``size`` (from the listing); ``content_type`` and ``metadata`` are filled for
-        LATEST only (None and empty for the others). With ``details=True`` every
+        LATEST only (None, unknown, for the others). With ``details=True`` every
         version is HEADed (concurrently, within ``max_concurrency``) and all are
         filled. Raises ArtifactNotFoundError when the artifact has no version at all.
         """
@@ -491,7 +495,7 @@ class AsyncRepository(ContentOperations):
                 return artifact
             # Only LATEST's HEAD is sent whatever the records say: one listing answers
             # the same for a version whether its sha256 came from a record or a HEAD.
-            return artifact.model_copy(update={"content_type": None, "metadata": {}})
+            return artifact.model_copy(update={"content_type": None, "metadata": None})
 
         def recorded(number: int | None, info: ObjectInfo) -> Artifact | None:
             if details or (number is None and latest is not None):
@@ -897,11 +901,13 @@ class AsyncRepository(ContentOperations):
         entry (``old_alias`` None) and after each swap. A swap's retired files stay for
         ``retain`` seconds. Files live in a private temporary folder, or inside
         ``cache_dir`` (fetched through the content cache); followers of one repository
-        share them.
+        share them. A file's name ends with the repository's ``suffix`` (``.onnx``), for
+        loaders that pick a format by extension; InvalidInputError (``suffix``) when it
+        can not end a file name here (a NUL, a path separator).
         """
         if self._followed is None:
             parent = self._cache.directory if self._cache is not None else None
-            self._followed = LocalCopies(self, parent)
+            self._followed = LocalCopies(self, parent, local_suffix(self.layout.suffix))
         watch = AliasWatch(self._s3, self.layout, name, alias, interval)
         return AsyncAliasFollower(self._followed, watch, on_change=on_change, retain=retain)
 

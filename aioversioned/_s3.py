@@ -23,10 +23,21 @@ import botocore.utils
 from aiobotocore.config import AioConfig
 from aiobotocore.httpsession import AIOHTTPSession
 from aiobotocore.session import AioSession
-from botocore.exceptions import BotoCoreError, ClientError, ConnectionClosedError
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectionClosedError,
+    NoCredentialsError,
+)
 
 from ._tasks import gather
-from .errors import BucketNotFoundError, StorageError, VersionConflictError
+from .errors import (
+    BucketNotFoundError,
+    CredentialsNotFoundError,
+    InvalidInputError,
+    StorageError,
+    VersionConflictError,
+)
 
 DELETE_BATCH = 1000  # the most keys one DeleteObjects request takes
 _LOST_ATTEMPTS = 5  # create-only writes sent again by us when their answer was lost
@@ -203,6 +214,7 @@ class ObjectInfo:
     size: int
     metadata: Mapping[str, str] = field(default_factory=dict)
     content_type: str | None = None
+    listed: bool = False  # from a listing: metadata and content type were not told
 
 
 @dataclass(frozen=True)
@@ -256,6 +268,14 @@ def server_time(response: Mapping[str, Any]) -> datetime | None:
     with contextlib.suppress(TypeError, ValueError):
         return email.utils.parsedate_to_datetime(date).astimezone(timezone.utc)
     return None
+
+
+def botocore_error(
+    operation: str, bucket: str, key: str | None, err: BotoCoreError
+) -> StorageError:
+    """The library's error for a botocore failure that is not an S3 answer."""
+    kind = CredentialsNotFoundError if isinstance(err, NoCredentialsError) else StorageError
+    return kind(operation, bucket, key, type(err).__name__, str(err))
 
 
 def _write_time(response: Mapping[str, Any]) -> datetime:
@@ -330,10 +350,16 @@ class S3:
             timestamp_parser=parse_timestamp
         )
         try:
-            creator = session.create_client(
-                "s3", region_name=region, endpoint_url=endpoint_url, config=config
-            )
-            async with creator as client:
+            async with contextlib.AsyncExitStack() as stack:
+                creator = session.create_client(
+                    "s3", region_name=region, endpoint_url=endpoint_url, config=config
+                )
+                try:
+                    client = await stack.enter_async_context(creator)
+                except ValueError as err:  # an endpoint from the environment or a config file
+                    raise InvalidInputError(
+                        "AWS_ENDPOINT_URL", f"{err}; give an http(s) URL with a host"
+                    ) from err
                 yield cls(
                     client,
                     bucket,
@@ -343,7 +369,7 @@ class S3:
                     write_args=write_args,
                 )
         except BotoCoreError as err:
-            raise StorageError("Connect", bucket, None, type(err).__name__, str(err)) from err
+            raise botocore_error("Connect", bucket, None, err) from err
 
     @contextlib.asynccontextmanager
     async def _request(
@@ -372,9 +398,7 @@ class S3:
                     raise ObjectMissing(key, retried) from err
                 raise StorageError(operation, self.bucket, key, code, message) from err
             except BotoCoreError as err:
-                raise StorageError(
-                    operation, self.bucket, key, type(err).__name__, str(err)
-                ) from err
+                raise botocore_error(operation, self.bucket, key, err) from err
         finally:
             self._limiter.release_on_behalf_of(token)
 
@@ -439,9 +463,7 @@ class S3:
                 "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=expires_in
             )
         except BotoCoreError as err:  # no credentials, say
-            raise StorageError(
-                "PresignGetObject", self.bucket, key, type(err).__name__, str(err)
-            ) from err
+            raise botocore_error("PresignGetObject", self.bucket, key, err) from err
         return str(url)
 
     async def first_part(self, key: str) -> tuple[int, int] | None:
@@ -667,6 +689,7 @@ class S3:
                     etag=quoted(item.get("ETag", "")),
                     last_modified=item["LastModified"],
                     size=item.get("Size", 0),
+                    listed=True,
                 )
                 for item in resp.get("Contents", [])
             ]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from functools import partial
@@ -19,6 +21,7 @@ from ._rollout import Check, OnStep
 from ._sources import Content
 from ._sync_follow import AliasFollower, next_or_none
 from ._transfer import DEFAULT_CHUNKSIZE, DEFAULT_THRESHOLD, GiB, OnProgress
+from .errors import BlockingCallWarning, RepositoryStateError
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -36,8 +39,10 @@ class Repository:
     """The blocking twin of :class:`AsyncRepository`: same arguments, same methods.
 
     Use as ``with Repository(...) as repo:`` or call ``close()``. Safe to share between
-    threads and to call from a thread that runs an event loop (a Jupyter cell). Do not
-    use it in a child process after ``fork``; create a new one there.
+    threads. It works from a thread that runs an event loop (a Jupyter cell), but blocks
+    that loop while S3 answers: the first such call warns (``BlockingCallWarning``,
+    once per repository); use ``AsyncRepository`` there. Do not use it in a child
+    process after ``fork``; create a new one there.
 
     An interrupt (Ctrl-C) while a call waits cancels that call in the repository's
     event loop, waits for its cleanup (an unfinished upload is aborted) and then raises
@@ -83,7 +88,9 @@ class Repository:
             max_attempts=max_attempts,
         )
         self._pid = os.getpid()
+        self._warned = False  # BlockingCallWarning is issued once
         self._loop: LoopThread | None = None
+        self._check_caller("Repository()", stacklevel=3)
         loop = LoopThread()
         try:
             loop.run(self._arepo.__aenter__)
@@ -121,11 +128,30 @@ class Repository:
             return
         loop.close(self._arepo.aclose)
 
+    def _check_caller(self, what: str, stacklevel: int) -> None:
+        """Warn, once, when the calling thread runs an event loop that this call blocks."""
+        if self._warned:
+            return
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:  # no loop in this thread: blocking is what the caller wants
+            return
+        self._warned = True
+        warnings.warn(
+            f"{what} blocks the event loop running in this thread until S3 answers (a web"
+            " server serves nothing else meanwhile); use AsyncRepository and await it",
+            BlockingCallWarning,
+            stacklevel=stacklevel,
+        )
+
     def _call(self, fn: Callable[P, Awaitable[T]], *args: P.args, **kwargs: P.kwargs) -> T:
         if os.getpid() != self._pid:
-            raise RuntimeError("this Repository was created before fork(); create a new one")
+            raise RepositoryStateError(
+                "this Repository was created before fork(); create a new one"
+            )
         if self._loop is None:
-            raise RuntimeError("this Repository is closed")
+            raise RepositoryStateError("this Repository is closed")
+        self._check_caller(f"Repository.{getattr(fn, '__name__', 'call')}()", stacklevel=4)
         return self._loop.run(partial(fn, *args, **kwargs))
 
     def bootstrap(self) -> None:

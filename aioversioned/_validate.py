@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from urllib.parse import urlsplit
 
 from . import _keys
 from .errors import InvalidInputError
@@ -28,6 +29,25 @@ def bucket(value: object) -> str:
     if not isinstance(value, str) or not _BUCKET_RE.fullmatch(value):
         raise InvalidInputError("s3_bucket", f"{value!r} must be 3-63 characters of [a-z0-9.-]")
     return value
+
+
+def endpoint_url(value: object, argument: str = "endpoint_url") -> str | None:
+    """None, or an ``http://`` / ``https://`` URL with a host (botocore's rule, typed)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        try:
+            parts = urlsplit(value)
+        except ValueError:  # an unclosed [ of an IPv6 address
+            parts = None
+        if parts is not None and parts.scheme in ("http", "https") and parts.netloc:
+            return value
+    example = "http://127.0.0.1:9000"
+    if isinstance(value, str) and value and "://" not in value:
+        example = f"http://{value}"
+    raise InvalidInputError(
+        argument, f"{value!r} is not an http(s) URL with a host, e.g. {example}"
+    )
 
 
 def int_in(value: object, argument: str, low: int, high: int) -> int:

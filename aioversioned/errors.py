@@ -13,10 +13,15 @@ Every error the library raises derives from `AioVersionedError`; a botocore
     ├── VersionInUseError                    an alias still points to the version
     ├── IntegrityError                       downloaded bytes do not match their sha256
     ├── RolloutFailedError                   a rollout's check failed; the alias was put back
+    ├── RepositoryStateError (RuntimeError)  not open, closed, another event loop, after fork
     └── StorageError                         any other S3 failure
-        └── BucketNotFoundError (LookupError)
+        ├── BucketNotFoundError (LookupError)
+        └── CredentialsNotFoundError         no AWS credentials anywhere botocore looks
 
 Errors keep their context as attributes and survive pickling.
+
+One warning: `BlockingCallWarning` (a `RuntimeWarning`), issued once per blocking
+`Repository` that is called from a thread running an event loop.
 """
 
 from __future__ import annotations
@@ -25,11 +30,14 @@ __all__ = [
     "AioVersionedError",
     "AliasNotFoundError",
     "ArtifactNotFoundError",
+    "BlockingCallWarning",
     "BucketNotFoundError",
     "CorruptDocumentError",
+    "CredentialsNotFoundError",
     "IntegrityError",
     "InvalidInputError",
     "NothingToRollBackError",
+    "RepositoryStateError",
     "RolloutFailedError",
     "StorageError",
     "VersionConflictError",
@@ -145,7 +153,10 @@ class VersionInUseError(AioVersionedError):
 
     def __str__(self) -> str:
         names = ", ".join(self.aliases)
-        return f"artifact {self.name!r} version {self.version} is in use by aliases: {names}"
+        return (
+            f"artifact {self.name!r} version {self.version} is in use by aliases: {names}"
+            " (force=True deletes it anyway)"
+        )
 
 
 class IntegrityError(AioVersionedError):
@@ -197,6 +208,21 @@ class RolloutFailedError(AioVersionedError):
         )
 
 
+class RepositoryStateError(AioVersionedError, RuntimeError):
+    """The repository was used where its life does not allow it; the message says how.
+
+    Not opened yet (or closed), opened on another event loop than the one calling it
+    (each ``asyncio.run()`` starts a new loop), or used in a child process after ``fork``.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
 class StorageError(AioVersionedError):
     """An S3 request failed; carries ``operation``, ``bucket``, ``key`` and ``code``."""
 
@@ -217,3 +243,30 @@ class StorageError(AioVersionedError):
 
 class BucketNotFoundError(StorageError, LookupError):
     """The bucket does not exist; ``bootstrap()`` creates it."""
+
+
+_CREDENTIAL_SOURCES = (
+    "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, AWS_PROFILE (or profile=) in"
+    " ~/.aws/credentials and ~/.aws/config, SSO, container and instance roles"
+)
+
+
+class CredentialsNotFoundError(StorageError):
+    """botocore found no credentials; nothing was sent. The message lists where it looked."""
+
+    def __str__(self) -> str:
+        return (
+            f"no AWS credentials found for {self.operation} (looked at {_CREDENTIAL_SOURCES});"
+            " set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or a profile"
+        )
+
+
+class BlockingCallWarning(RuntimeWarning):
+    """A blocking ``Repository`` was called from a thread that runs an event loop.
+
+    The call works, but the loop waits for S3 meanwhile: a web server (a FastAPI
+    handler) serves nothing else until it returns. Use ``AsyncRepository`` there and
+    await its methods. Issued once per ``Repository``; silence it with
+    ``warnings.filterwarnings("ignore", category=BlockingCallWarning)`` where blocking is
+    what you want (a Jupyter cell).
+    """

@@ -120,7 +120,7 @@ def test_help_lists_every_command(runner: CliRunner) -> None:
     ):
         assert f" {command} " in out, command
     alias_help = ok(runner.invoke(app, ["alias", "--help"])).stdout
-    for command in ("set", "ls", "rm", "history", "rollback"):
+    for command in ("set", "get", "ls", "rm", "history", "rollback"):
         assert f" {command} " in alias_help
 
 
@@ -425,14 +425,24 @@ def two_versions(cli: Invoke, tmp_path: Path) -> Invoke:
 def test_get_to_stdout(two_versions: Invoke) -> None:
     cli = two_versions
     assert ok(cli("get", "model")).stdout_bytes == b"latest"
-    assert ok(cli("get", "model", "--version", "1")).stdout_bytes == b"one\xff"
-    assert ok(cli("get", "model", "--version", "2", "-o", "-")).stdout_bytes == b"two\x00"
+    assert ok(cli("get", "model", "1")).stdout_bytes == b"one\xff"
+    assert ok(cli("get", "model", "2", "-o", "-")).stdout_bytes == b"two\x00"
+
+
+def test_get_takes_the_version_as_an_argument_like_show_and_url(two_versions: Invoke) -> None:
+    cli = two_versions
+    assert ok(cli("get", "model", "1")).stdout_bytes == b"one\xff"
+    assert ok(cli("get", "model", "LATEST")).stdout_bytes == b"latest"
+    # The old spelling still works (hidden from --help), but not both at once.
+    assert ok(cli("get", "model", "--version", "2")).stdout_bytes == b"two\x00"
+    failed(cli("get", "model", "1", "--version", "2"), 2, "give VERSION once")
+    assert "--version" not in ok(cli("get", "--help")).stdout
 
 
 def test_get_to_a_file(two_versions: Invoke, tmp_path: Path) -> None:
     target = tmp_path / "out" / "model.bin"
     target.parent.mkdir()
-    result = ok(two_versions("get", "model", "--version", "2", "-o", str(target)))
+    result = ok(two_versions("get", "model", "2", "-o", str(target)))
     assert target.read_bytes() == b"two\x00"
     assert result.stdout == f"wrote 4 bytes of model version 2 to {target}\n"
     assert [p.name for p in target.parent.iterdir()] == ["model.bin"]  # no temporary left
@@ -477,15 +487,15 @@ def test_get_by_alias_reports_the_version_drawn(two_versions: Invoke, tmp_path: 
 
 def test_get_usage_errors(two_versions: Invoke, tmp_path: Path) -> None:
     cli = two_versions
-    failed(cli("get", "model", "--version", "1", "--alias", "prod"), 2, "not both")
+    failed(cli("get", "model", "1", "--alias", "prod"), 2, "not both")
     failed(cli("get", "model", "--json"), 2, "-o FILE")
-    failed(cli("get", "model", "--version", "abc"), 2, "version")
+    failed(cli("get", "model", "abc"), 2, "VERSION")
     failed(cli("get", "model", "--alias", "no-dash"), 2, "alias")
 
 
 def test_get_missing_things_fail(two_versions: Invoke, tmp_path: Path) -> None:
     cli = two_versions
-    failed(cli("get", "model", "--version", "9"), 1, "artifact 'model' version 9 not found")
+    failed(cli("get", "model", "9"), 1, "artifact 'model' version 9 not found")
     failed(cli("get", "ghost"), 1, "artifact 'ghost' not found")
     failed(cli("get", "model", "--alias", "prod"), 1, "alias 'prod' of artifact 'model'")
     target = tmp_path / "no-such-dir" / "f"
@@ -499,10 +509,10 @@ def test_get_detects_damaged_content(
     head = s3.head_object(Bucket=bucket, Key=key)
     s3.put_object(Bucket=bucket, Key=key, Body=b"tampered", Metadata=head["Metadata"])
     target = tmp_path / "f"
-    failed(two_versions("get", "model", "--version", "1", "-o", str(target)), 1, "sha256")
+    failed(two_versions("get", "model", "1", "-o", str(target)), 1, "sha256")
     assert not target.exists()
     # To stdout the bytes stream out first; the check at the end still fails the command.
-    failed(two_versions("get", "model", "--version", "1"), 1, "sha256")
+    failed(two_versions("get", "model", "1"), 1, "sha256")
 
 
 # -- alias --------------------------------------------------------------------------------
@@ -530,6 +540,20 @@ def test_alias_set_ls_rm(two_versions: Invoke, repo: Repository) -> None:
 
     assert ok(cli("alias", "rm", "model", "dev")).stdout == "deleted alias dev of model\n"
     assert [a.alias for a in repo.list_aliases("model")] == ["prod"]
+
+
+def test_alias_get_prints_the_alias(two_versions: Invoke, repo: Repository) -> None:
+    cli = two_versions
+    written = repo.put_alias("model", "prod", 1, secondary_version=2, secondary_version_weight=10)
+    assert ok(cli("alias", "get", "model", "prod")).stdout == (
+        f"model prod -> 1 (90%), 2 (10%) (revision {written.revision})\n"
+    )
+    assert ok(cli("alias", "get", "model", "prod", "-q")).stdout == "1\n"
+    data = json.loads(ok(cli("alias", "get", "model", "prod", "--json")).stdout)
+    assert set(data) == ALIAS_KEYS
+    assert Alias.model_validate(data) == repo.get_alias("model", "prod")
+    failed(cli("alias", "get", "model", "staging"), 1, "alias 'staging' of artifact 'model'")
+    failed(cli("alias", "get", "model"), 2, "ALIAS")
 
 
 def test_alias_set_expect_revision(two_versions: Invoke, repo: Repository) -> None:

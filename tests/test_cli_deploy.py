@@ -200,3 +200,17 @@ def test_rm_json(cli: Invoke, tmp_path: Path) -> None:
     }
     gone = json.loads(ok(cli("rm", "m", "--all", "--yes", "--missing-ok", "--json")).stdout)
     assert gone == {"name": "m", "deleted": False, "versions": [], "aliases": []}
+
+
+def test_ls_json_says_unknown_metadata_is_unknown(cli: Invoke, tmp_path: Path) -> None:
+    build = tmp_path / "model.onnx"
+    build.write_bytes(b"weights")
+    assert cli("put", "my-model", str(build), "--meta", "commit=a1b2c3").exit_code == 0
+    assert cli("publish", "my-model").exit_code == 0
+    listed = json.loads(cli("ls", "my-model", "--json").stdout)
+    version = next(a for a in listed if a["version"] == "1")
+    assert (version["metadata"], version["content_type"]) == (None, None)
+    shown = json.loads(cli("show", "my-model", "1", "--json").stdout)
+    assert shown["metadata"] == {"commit": "a1b2c3"}
+    unchanged = json.loads(cli("publish", "my-model", "--json").stdout)
+    assert unchanged["unchanged"] and unchanged["metadata"] is None

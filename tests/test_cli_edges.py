@@ -332,9 +332,7 @@ def test_an_artifact_under_another_suffix_is_not_found_with_a_hint(
     )
     for command in (["ls", "nosuch"], ["get", "nosuch"], ["publish", "nosuch"], ["show", "nosuch"]):
         assert one_line(cli(*command), 1) == "Error: artifact 'nosuch' not found", command
-    assert one_line(cli("get", "m", "--version", "3"), 1) == (
-        "Error: artifact 'm' version 3 not found"
-    )
+    assert one_line(cli("get", "m", "3"), 1) == ("Error: artifact 'm' version 3 not found")
 
 
 def test_a_suffix_without_a_leading_dot_is_warned_about(cli: Any, repo: Repository) -> None:

@@ -32,7 +32,7 @@ from aioversioned.cli import app
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 EXAMPLES = DOCS / "examples"
-SNIPPET = re.compile(r'^\s*-+8<-+\s+"([^"]+)"\s*$')
+FROM_EXAMPLE = re.compile(r"^ *<!-- from (\S+) -->$")
 
 
 def load(name: str) -> ModuleType:
@@ -108,28 +108,51 @@ def test_tutorial_sections_are_twins() -> None:
     page = (DOCS / "tutorial.md").read_text()
     for section in sections(EXAMPLES / "tutorial_async.py"):
         for flavour in ("async", "sync"):
-            assert f'"docs/examples/tutorial_{flavour}.py:{section}"' in page, (section, flavour)
+            marker = f"<!-- from docs/examples/tutorial_{flavour}.py:{section} -->"
+            assert marker in page, (section, flavour)
 
 
 @pytest.mark.parametrize("page", ["index.md", "tutorial.md"])
-def test_python_blocks_are_included_from_tested_scripts(page: str) -> None:
-    """No hand-written Python on these pages: each block includes a tested example."""
-    text = (DOCS / page).read_text()
-    blocks = re.findall(r"^ *```python\n(.*?)^ *```", text, flags=re.DOTALL | re.MULTILINE)
-    assert blocks
-    for block in blocks:
-        lines = [line for line in block.splitlines() if line.strip()]
-        assert len(lines) == 1 and SNIPPET.match(lines[0]), block
+def test_python_blocks_are_copied_from_tested_scripts(page: str) -> None:
+    """No hand-written Python on these pages: each block is a tested example's code."""
+    lines = (DOCS / page).read_text().splitlines()
+    opening = [i for i, line in enumerate(lines) if line.strip() == "```python"]
+    assert opening
+    for index in opening:
+        assert FROM_EXAMPLE.match(lines[index - 1]), (page, index + 1)
 
 
-def test_every_snippet_exists() -> None:
-    for page in DOCS.rglob("*.md"):
-        for line in page.read_text().splitlines():
-            if match := SNIPPET.match(line):
-                path, _, section = match[1].partition(":")
-                source = (ROOT / path).read_text()
-                if section:
-                    assert f"--8<-- [start:{section}]" in source, (page, match[1])
+def sync_examples() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("sync_examples", DOCS / "sync_examples.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_pages_carry_the_code_of_their_examples() -> None:
+    """A page read as a file (GitHub, an editor) shows the code the tests run."""
+    sync = sync_examples()
+    marked = 0
+    for page in sync.PAGES:
+        text = page.read_text()
+        assert "--8<--" not in text, f"{page}: an include line instead of the code"
+        assert sync.render(text) == text, f"{page}: run python docs/sync_examples.py"
+        marked += len(sync.BLOCK.findall(text))
+        assert text.count("<!-- from ") == len(sync.BLOCK.findall(text)), page
+    assert marked >= 25
+
+
+def test_the_sync_script_rewrites_a_stale_block(tmp_path: Path) -> None:
+    sync = sync_examples()
+    stale = "<!-- from docs/examples/home.py:example -->\n```python\nold code\n```\n"
+    fresh = sync.render(stale)
+    assert "old code" not in fresh and "await repo.publish_artifact_version" in fresh
+    assert sync.render(fresh) == fresh
+    indented = sync.render("    " + stale.replace("\n", "\n    ").rstrip(" "))
+    assert "\n        await repo.bootstrap()" in indented
+    with pytest.raises(ValueError, match="no section 'nope'"):
+        sync.render(stale.replace(":example", ":nope"))
 
 
 # -- guides -------------------------------------------------------------------------------

@@ -18,8 +18,9 @@ def test_errors_tree() -> None:
     assert set(aioversioned.errors.__all__) <= set(aioversioned.__all__)
     for name in aioversioned.errors.__all__:
         cls = getattr(aioversioned, name)
-        assert issubclass(cls, aioversioned.AioVersionedError)
+        assert issubclass(cls, Warning) or issubclass(cls, aioversioned.AioVersionedError)
         assert cls.__doc__
+    assert issubclass(aioversioned.BlockingCallWarning, RuntimeWarning)
     assert issubclass(aioversioned.ArtifactNotFoundError, LookupError)
     assert issubclass(aioversioned.AliasNotFoundError, LookupError)
     assert issubclass(aioversioned.InvalidInputError, ValueError)

@@ -123,6 +123,37 @@ async def test_follower_serves_verified_files_and_swaps_to_a_new_version(
     assert not folder.exists()  # type: ignore[union-attr]
 
 
+async def test_files_keep_the_repository_suffix(endpoint_url: str, bucket: str) -> None:
+    """A loader that picks a format by extension sees the suffix; a retired file goes."""
+    async with AsyncRepository(bucket, endpoint_url=endpoint_url, suffix=".onnx") as onnx:
+        await onnx.bootstrap()
+        for content in (ONE, TWO):
+            await onnx.put_artifact("m", content)
+            await onnx.publish_artifact_version("m")
+        await onnx.put_alias("m", "prod", 1)
+        with anyio.fail_after(HANG):
+            async with onnx.follow_alias("m", "prod", interval=FAST, retain=0) as follower:
+                assert follower.path(1).name == f"{sha(ONE)}.onnx"
+                assert follower.path(1).suffix == ".onnx"
+                assert follower.path(1).read_bytes() == ONE
+                await onnx.put_alias("m", "prod", 2)
+                await until(lambda: follower.alias.version == "2")
+                assert follower.path(2).read_bytes() == TWO
+                folder = follower.path(2).parent
+                await until(lambda: files(folder) == {f"{sha(TWO)}.onnx"})  # 1 retired
+
+
+async def test_a_suffix_that_can_not_end_a_file_name_is_refused_before_any_request(
+    endpoint_url: str, bucket: str
+) -> None:
+    async with AsyncRepository(bucket, endpoint_url=endpoint_url, suffix=".a\0b") as odd:
+        log = RequestLog(odd)
+        with pytest.raises(InvalidInputError) as info:
+            odd.follow_alias("m", "prod")
+        assert info.value.argument == "suffix"
+        assert log.sent == []
+
+
 async def test_canary_picks_follow_the_weights_and_stick_to_keys(repo: AsyncRepository) -> None:
     await publish(repo, ONE, TWO)
     alias = await repo.put_alias("m", "prod", 1, 2, 30)

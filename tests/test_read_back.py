@@ -60,9 +60,10 @@ async def test_a_listing_fills_sizes_without_extra_requests_and_details_fill_eve
     listed = await repo.list_artifact_versions("m")
     assert sorted(log.sent) == ["HeadObject", "ListObjectsV2", "ListObjectsV2"]
     assert [(a.version, a.size) for a in listed] == [("LATEST", 3), ("3", 3), ("2", 2), ("1", 1)]
-    # LATEST's HEAD is sent anyway: it is filled; published versions came from records.
+    # LATEST's HEAD is sent anyway: it is filled; published versions came from records,
+    # which do not tell them: unknown (None), not empty.
     assert (listed[0].content_type, listed[0].metadata) == ("text/plain", {"n": "3"})
-    assert [(a.content_type, a.metadata) for a in listed[1:]] == [(None, {})] * 3
+    assert [(a.content_type, a.metadata) for a in listed[1:]] == [(None, None)] * 3
 
     log.clear()
     detailed = await repo.list_artifact_versions("m", details=True)

@@ -519,3 +519,35 @@ async def test_a_deleted_version_keeps_its_bytes_until_the_grace_period_ends(
         repo.layout.version_key("m", None)
     ]
     assert await repo._s3.list_all(repo.layout.retired_dir("m")) == []
+
+
+# -- what a result does not know reads as unknown ------------------------------------------
+
+
+async def test_metadata_a_call_did_not_read_is_none_not_empty(repo: AsyncRepository) -> None:
+    """A listing reads keys and sizes: a version with metadata must not look like one without."""
+    await repo.put_artifact("m", b"one", "text/plain", metadata={"commit": "a1b2c3"})
+    await repo.publish_artifact_version("m")
+    await repo.put_artifact("m", b"two", metadata={})
+    await repo.publish_artifact_version("m")
+    shown = await repo.get_artifact_version("m", 1)
+    assert (shown.metadata, shown.content_type) == ({"commit": "a1b2c3"}, "text/plain")
+    assert (await repo.get_artifact_version("m", 2)).metadata == {}  # known to have none
+
+    listed = {a.version: a for a in await repo.list_artifact_versions("m")}
+    assert (listed["LATEST"].metadata, listed["LATEST"].content_type) == (
+        {},
+        "application/octet-stream",
+    )
+    for version in ("1", "2"):
+        assert (listed[version].metadata, listed[version].content_type) == (None, None)
+    detailed = {a.version: a for a in await repo.list_artifact_versions("m", details=True)}
+    assert detailed["1"].metadata == {"commit": "a1b2c3"} and detailed["2"].metadata == {}
+
+    again = await repo.publish_artifact_version("m")  # LATEST published already
+    assert again.unchanged and (again.version, again.metadata) == ("2", None)
+    await repo.put_artifact("m", b"two", metadata={"note": "x"})  # same bytes, new ETag
+    same = await repo.publish_artifact_version("m")
+    assert same.unchanged and (same.version, same.metadata) == ("2", None)
+    _, purged = await repo.purge_artifact_versions("m", 0, 0, dry_run=True)
+    assert [(a.version, a.metadata) for a in purged] == [("2", None), ("1", None)]

@@ -6,6 +6,7 @@ import asyncio
 import inspect
 import os
 import threading
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -14,6 +15,7 @@ from aioversioned import (
     AliasNotFoundError,
     ArtifactNotFoundError,
     AsyncRepository,
+    BlockingCallWarning,
     InvalidInputError,
     Repository,
 )
@@ -87,7 +89,8 @@ def test_works_inside_a_running_event_loop(sync_repo: Repository) -> None:
         sync_repo.put_artifact("m", b"from a cell")
         return sync_repo.get_artifact_content("m")
 
-    assert asyncio.run(cell()) == b"from a cell"
+    with pytest.warns(BlockingCallWarning, match="use AsyncRepository"):
+        assert asyncio.run(cell()) == b"from a cell"
 
 
 def test_closed_repository_and_portal_thread(endpoint_url: str, bucket: str) -> None:
@@ -127,3 +130,55 @@ def test_use_after_fork_is_refused(sync_repo: Repository) -> None:
     os.close(read)
     assert "fork" in message
     assert sync_repo.list_artifact_names() == []
+
+
+# -- called from a thread that runs an event loop -----------------------------------------
+
+
+def _blocking_warnings(caught: list[warnings.WarningMessage]) -> list[warnings.WarningMessage]:
+    return [w for w in caught if issubclass(w.category, BlockingCallWarning)]
+
+
+async def test_a_call_from_an_event_loop_works_and_warns_once(
+    endpoint_url: str, bucket: str
+) -> None:
+    """A FastAPI handler would freeze its server: say so, once, naming AsyncRepository."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")  # the repository's own once, not Python's
+        with Repository(bucket, endpoint_url=endpoint_url) as repo:
+            repo.bootstrap()
+            repo.put_artifact("m", b"one")
+            assert repo.publish_artifact_version("m").version == "1"
+            assert [a.version for a in repo.list_artifact_versions("m")] == ["LATEST", "1"]
+            assert [v for v in repo.iter_artifact_content("m", 1)] == [b"one"]
+    blocking = _blocking_warnings(caught)
+    assert len(blocking) == 1, [str(w.message) for w in blocking]
+    message = str(blocking[0].message)
+    assert message.startswith("Repository() blocks the event loop running in this thread")
+    assert "use AsyncRepository" in message
+    assert blocking[0].filename == __file__  # points at the caller's line
+
+
+async def test_a_repository_made_outside_a_loop_warns_at_its_first_call_in_one(
+    endpoint_url: str, bucket: str
+) -> None:
+    repo = await asyncio.to_thread(Repository, bucket, endpoint_url=endpoint_url)
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            repo.bootstrap()
+            assert repo.list_artifact_names() == []
+        blocking = _blocking_warnings(caught)
+        assert [str(w.message).split(" blocks")[0] for w in blocking] == ["Repository.bootstrap()"]
+        assert blocking[0].filename == __file__
+    finally:
+        repo.close()
+
+
+def test_no_warning_without_an_event_loop(endpoint_url: str, bucket: str) -> None:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with Repository(bucket, endpoint_url=endpoint_url) as repo:
+            repo.bootstrap()
+            assert repo.list_artifact_names() == []
+    assert _blocking_warnings(caught) == []

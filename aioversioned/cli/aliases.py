@@ -1,4 +1,4 @@
-"""``aioversioned alias ...``: set, ls, history, rollback and rm, on the shared plumbing."""
+"""``aioversioned alias ...``: set, get, ls, history, rollback and rm, on the shared plumbing."""
 
 from __future__ import annotations
 
@@ -64,6 +64,23 @@ def alias_set(
         cli.json(document.model_dump(mode="json"))
     elif cli.quiet:
         cli.value(document.revision or "")
+    else:
+        cli.say(f"{name} {alias} -> {alias_target(document)} (revision {document.revision})")
+
+
+@repo_command(app, "get")
+def alias_get(
+    cli: Cli, name: NameArgument, alias: AliasArgument, json_output: JsonOption = False
+) -> None:
+    """Print what ALIAS of NAME points at: its version, or both versions and their weights.
+
+    With -q, prints the primary version only.
+    """
+    document = cli.repo.get_alias(name, alias)
+    if json_output:
+        cli.json(document.model_dump(mode="json"))
+    elif cli.quiet:
+        cli.value(document.version)
     else:
         cli.say(f"{name} {alias} -> {alias_target(document)} (revision {document.revision})")
 

@@ -149,10 +149,14 @@ def list_(
 def get(
     cli: Cli,
     name: NameArgument,
-    version: Annotated[
+    version: VersionArgument = None,
+    old_version: Annotated[
         Optional[str],  # noqa: UP045
         typer.Option(
-            "--version", metavar="VERSION", help="Version number or LATEST (default: LATEST)."
+            "--version",
+            metavar="VERSION",
+            hidden=True,  # the spelling before VERSION became an argument, as in show and url
+            help="Deprecated: give VERSION as an argument.",
         ),
     ] = None,
     alias: Annotated[
@@ -185,8 +189,11 @@ def get(
 
     The content is checked against its recorded sha256; a file is replaced only then.
     """
-    if version is not None and alias is not None:
-        raise typer.BadParameter("give --version or --alias, not both")
+    if old_version is not None:
+        if version is not None:
+            raise typer.BadParameter("give VERSION once, as an argument (--version: its old form)")
+        version = old_version
+    _check(version, alias)
     if json_output and output == "-":
         raise typer.BadParameter("--json prints to stdout; write the content with -o FILE")
     if key is not None and alias is None:
@@ -409,7 +416,11 @@ def show(
         cli.value(artifact.sha256)
         return
     size = "unknown" if artifact.size is None else f"{artifact.size:,} bytes"
-    metadata = ", ".join(f"{key}={value}" for key, value in sorted(artifact.metadata.items()))
+    if artifact.metadata is None:  # never after the HEAD above; the type allows it
+        metadata = "unknown"
+    else:
+        pairs = sorted(artifact.metadata.items())
+        metadata = ", ".join(f"{key}={value}" for key, value in pairs) or "(none)"
     fields = [
         ("name", artifact.name),
         ("version", artifact.version),
@@ -417,7 +428,7 @@ def show(
         ("content type", artifact.content_type or "unknown"),
         ("updated", when(artifact)),
         ("sha256", artifact.sha256),
-        ("metadata", metadata or "(none)"),
+        ("metadata", metadata),
         ("aliases", ", ".join(pointing) or "(none)"),
         ("s3 uri", artifact.s3uri),
     ]

@@ -36,6 +36,7 @@ from ..errors import (
     BucketNotFoundError,
     InvalidInputError,
     StorageError,
+    VersionInUseError,
 )
 
 # A command line talks to one endpoint and a person waits: a connection attempt that
@@ -195,6 +196,13 @@ class Cli:
         except ArtifactNotFoundError as err:
             self._show_traceback()
             fail(self._not_found(err))
+        except VersionInUseError as err:
+            self._show_traceback()
+            names = ", ".join(err.aliases)
+            fail(
+                f"artifact {err.name!r} version {err.version} is in use by aliases: {names};"
+                " --force deletes it anyway (the aliases then point at nothing)"
+            )
         except StorageError as err:
             self._show_traceback()
             fail(unreachable(err) or str(err))
