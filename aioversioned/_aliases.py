@@ -138,7 +138,8 @@ class AliasOperations:
         return info
 
     async def _head_target(self, name: str, number: int | None) -> ObjectInfo:
-        """An alias target: the version exists and is not deleted (retired)."""
+        """A version asked for by its number (an alias target, a description): it exists
+        and is not deleted (retired)."""
         if number is None:
             return await self._head_version(name, None)
         info, retired = await both(

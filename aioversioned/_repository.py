@@ -356,14 +356,16 @@ class AsyncRepository(ContentOperations):
     async def _head_of(
         self, name: str, version: VersionLike, alias: str | None
     ) -> tuple[int | None, ObjectInfo]:
-        """The number and HEAD of the version asked for, directly or (read now) through
-        ``alias``'s primary version; ArtifactNotFoundError names the alias."""
+        """The number and HEAD of the version asked for, directly (a deleted one is not
+        found) or (read now) through ``alias``'s primary version (which it names even if
+        deleted since: its bytes stay while it does); ArtifactNotFoundError names the
+        alias."""
         if alias is None:
             number = _keys.parse_version(version)
-        elif version is not None:
+            return number, await self._head_target(name, number)
+        if version is not None:
             raise InvalidInputError("alias", "give a version or an alias, not both")
-        else:
-            number = _keys.parse_version((await self.get_alias(name, alias)).version)
+        number = _keys.parse_version((await self.get_alias(name, alias)).version)
         try:
             return number, await self._head_version(name, number)
         except ArtifactNotFoundError as err:
