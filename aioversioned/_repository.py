@@ -901,22 +901,27 @@ class AsyncRepository(ContentOperations):
         async for page in self._s3.pages(prefix):
             await self._s3.delete([info.key for info in page])
 
-    async def rollback_alias(self, name: str, alias: str) -> Alias:
-        """Move ``alias`` back to its previous target; called again, one step further back.
+    async def rollback_alias(self, name: str, alias: str, *, one_step: bool = False) -> Alias:
+        """Move ``alias`` back to its last stable target; called again, further back.
 
-        The rule comes from the alias history alone: each change has a position, its
-        sequence number, except a rollback's change, whose position is the one it
-        restored. A rollback goes to the newest change below the alias's current
-        position that has a target other than the current one (deletions skipped), and
-        takes that change's position. So changes to 1, 2, 3 roll back 3 -> 2 -> 1; a
-        change made after a rollback is undone by the next one; a deleted alias is
-        recreated at its last target. The write is compare-and-swap on the revision
-        read: VersionConflictError, and nothing changes, if another writer moved the
-        alias meanwhile. Raises NothingToRollBackError when the history has no such
-        change, AliasNotFoundError when the alias neither exists nor has a history,
-        and ArtifactNotFoundError when the earlier target's version was deleted.
+        A stable target has no secondary version: after a rollout or a canary
+        (1 -> 1+2 (10%) -> 1+2 (50%) -> 2) one call goes back to 1, passing over the
+        splits. With ``one_step=True`` it goes back one change, to any target (2 ->
+        1+2 (50%)). The rule comes from the alias history alone: each change has a
+        position, its sequence number, except a rollback's change, whose position is
+        the one it restored (``AliasChange.restores``). A rollback goes to the newest
+        change below the alias's current position whose target differs from the
+        current one (deletions skipped; splits too, without ``one_step``), and takes
+        that change's position. So changes to 1, 2, 3 roll back 3 -> 2 -> 1; a change
+        made after a rollback is undone by the next one; a deleted alias is recreated
+        at its last target. The write is compare-and-swap on the revision read:
+        VersionConflictError, and nothing changes, if another writer moved the alias
+        meanwhile. Raises NothingToRollBackError when the history has no such change
+        (``splits_only`` tells when ``one_step=True`` would find one),
+        AliasNotFoundError when the alias neither exists nor has a history, and
+        ArtifactNotFoundError when the earlier target's version was deleted.
         """
-        return await rollback(self, name, alias)
+        return await rollback(self, name, alias, one_step)
 
     # -- live aliases: thin entries to _watch.py, _follow.py and _rollout.py ------------
 

@@ -327,9 +327,9 @@ class Repository:
         """Blocking twin of `AsyncRepository.delete_alias`."""
         return self._call(self._arepo.delete_alias, name, alias)
 
-    def rollback_alias(self, name: str, alias: str) -> Alias:
+    def rollback_alias(self, name: str, alias: str, *, one_step: bool = False) -> Alias:
         """Blocking twin of `AsyncRepository.rollback_alias`."""
-        return self._call(self._arepo.rollback_alias, name, alias)
+        return self._call(self._arepo.rollback_alias, name, alias, one_step=one_step)
 
     def watch_alias(self, name: str, alias: str, *, interval: float = 5.0) -> Iterator[Alias]:
         """Blocking :meth:`AsyncRepository.watch_alias`: each call waits for the next change.

@@ -100,14 +100,25 @@ class AliasNotFoundError(AioVersionedError, LookupError):
 
 
 class NothingToRollBackError(AioVersionedError, LookupError):
-    """``rollback_alias`` found no earlier target in the alias's history; nothing changed."""
+    """``rollback_alias`` found no earlier target in the alias's history; nothing changed.
 
-    def __init__(self, name: str, alias: str) -> None:
-        super().__init__(name, alias)
+    ``splits_only`` is True when the history has earlier targets, all of them splits
+    with a secondary version, which only ``one_step=True`` goes back to.
+    """
+
+    def __init__(self, name: str, alias: str, splits_only: bool = False) -> None:
+        super().__init__(name, alias, splits_only)
         self.name = name
         self.alias = alias
+        self.splits_only = splits_only
 
     def __str__(self) -> str:
+        if self.splits_only:
+            return (
+                f"alias {self.alias!r} of artifact {self.name!r} has no earlier target "
+                "without a secondary version in its history to roll back to; one_step=True "
+                "(--one-step) goes back one change, to a split"
+            )
         return (
             f"alias {self.alias!r} of artifact {self.name!r} has no earlier target in its "
             "history to roll back to"
