@@ -11,6 +11,7 @@ _guard_start_up()
 
 from importlib.metadata import version as _version  # noqa: E402
 
+from ._doctor import Probe, ServerCheck  # noqa: E402
 from ._follow import AsyncAliasFollower  # noqa: E402
 from ._models import Alias, AliasChange, Artifact  # noqa: E402
 from ._repository import AsyncRepository  # noqa: E402
@@ -21,6 +22,7 @@ from .errors import (  # noqa: E402
     AliasNotFoundError,
     ArtifactNotFoundError,
     BucketNotFoundError,
+    ConditionalWritesIgnoredError,
     CorruptDocumentError,
     IntegrityError,
     InvalidInputError,
@@ -44,12 +46,15 @@ __all__ = [
     "AsyncAliasFollower",
     "AsyncRepository",
     "BucketNotFoundError",
+    "ConditionalWritesIgnoredError",
     "CorruptDocumentError",
     "IntegrityError",
     "InvalidInputError",
     "NothingToRollBackError",
+    "Probe",
     "Repository",
     "RolloutFailedError",
+    "ServerCheck",
     "StorageError",
     "VersionConflictError",
     "VersionInUseError",

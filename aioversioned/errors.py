@@ -14,7 +14,8 @@ Every error the library raises derives from `AioVersionedError`; a botocore
     ├── IntegrityError                       downloaded bytes do not match their sha256
     ├── RolloutFailedError                   a rollout's check failed; the alias was put back
     └── StorageError                         any other S3 failure
-        └── BucketNotFoundError (LookupError)
+        ├── BucketNotFoundError (LookupError)
+        └── ConditionalWritesIgnoredError    the server ignores If-None-Match / If-Match
 
 Errors keep their context as attributes and survive pickling.
 """
@@ -26,6 +27,7 @@ __all__ = [
     "AliasNotFoundError",
     "ArtifactNotFoundError",
     "BucketNotFoundError",
+    "ConditionalWritesIgnoredError",
     "CorruptDocumentError",
     "IntegrityError",
     "InvalidInputError",
@@ -217,3 +219,25 @@ class StorageError(AioVersionedError):
 
 class BucketNotFoundError(StorageError, LookupError):
     """The bucket does not exist; ``bootstrap()`` creates it."""
+
+
+class ConditionalWritesIgnoredError(StorageError):
+    """The server ignores a condition on PutObject; the write was not sent.
+
+    Raised by the writes that rest on ``If-None-Match`` / ``If-Match`` (claims, alias
+    writes, history records) when the check run before a repository's first such write
+    found the server accepting a write it must refuse: their guarantees would not hold.
+    ``detail`` says which condition and what the server did. Pass
+    ``require_conditional_writes=False`` to write anyway, without those guarantees.
+    """
+
+    def __init__(self, bucket: str, key: str, detail: str) -> None:
+        super().__init__("PutObject", bucket, key, "ConditionalWritesIgnored", detail)
+        self.args = (bucket, key, detail)  # what pickling passes back to __init__
+
+    def __str__(self) -> str:
+        return (
+            f"PutObject s3://{self.bucket}/{self.key} not sent: the server ignores conditional"
+            f" writes ({self.detail}), so the guarantees that rest on them would not hold;"
+            " pass require_conditional_writes=False to write anyway"
+        )
