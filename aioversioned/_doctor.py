@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable
 from functools import partial
 
 import anyio
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, computed_field
 
 from ._keys import Layout
 from ._s3 import S3, WriteResult
@@ -65,6 +65,7 @@ class ServerCheck(BaseModel):
     endpoint_url: str
     probes: tuple[Probe, ...]
 
+    @computed_field  # type: ignore[prop-decorator]  # pydantic's documented use on a property
     @property
     def all_hold(self) -> bool:
         """Whether every probed condition holds on this server."""
@@ -97,12 +98,12 @@ _COPY_SOURCE_IF_MATCH = _probe(
 )
 _CONCURRENT_CREATES = _probe(
     "concurrent_creates",
-    f"{WRITERS} concurrent If-None-Match: * PutObjects of one key: one winner",
+    f"one winner of {WRITERS} If-None-Match: * PutObjects at once",
     (NUMBERS, COMPARE_AND_SWAP, HISTORY),
 )
 _CONCURRENT_SWAPS = _probe(
     "concurrent_swaps",
-    f"{WRITERS} concurrent If-Match PutObjects on one ETag: one winner",
+    f"one winner of {WRITERS} If-Match PutObjects at once",
     (COMPARE_AND_SWAP, HISTORY, ROLLOUT),
 )
 
