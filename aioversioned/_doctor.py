@@ -113,9 +113,18 @@ def _refused(err: StorageError) -> str:
 
 
 async def _put(
-    s3: S3, key: str, body: bytes, *, if_none_match: bool = False, if_match: str | None = None
+    s3: S3,
+    key: str,
+    body: bytes,
+    *,
+    if_none_match: bool = False,
+    if_match: str | None = None,
+    strict: bool = False,
 ) -> WriteResult | str:
-    """A probe's write: its result, or why it did not happen ("412" when refused so)."""
+    """A probe's write: its result, or why it did not happen ("412" when refused so).
+
+    With ``strict``, a StorageError (no permission, say) is raised, not described.
+    """
     try:
         return await s3.put(
             key, body, if_none_match=if_none_match, if_match=if_match, checked=False
@@ -123,21 +132,21 @@ async def _put(
     except VersionConflictError:
         return "412"
     except StorageError as err:
-        if err.code == "NoSuchBucket":
+        if strict or err.code == "NoSuchBucket":
             raise
         return _refused(err)
 
 
-async def _put_if_none_match(s3: S3, key: str) -> tuple[Probe, str | None]:
+async def _put_if_none_match(s3: S3, key: str, strict: bool = False) -> tuple[Probe, str | None]:
     """Create ``key``, then create it again: the second must be refused.
 
     Returns the probe and the key's ETag (None if it could not be created).
     """
-    first = await _put(s3, key, b"first", if_none_match=True)
+    first = await _put(s3, key, b"first", if_none_match=True, strict=strict)
     if not isinstance(first, WriteResult):
         detail = "a create of a new key was refused" if first == "412" else first
         return _PUT_IF_NONE_MATCH(False, detail), None
-    second = await _put(s3, key, b"second", if_none_match=True)
+    second = await _put(s3, key, b"second", if_none_match=True, strict=strict)
     if isinstance(second, WriteResult):
         return _PUT_IF_NONE_MATCH(False, "ignored: a create of an existing key succeeded"), (
             second.etag
@@ -147,17 +156,17 @@ async def _put_if_none_match(s3: S3, key: str) -> tuple[Probe, str | None]:
     return _PUT_IF_NONE_MATCH(True, "a create of an existing key was refused (412)"), first.etag
 
 
-async def _put_if_match(s3: S3, key: str, etag: str) -> tuple[Probe, str]:
+async def _put_if_match(s3: S3, key: str, etag: str, strict: bool = False) -> tuple[Probe, str]:
     """A write If-Match another ETag must be refused, one If-Match the key's must not.
 
     Returns the probe and the key's ETag by then.
     """
-    wrong = await _put(s3, key, b"wrong", if_match=_WRONG_ETAG)
+    wrong = await _put(s3, key, b"wrong", if_match=_WRONG_ETAG, strict=strict)
     if isinstance(wrong, WriteResult):
         return _PUT_IF_MATCH(False, "ignored: a write If-Match another ETag succeeded"), wrong.etag
     if wrong != "412":
         return _PUT_IF_MATCH(False, wrong), etag
-    right = await _put(s3, key, b"right", if_match=etag)
+    right = await _put(s3, key, b"right", if_match=etag, strict=strict)
     if not isinstance(right, WriteResult):
         detail = "a write If-Match the current ETag was refused" if right == "412" else right
         return _PUT_IF_MATCH(False, detail), etag
@@ -263,14 +272,15 @@ async def check_server(s3: S3, layout: Layout) -> ServerCheck:
 
 
 async def _put_conditions(s3: S3, layout: Layout) -> tuple[Probe, ...]:
-    """The two PutObject probes (4 requests and one DeleteObjects)."""
+    """The two PutObject probes (4 requests and one DeleteObjects); a StorageError
+    (the scratch key may not be written, say) is raised: nothing was learned."""
     run = uuid.uuid4().hex
     key = layout.scratch_key(run, "created")
     try:
-        created, etag = await _put_if_none_match(s3, key)
+        created, etag = await _put_if_none_match(s3, key, strict=True)
         if etag is None:
             return (created,)
-        swapped, _ = await _put_if_match(s3, key, etag)
+        swapped, _ = await _put_if_match(s3, key, etag, strict=True)
         return created, swapped
     finally:
         await _cleanup(s3, layout, run)
