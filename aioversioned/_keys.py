@@ -5,7 +5,9 @@ Pure functions only: nothing here sends a request.
 S3 keys hold at most 1,024 bytes (UTF-8). A layout refuses a prefix and suffix, and a
 name, whose longest key (:meth:`Layout.longest_key_bytes`) would exceed ``KEY_BUDGET``.
 
-Layout under ``s3://{bucket}/{prefix}/{name}/``::
+A server check writes scratch objects ``{prefix}/.aioversioned-doctor-{run}-{part}`` for
+the seconds it runs (:meth:`Layout.scratch_key`). Layout under
+``s3://{bucket}/{prefix}/{name}/``::
 
     versions/000000_LATEST{suffix}      the mutable LATEST
     versions/999999_000001{suffix}      version 1 (newest sorts first)
@@ -16,9 +18,6 @@ Layout under ``s3://{bucket}/{prefix}/{name}/``::
     .aioversioned/deleting/{low}-{high}-{token}  deletes under way, for a few seconds
     .aioversioned/published/999999_000001_{etag}_{sha256}  sha256 of published versions
     .aioversioned/aliases-index.json    alias documents by ETag, read by list_aliases
-
-and ``{prefix}/.aioversioned-doctor-{run}-{part}``: scratch objects of a server check,
-for the seconds it runs.
 """
 
 from __future__ import annotations
