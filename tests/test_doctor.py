@@ -267,11 +267,12 @@ async def test_conditional_writes_are_refused_where_the_server_ignores_them(
     assert [key for key in scratch(endpoint_url, bucket) if "/.aioversioned" in key] == []
 
 
-async def test_the_opt_out_writes_without_the_guarantees(stripped: FaultProxy, bucket: str) -> None:
+async def test_the_opt_out_writes_without_the_guarantees(
+    stripped_repo: AsyncRepository, stripped: FaultProxy, bucket: str
+) -> None:
     async with AsyncRepository(
         bucket, endpoint_url=stripped.url, aws_region="us-east-1", require_conditional_writes=False
     ) as repo:
-        await repo.bootstrap()
         await repo.put_artifact("app", b"one")
         await repo.publish_artifact_version("app")
         first = await repo.put_alias("app", "prod", 1, expected_revision="absent")
@@ -280,7 +281,29 @@ async def test_the_opt_out_writes_without_the_guarantees(stripped: FaultProxy, b
         third = await repo.put_alias("app", "prod", 1, expected_revision=first.revision)
         await repo.put_alias("app", "prod", 1, expected_revision="absent")
         assert second.revision != third.revision
-        assert (await repo.get_alias("app", "prod")).version == "1"
+        current = await repo.get_alias("app", "prod")
+        assert current.version == "1"
+    # A repository that requires the conditions refuses the compare-and-swap, and
+    # leaves the alias as it was.
+    with pytest.raises(ConditionalWritesIgnoredError):
+        await stripped_repo.put_alias("app", "prod", "LATEST", expected_revision=current.revision)
+    with pytest.raises(ConditionalWritesIgnoredError):
+        await stripped_repo.rollback_alias("app", "prod")
+    assert await stripped_repo.get_alias("app", "prod") == current
+
+
+def test_the_command_line_says_why_a_write_was_refused(stripped: FaultProxy, bucket: str) -> None:
+    def run(*args: str, content: bytes | None = None) -> Result:
+        argv = [*args, "--bucket", bucket, "--endpoint-url", stripped.url]
+        return CliRunner().invoke(app, argv, input=content)
+
+    assert run("bootstrap").exit_code == 0
+    assert run("put", "app", "-", content=b"one").exit_code == 0
+    result = run("alias", "set", "app", "prod", "LATEST", "--expect-revision", "absent")
+    assert result.exit_code == 1
+    assert result.stderr.startswith("Error: PutObject s3://")
+    assert "not sent: the server ignores conditional writes (If-None-Match: * on" in result.stderr
+    assert "Traceback" not in result.output
 
 
 async def test_the_guard_runs_again_after_a_check_that_failed(repo: AsyncRepository) -> None:
