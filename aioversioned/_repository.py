@@ -27,6 +27,7 @@ from ._aliases import MARK_TTL
 from ._cache import content_cache
 from ._content import ContentOperations
 from ._copies import LocalCopies, local_suffix
+from ._doctor import PutConditionsGuard, ServerCheck, check_server
 from ._follow import AsyncAliasFollower, OnChange
 from ._hashes import Records
 from ._keys import LATEST, NAME_KEY, SHA256_KEY, Layout, VersionLike
@@ -85,6 +86,13 @@ class AsyncRepository(ContentOperations):
     ``multipart_chunksize`` (8 MiB, at least 5 MiB), several at a time. With ``cache_dir``,
     downloaded content is kept on disk by sha256 (at most ``cache_max_bytes``, least
     recently used evicted first), safe to share between processes.
+
+    With ``require_conditional_writes`` (the default), the first write that rests on
+    ``If-None-Match`` / ``If-Match`` (a claim, an alias write) checks once, with 5
+    requests on a scratch object, that the server enforces them; where it does not, such
+    writes raise ``ConditionalWritesIgnoredError`` instead of losing their guarantees
+    silently. ``False`` skips the check (for a server known to be fine, or to write
+    anyway); :meth:`check_server` probes every condition.
     """
 
     def __init__(
@@ -106,6 +114,7 @@ class AsyncRepository(ContentOperations):
         cache_max_bytes: int = GiB,
         connect_timeout: float = 10.0,
         max_attempts: int = 5,
+        require_conditional_writes: bool = True,
     ) -> None:
         self.layout = Layout(
             _validate.bucket(s3_bucket),
@@ -124,6 +133,9 @@ class AsyncRepository(ContentOperations):
         }
         self._config = _transfer.transfer_config(multipart_threshold, multipart_chunksize)
         self._cache = content_cache(cache_dir, cache_max_bytes)
+        self._require_conditions = _validate.flag(
+            require_conditional_writes, "require_conditional_writes"
+        )
         self._fills = {}
         self._alias_memo = {}
         self._stack: contextlib.AsyncExitStack | None = None
@@ -147,6 +159,8 @@ class AsyncRepository(ContentOperations):
             S3.connect(self.layout.bucket, **self._connect_args)
         )
         self._loop = asyncio.get_running_loop()
+        if self._require_conditions:
+            self._s3_client.guard = PutConditionsGuard(self._s3_client, self.layout)
         self._stack = stack
         return self
 
@@ -211,6 +225,18 @@ class AsyncRepository(ContentOperations):
         """Create the bucket if it does not exist (idempotent)."""
         if not await self._s3.bucket_exists():
             await self._s3.create_bucket()
+
+    async def check_server(self) -> ServerCheck:
+        """Probe whether the server enforces each condition the guarantees rest on.
+
+        About 30 requests on scratch objects under the prefix
+        (``.aioversioned-doctor-{run id}-*``, never listed), deleted at the end, also
+        when a probe fails or the call is cancelled. Each :class:`Probe` says whether
+        its condition holds, what the server did, and which promises of README's
+        "Safety" section rest on it. Raises StorageError when the first scratch object
+        can not be written (no permission, no bucket).
+        """
+        return await check_server(self._s3, self.layout)
 
     async def put_artifact(
         self,

@@ -12,6 +12,7 @@ from types import TracebackType
 from typing import ParamSpec, TypeVar
 
 from ._content import DEFAULT_CHUNK_SIZE
+from ._doctor import ServerCheck
 from ._follow import OnChange
 from ._keys import VersionLike
 from ._models import Alias, AliasChange, Artifact
@@ -68,6 +69,7 @@ class Repository:
         cache_max_bytes: int = GiB,
         connect_timeout: float = 10.0,
         max_attempts: int = 5,
+        require_conditional_writes: bool = True,
     ) -> None:
         self._arepo = AsyncRepository(
             s3_bucket,
@@ -86,6 +88,7 @@ class Repository:
             cache_max_bytes=cache_max_bytes,
             connect_timeout=connect_timeout,
             max_attempts=max_attempts,
+            require_conditional_writes=require_conditional_writes,
         )
         self._pid = os.getpid()
         self._warned = False  # BlockingCallWarning is issued once
@@ -157,6 +160,10 @@ class Repository:
     def bootstrap(self) -> None:
         """Blocking twin of `AsyncRepository.bootstrap`."""
         return self._call(self._arepo.bootstrap)
+
+    def check_server(self) -> ServerCheck:
+        """Blocking twin of `AsyncRepository.check_server`."""
+        return self._call(self._arepo.check_server)
 
     def put_artifact(
         self,
