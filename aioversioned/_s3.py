@@ -580,18 +580,24 @@ class S3:
 
         None when the key holds another ETag: someone else wrote it since. A key
         already gone counts as deleted (a retried delete whose first attempt won);
-        the time is then the client's, for reports only.
+        the time is then the server's when it was found gone (a deletion record is
+        dated by it: never by the client's clock).
         """
         try:
             async with self._request("DeleteObject", key, missing_ok=True):
                 resp = await self._client.delete_object(**self._args(Key=key, IfMatch=etag))
         except ObjectMissing:
-            return datetime.now(timezone.utc)
+            return await self._gone_at(key)
         except RetriedConflict:
-            return None if await self.head(key) else datetime.now(timezone.utc)
+            return None if await self.head(key) else await self._gone_at(key)
         except VersionConflictError:
             return None
         return _write_time(resp)
+
+    async def _gone_at(self, key: str) -> datetime:
+        """The server's time now, for a key found gone (a listing's Date)."""
+        _, now = await self.list_timed(key)
+        return now or datetime.now(timezone.utc)
 
     async def copy(
         self,
