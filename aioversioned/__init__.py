@@ -11,6 +11,7 @@ _guard_start_up()
 
 from importlib.metadata import version as _version  # noqa: E402
 
+from ._doctor import Probe, ServerCheck  # noqa: E402
 from ._follow import AsyncAliasFollower  # noqa: E402
 from ._models import Alias, AliasChange, Artifact  # noqa: E402
 from ._repository import AsyncRepository  # noqa: E402
@@ -22,6 +23,7 @@ from .errors import (  # noqa: E402
     ArtifactNotFoundError,
     BlockingCallWarning,
     BucketNotFoundError,
+    ConditionalWritesIgnoredError,
     CorruptDocumentError,
     CredentialsNotFoundError,
     IntegrityError,
@@ -48,14 +50,17 @@ __all__ = [
     "AsyncRepository",
     "BlockingCallWarning",
     "BucketNotFoundError",
+    "ConditionalWritesIgnoredError",
     "CorruptDocumentError",
     "CredentialsNotFoundError",
     "IntegrityError",
     "InvalidInputError",
     "NothingToRollBackError",
+    "Probe",
     "Repository",
     "RepositoryStateError",
     "RolloutFailedError",
+    "ServerCheck",
     "StorageError",
     "VersionConflictError",
     "VersionInUseError",

@@ -65,6 +65,7 @@ class AliasIndex:
                 content_type="application/json",
                 if_none_match=self._etag is None,
                 if_match=self._etag,
+                checked=False,  # a cache: an ignored condition costs the next lister GETs
             )
 
 

@@ -5,7 +5,9 @@ Pure functions only: nothing here sends a request.
 S3 keys hold at most 1,024 bytes (UTF-8). A layout refuses a prefix and suffix, and a
 name, whose longest key (:meth:`Layout.longest_key_bytes`) would exceed ``KEY_BUDGET``.
 
-Layout under ``s3://{bucket}/{prefix}/{name}/``::
+A server check writes scratch objects ``{prefix}/.aioversioned-doctor-{run}-{part}`` for
+the seconds it runs (:meth:`Layout.scratch_key`). Layout under
+``s3://{bucket}/{prefix}/{name}/``::
 
     versions/000000_LATEST{suffix}      the mutable LATEST
     versions/999999_000001{suffix}      version 1 (newest sorts first)
@@ -39,6 +41,7 @@ OWN_METADATA_PREFIX = "aioversioned-"  # every metadata key of this library star
 _WIDTH = 6
 _LATEST_STEM = "000000_LATEST"
 _META_DIR = ".aioversioned"
+_SCRATCH = ".aioversioned-doctor-"
 _HISTORY_WIDTH = 12
 _HISTORY_LIMIT = 1_000_000_000_000  # 10 ** _HISTORY_WIDTH
 
@@ -254,6 +257,7 @@ class Layout:
             self.published_key(name, MAX_VERSION, "e" * _LONGEST_ETAG, "0" * 64),
             self.history_key(name, _LONGEST_ALIAS, 1),
             self.alias_index_key(name),
+            self.scratch_key(_TOKEN, "created"),
         )
         return max(_utf8_size(key) for key in keys)
 
@@ -414,6 +418,15 @@ class Layout:
         if stem == key or len(stem) != _HISTORY_WIDTH or not stem.isdigit() or int(stem) < 1:
             raise ValueError(key)
         return _HISTORY_LIMIT - int(stem)
+
+    def scratch_key(self, run: str, part: str) -> str:
+        """A scratch object of the server check ``run``.
+
+        An object, not a folder, right under the prefix, named with a leading '.': no
+        artifact's key (``{prefix}/{name}/...``, names never start with '.') can be one,
+        and listings of artifacts (folders) never show it.
+        """
+        return f"{self.prefix}/{_SCRATCH}{run}-{part}"
 
     def s3uri(self, key: str) -> str:
         return f"s3://{self.bucket}/{key}"

@@ -26,6 +26,7 @@ from ._cache import content_cache
 from ._content import ContentOperations
 from ._copies import LocalCopies, local_suffix
 from ._deletion import Deletion
+from ._doctor import PutConditionsGuard, ServerCheck, check_server
 from ._follow import AsyncAliasFollower, OnChange
 from ._hashes import Records
 from ._keys import LATEST, NAME_KEY, SHA256_KEY, Layout, VersionLike
@@ -84,6 +85,13 @@ class AsyncRepository(ContentOperations):
     ``multipart_chunksize`` (8 MiB, at least 5 MiB), several at a time. With ``cache_dir``,
     downloaded content is kept on disk by sha256 (at most ``cache_max_bytes``, least
     recently used evicted first), safe to share between processes.
+
+    With ``require_conditional_writes`` (the default), the first write that rests on
+    ``If-None-Match`` / ``If-Match`` (a claim, an alias write) checks once, with 5
+    requests on a scratch object, that the server enforces them; where it does not, such
+    writes raise ``ConditionalWritesIgnoredError`` instead of losing their guarantees
+    silently. ``False`` skips the check (for a server known to be fine, or to write
+    anyway); :meth:`check_server` probes every condition.
     """
 
     def __init__(
@@ -105,6 +113,7 @@ class AsyncRepository(ContentOperations):
         cache_max_bytes: int = GiB,
         connect_timeout: float = 10.0,
         max_attempts: int = 5,
+        require_conditional_writes: bool = True,
     ) -> None:
         self.layout = Layout(
             _validate.bucket(s3_bucket),
@@ -123,6 +132,9 @@ class AsyncRepository(ContentOperations):
         }
         self._config = _transfer.transfer_config(multipart_threshold, multipart_chunksize)
         self._cache = content_cache(cache_dir, cache_max_bytes)
+        self._require_conditions = _validate.flag(
+            require_conditional_writes, "require_conditional_writes"
+        )
         self._fills = {}
         self._alias_memo = {}
         self._stack: contextlib.AsyncExitStack | None = None
@@ -146,6 +158,8 @@ class AsyncRepository(ContentOperations):
             S3.connect(self.layout.bucket, **self._connect_args)
         )
         self._loop = asyncio.get_running_loop()
+        if self._require_conditions:
+            self._s3_client.guard = PutConditionsGuard(self._s3_client, self.layout)
         self._stack = stack
         return self
 
@@ -220,6 +234,18 @@ class AsyncRepository(ContentOperations):
         """Create the bucket if it does not exist (idempotent)."""
         if not await self._s3.bucket_exists():
             await self._s3.create_bucket()
+
+    async def check_server(self) -> ServerCheck:
+        """Probe whether the server enforces each condition the guarantees rest on.
+
+        About 30 requests on scratch objects under the prefix
+        (``.aioversioned-doctor-{run id}-*``, never listed), deleted at the end, also
+        when a probe fails or the call is cancelled. Each :class:`Probe` says whether
+        its condition holds, what the server did, and which promises of README's
+        "Safety" section rest on it. Raises StorageError when the first scratch object
+        can not be written (no permission, no bucket).
+        """
+        return await check_server(self._s3, self.layout)
 
     async def put_artifact(
         self,
@@ -847,22 +873,27 @@ class AsyncRepository(ContentOperations):
         async for page in self._s3.pages(prefix):
             await self._s3.delete([info.key for info in page])
 
-    async def rollback_alias(self, name: str, alias: str) -> Alias:
-        """Move ``alias`` back to its previous target; called again, one step further back.
+    async def rollback_alias(self, name: str, alias: str, *, one_step: bool = False) -> Alias:
+        """Move ``alias`` back to its last stable target; called again, further back.
 
-        The rule comes from the alias history alone: each change has a position, its
-        sequence number, except a rollback's change, whose position is the one it
-        restored. A rollback goes to the newest change below the alias's current
-        position that has a target other than the current one (deletions skipped), and
-        takes that change's position. So changes to 1, 2, 3 roll back 3 -> 2 -> 1; a
-        change made after a rollback is undone by the next one; a deleted alias is
-        recreated at its last target. The write is compare-and-swap on the revision
-        read: VersionConflictError, and nothing changes, if another writer moved the
-        alias meanwhile. Raises NothingToRollBackError when the history has no such
-        change, AliasNotFoundError when the alias neither exists nor has a history,
-        and ArtifactNotFoundError when the earlier target's version was deleted.
+        A stable target has no secondary version: after a rollout or a canary
+        (1 -> 1+2 (10%) -> 1+2 (50%) -> 2) one call goes back to 1, passing over the
+        splits. With ``one_step=True`` it goes back one change, to any target (2 ->
+        1+2 (50%)). The rule comes from the alias history alone: each change has a
+        position, its sequence number, except a rollback's change, whose position is
+        the one it restored (``AliasChange.restores``). A rollback goes to the newest
+        change below the alias's current position whose target differs from the
+        current one (deletions skipped; splits too, without ``one_step``), and takes
+        that change's position. So changes to 1, 2, 3 roll back 3 -> 2 -> 1; a change
+        made after a rollback is undone by the next one; a deleted alias is recreated
+        at its last target. The write is compare-and-swap on the revision read:
+        VersionConflictError, and nothing changes, if another writer moved the alias
+        meanwhile. Raises NothingToRollBackError when the history has no such change
+        (``splits_only`` tells when ``one_step=True`` would find one),
+        AliasNotFoundError when the alias neither exists nor has a history, and
+        ArtifactNotFoundError when the earlier target's version was deleted.
         """
-        return await rollback(self, name, alias)
+        return await rollback(self, name, alias, one_step)
 
     # -- live aliases: thin entries to _watch.py, _follow.py and _rollout.py ------------
 

@@ -39,6 +39,8 @@ from .errors import (
     VersionConflictError,
 )
 
+Guard = Callable[[str], Awaitable[None]]  # awaited before a conditional PutObject of a key
+
 DELETE_BATCH = 1000  # the most keys one DeleteObjects request takes
 _LOST_ATTEMPTS = 5  # create-only writes sent again by us when their answer was lost
 _SEND_PIECE = 1 << 20  # what aiohttp is handed at a time: its buffer drains in between
@@ -307,6 +309,7 @@ class S3:
             self._owner["ExpectedBucketOwner"] = expected_bucket_owner
             self._source_owner["ExpectedSourceBucketOwner"] = expected_bucket_owner
         self._write_args = dict(write_args or {})
+        self.guard: Guard | None = None  # set by a repository that requires conditions
         for operation in ("CopyObject", "PutObject"):
             client.meta.events.register_first(f"needs-retry.s3.{operation}", _no_blind_resend)
 
@@ -508,6 +511,7 @@ class S3:
         token: str | None = None,
         resend_lost: bool = True,
         lost_before: bool = False,
+        checked: bool = True,
     ) -> WriteResult:
         """Write ``key``.
 
@@ -520,8 +524,13 @@ class S3:
         or with ``resend_lost=False`` raises LostWrite for the caller to decide. Once an
         attempt was lost (or, with ``lost_before``, an earlier call with this token), it
         may still land late, before a later attempt: any conflict reads the key too.
+        A conditional write first awaits ``guard`` (which raises where the server ignores
+        the conditions), unless ``checked=False``: a write that rests on no guarantee
+        (a cache) or a probe of the server itself.
         """
         if if_none_match or if_match is not None:
+            if checked and self.guard is not None:
+                await self.guard(key)
             token = token or uuid.uuid4().hex
         metadata = {**(metadata or {}), **({TOKEN_KEY: token} if token else {})}
         kwargs = self._args(Key=key, **self._write_args)
@@ -571,18 +580,24 @@ class S3:
 
         None when the key holds another ETag: someone else wrote it since. A key
         already gone counts as deleted (a retried delete whose first attempt won);
-        the time is then the client's, for reports only.
+        the time is then the server's when it was found gone (a deletion record is
+        dated by it: never by the client's clock).
         """
         try:
             async with self._request("DeleteObject", key, missing_ok=True):
                 resp = await self._client.delete_object(**self._args(Key=key, IfMatch=etag))
         except ObjectMissing:
-            return datetime.now(timezone.utc)
+            return await self._gone_at(key)
         except RetriedConflict:
-            return None if await self.head(key) else datetime.now(timezone.utc)
+            return None if await self.head(key) else await self._gone_at(key)
         except VersionConflictError:
             return None
         return _write_time(resp)
+
+    async def _gone_at(self, key: str) -> datetime:
+        """The server's time now, for a key found gone (a listing's Date)."""
+        _, now = await self.list_timed(key)
+        return now or datetime.now(timezone.utc)
 
     async def copy(
         self,

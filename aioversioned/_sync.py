@@ -12,6 +12,7 @@ from types import TracebackType
 from typing import ParamSpec, TypeVar
 
 from ._content import DEFAULT_CHUNK_SIZE
+from ._doctor import ServerCheck
 from ._follow import OnChange
 from ._keys import VersionLike
 from ._models import Alias, AliasChange, Artifact
@@ -68,6 +69,7 @@ class Repository:
         cache_max_bytes: int = GiB,
         connect_timeout: float = 10.0,
         max_attempts: int = 5,
+        require_conditional_writes: bool = True,
     ) -> None:
         self._arepo = AsyncRepository(
             s3_bucket,
@@ -86,6 +88,7 @@ class Repository:
             cache_max_bytes=cache_max_bytes,
             connect_timeout=connect_timeout,
             max_attempts=max_attempts,
+            require_conditional_writes=require_conditional_writes,
         )
         self._pid = os.getpid()
         self._warned = False  # BlockingCallWarning is issued once
@@ -157,6 +160,10 @@ class Repository:
     def bootstrap(self) -> None:
         """Blocking twin of `AsyncRepository.bootstrap`."""
         return self._call(self._arepo.bootstrap)
+
+    def check_server(self) -> ServerCheck:
+        """Blocking twin of `AsyncRepository.check_server`."""
+        return self._call(self._arepo.check_server)
 
     def put_artifact(
         self,
@@ -327,9 +334,9 @@ class Repository:
         """Blocking twin of `AsyncRepository.delete_alias`."""
         return self._call(self._arepo.delete_alias, name, alias)
 
-    def rollback_alias(self, name: str, alias: str) -> Alias:
+    def rollback_alias(self, name: str, alias: str, *, one_step: bool = False) -> Alias:
         """Blocking twin of `AsyncRepository.rollback_alias`."""
-        return self._call(self._arepo.rollback_alias, name, alias)
+        return self._call(self._arepo.rollback_alias, name, alias, one_step=one_step)
 
     def watch_alias(self, name: str, alias: str, *, interval: float = 5.0) -> Iterator[Alias]:
         """Blocking :meth:`AsyncRepository.watch_alias`: each call waits for the next change.

@@ -50,6 +50,13 @@ def endpoint_url(value: object, argument: str = "endpoint_url") -> str | None:
     )
 
 
+def flag(value: object, argument: str) -> bool:
+    """A bool (not a truthy object: ``"false"`` is one)."""
+    if not isinstance(value, bool):
+        raise InvalidInputError(argument, f"must be True or False, got {value!r}")
+    return value
+
+
 def int_in(value: object, argument: str, low: int, high: int) -> int:
     """An int (not a bool) in ``low..high``."""
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:

@@ -16,7 +16,8 @@ Every error the library raises derives from `AioVersionedError`; a botocore
     ├── RepositoryStateError (RuntimeError)  not open, closed, another event loop, after fork
     └── StorageError                         any other S3 failure
         ├── BucketNotFoundError (LookupError)
-        └── CredentialsNotFoundError         no AWS credentials anywhere botocore looks
+        ├── CredentialsNotFoundError         no AWS credentials anywhere botocore looks
+        └── ConditionalWritesIgnoredError    the server ignores If-None-Match / If-Match
 
 Errors keep their context as attributes and survive pickling.
 
@@ -32,6 +33,7 @@ __all__ = [
     "ArtifactNotFoundError",
     "BlockingCallWarning",
     "BucketNotFoundError",
+    "ConditionalWritesIgnoredError",
     "CorruptDocumentError",
     "CredentialsNotFoundError",
     "IntegrityError",
@@ -100,14 +102,25 @@ class AliasNotFoundError(AioVersionedError, LookupError):
 
 
 class NothingToRollBackError(AioVersionedError, LookupError):
-    """``rollback_alias`` found no earlier target in the alias's history; nothing changed."""
+    """``rollback_alias`` found no earlier target in the alias's history; nothing changed.
 
-    def __init__(self, name: str, alias: str) -> None:
-        super().__init__(name, alias)
+    ``splits_only`` is True when the history has earlier targets, all of them splits
+    with a secondary version, which only ``one_step=True`` goes back to.
+    """
+
+    def __init__(self, name: str, alias: str, splits_only: bool = False) -> None:
+        super().__init__(name, alias, splits_only)
         self.name = name
         self.alias = alias
+        self.splits_only = splits_only
 
     def __str__(self) -> str:
+        if self.splits_only:
+            return (
+                f"alias {self.alias!r} of artifact {self.name!r} has no earlier target "
+                "without a secondary version in its history to roll back to; one_step=True "
+                "(--one-step) goes back one change, to a split"
+            )
         return (
             f"alias {self.alias!r} of artifact {self.name!r} has no earlier target in its "
             "history to roll back to"
@@ -270,3 +283,25 @@ class BlockingCallWarning(RuntimeWarning):
     ``warnings.filterwarnings("ignore", category=BlockingCallWarning)`` where blocking is
     what you want (a Jupyter cell).
     """
+
+
+class ConditionalWritesIgnoredError(StorageError):
+    """The server ignores a condition on PutObject; the write was not sent.
+
+    Raised by the writes that rest on ``If-None-Match`` / ``If-Match`` (claims, alias
+    writes, history records) when the check run before a repository's first such write
+    found the server accepting a write it must refuse: their guarantees would not hold.
+    ``detail`` says which condition and what the server did. Pass
+    ``require_conditional_writes=False`` to write anyway, without those guarantees.
+    """
+
+    def __init__(self, bucket: str, key: str, detail: str) -> None:
+        super().__init__("PutObject", bucket, key, "ConditionalWritesIgnored", detail)
+        self.args = (bucket, key, detail)  # what pickling passes back to __init__
+
+    def __str__(self) -> str:
+        return (
+            f"PutObject s3://{self.bucket}/{self.key} not sent: the server ignores conditional"
+            f" writes ({self.detail}), so the guarantees that rest on them would not hold;"
+            " pass require_conditional_writes=False to write anyway"
+        )

@@ -3,6 +3,10 @@
 One request per client connection (it forwards with ``Connection: close``). Faults:
 HTTP 500, 503 SlowDown, a connection dropped before the request reaches the server,
 and one dropped after the server applied it (the client never learns the outcome).
+With ``strip``, it also removes those request headers before forwarding, which makes
+a server that ignores them (``strip=CONDITIONAL_HEADERS``: one without conditional
+writes). Only in front of moto, which checks no signatures: SeaweedFS refuses a request
+whose signed headers were taken away (SignatureDoesNotMatch).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from types import TracebackType
 from urllib.parse import urlsplit
 
 FAULTS = ("500", "503", "drop_before", "drop_after")
+CONDITIONAL_HEADERS = ("If-Match", "If-None-Match", "x-amz-copy-source-if-match")
 _TIMEOUT = 30.0
 
 
@@ -29,12 +34,16 @@ def _error(status: str, code: str) -> bytes:
 class FaultProxy:
     """``with FaultProxy(upstream_url, rate=0.1, seed=1) as proxy:`` then use ``proxy.url``."""
 
-    def __init__(self, upstream_url: str, rate: float, seed: int = 0) -> None:
+    def __init__(
+        self, upstream_url: str, rate: float, seed: int = 0, *, strip: tuple[str, ...] = ()
+    ) -> None:
         parts = urlsplit(upstream_url)
         self._upstream = (parts.hostname or "127.0.0.1", parts.port or 80)
         self._rate = rate
         self._random = random.Random(seed)
         self.injected: Counter[str] = Counter()
+        self._strip = tuple(f"{name.lower()}:" for name in strip)
+        self.stripped: Counter[str] = Counter()  # header name -> requests it was taken from
         self.requests = 0
         self.url = ""
         self._loop = asyncio.new_event_loop()
@@ -107,6 +116,10 @@ class FaultProxy:
             await writer.drain()
             return
         kept = [x for x in lines[1:] if x and not x.lower().startswith(("connection:", "expect:"))]
+        for line in kept:
+            if line.lower().startswith(self._strip):
+                self.stripped[line.partition(":")[0].lower()] += 1
+        kept = [x for x in kept if not x.lower().startswith(self._strip)]
         forwarded = "\r\n".join([lines[0], *kept, "Connection: close", "", ""]).encode("latin-1")
         up_reader, up_writer = await asyncio.open_connection(*self._upstream)
         try:

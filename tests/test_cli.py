@@ -574,12 +574,12 @@ def test_alias_history(two_versions: Invoke, repo: Repository) -> None:
     ok(cli("alias", "set", "model", "prod", "1", "--canary", "2", "--weight", "10"))
     ok(cli("alias", "rm", "model", "prod"))
     lines = ok(cli("alias", "history", "model", "prod")).stdout.splitlines()
-    assert lines[0] == "change\tupdated\tfrom\tto\trevision"
+    assert lines[0] == "change\tupdated\tfrom\tto\tnote\trevision"
     rows = [line.split("\t") for line in lines[1:]]
-    assert [(r[0], r[2], r[3]) for r in rows] == [
-        ("3", "1 (90%), 2 (10%)", "(absent)"),
-        ("2", "1", "1 (90%), 2 (10%)"),
-        ("1", "(absent)", "1"),
+    assert [(r[0], r[2], r[3], r[4]) for r in rows] == [
+        ("3", "1 (90%), 2 (10%)", "(absent)", ""),
+        ("2", "1", "1 (90%), 2 (10%)", ""),
+        ("1", "(absent)", "1", ""),
     ]
     assert ok(cli("alias", "history", "model", "prod", "-n", "1", "-q")).stdout == "3\n"
     data = json.loads(ok(cli("alias", "history", "model", "prod", "--json")).stdout)

@@ -125,6 +125,50 @@ def test_alias_rollback_goes_further_back(cli: Invoke, tmp_path: Path, repo: Rep
     assert repo.get_alias("m", "prod").version == "1"
 
 
+def test_alias_rollback_after_a_rollout_is_one_call(
+    cli: Invoke, tmp_path: Path, repo: Repository
+) -> None:
+    """Issue 22: after a 10/50/100 rollout, one rollback is back at the old version
+    alone, and alias history says which change it restored; --one-step goes one back."""
+    for content in (b"1", b"2", b"3"):
+        publish(cli, tmp_path, "m", content)
+    ok(cli("alias", "set", "m", "prod", "2"))
+    ok(cli("rollout", "m", "prod", "3", "--steps", "10,50,100", "--bake", "0"))
+    out = ok(cli("alias", "rollback", "m", "prod")).stdout
+    assert out.startswith("m prod rolled back to 2 (revision "), out
+    lines = ok(cli("alias", "history", "m", "prod")).stdout.splitlines()
+    assert lines[0] == "change\tupdated\tfrom\tto\tnote\trevision"
+    rows = [line.split("\t") for line in lines[1:]]
+    assert [(r[0], r[2], r[3], r[4]) for r in rows] == [
+        ("5", "3", "2", "rollback to 1"),
+        ("4", "2 (50%), 3 (50%)", "3", ""),
+        ("3", "2 (90%), 3 (10%)", "2 (50%), 3 (50%)", ""),
+        ("2", "2", "2 (90%), 3 (10%)", ""),
+        ("1", "(absent)", "2", ""),
+    ]
+    assert json.loads(ok(cli("alias", "history", "m", "prod", "--json")).stdout)[0]["restores"] == 1
+    failed(cli("alias", "rollback", "m", "prod"), 1, "no earlier target in its history")
+    # --one-step after another rollout: back one change, to the split.
+    ok(cli("rollout", "m", "prod", "3", "--steps", "10,50,100", "--bake", "0"))
+    out = ok(cli("alias", "rollback", "m", "prod", "--one-step")).stdout
+    assert out.startswith("m prod rolled back to 2 (50%), 3 (50%) (revision "), out
+    assert ok(cli("alias", "rollback", "m", "prod")).stdout.startswith("m prod rolled back to 2 (")
+    assert repo.get_alias("m", "prod").secondary_version is None
+
+
+def test_alias_rollback_with_only_splits_behind_says_one_step(
+    cli: Invoke, tmp_path: Path, repo: Repository
+) -> None:
+    for content in (b"1", b"2"):
+        publish(cli, tmp_path, "m", content)
+    ok(cli("alias", "set", "m", "prod", "1", "--canary", "2", "--weight", "10"))
+    ok(cli("alias", "set", "m", "prod", "2"))
+    failed(cli("alias", "rollback", "m", "prod"), 1, "no earlier target without a secondary")
+    assert repo.get_alias("m", "prod").secondary_version is None
+    ok(cli("alias", "rollback", "m", "prod", "--one-step"))
+    assert repo.get_alias("m", "prod").secondary_version == "2"
+
+
 # -- rm --all and dangling aliases ----------------------------------------------------------
 
 

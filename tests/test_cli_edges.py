@@ -10,17 +10,19 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 import typer.main
 from typer.testing import CliRunner, Result
 
 from aioversioned import Repository
-from aioversioned.cli import app
+from aioversioned.cli import app, artifacts
 
 # rich treats TTY_COMPATIBLE=1 as a terminal; NO_COLOR keeps the text greppable.
 TERMINAL = {"TTY_COMPATIBLE": "1", "NO_COLOR": "1"}
@@ -219,6 +221,83 @@ def test_get_into_a_closed_pipe_exits_0_quietly(
     shell = f"{_script()} get big --bucket {bucket} --endpoint-url {endpoint_url} | head -c 10"
     done = subprocess.run(["bash", "-o", "pipefail", "-c", shell], capture_output=True, timeout=60)
     assert (done.returncode, len(done.stdout), done.stderr) == (0, 10, b"")
+
+
+def _tampered(repo: Repository, endpoint_url: str, bucket: str, genuine: bytes) -> bytes:
+    """Publish ``genuine`` as version 1 of ``m``, then change its bytes behind the
+    library's back (its recorded sha256 stays): what a reader must not be handed."""
+    repo.put_artifact("m", genuine)
+    published = repo.publish_artifact_version("m")
+    s3 = boto3.client("s3", endpoint_url=endpoint_url, region_name="us-east-1")
+    key = published.s3uri.removeprefix(f"s3://{bucket}/")
+    metadata = s3.head_object(Bucket=bucket, Key=key)["Metadata"]
+    tampered = genuine[:-1] + bytes([genuine[-1] ^ 1])
+    s3.put_object(Bucket=bucket, Key=key, Body=tampered, Metadata=metadata)
+    return tampered
+
+
+@pytest.mark.parametrize("size", [1000, 3 << 20], ids=["in-memory", "above-a-chunk"])
+def test_get_to_a_pipe_writes_nothing_of_a_corrupted_version(
+    repo: Repository, endpoint_url: str, bucket: str, size: int
+) -> None:
+    """Issue 22: ``get m --version 1 | tar x`` got the corrupted bytes, then the error."""
+    _tampered(repo, endpoint_url, bucket, os.urandom(size))
+    done = subprocess.run(
+        [
+            _script(),
+            "get",
+            "m",
+            "--version",
+            "1",
+            "--bucket",
+            bucket,
+            "--endpoint-url",
+            endpoint_url,
+        ],
+        capture_output=True,
+        timeout=60,
+    )
+    assert (done.returncode, len(done.stdout)) == (1, 0), done.stderr
+    stderr = done.stderr.decode()
+    assert stderr.startswith("Error: content of ") and "has sha256" in stderr, stderr
+    assert stderr.count("\n") == 1
+
+
+def test_get_stream_writes_as_it_arrives_then_exits_1_on_a_mismatch(
+    repo: Repository, endpoint_url: str, bucket: str
+) -> None:
+    tampered = _tampered(repo, endpoint_url, bucket, os.urandom(3 << 20))
+    done = subprocess.run(
+        [
+            *(_script(), "get", "m", "--version", "1", "--stream"),
+            *("--bucket", bucket, "--endpoint-url", endpoint_url),
+        ],
+        capture_output=True,
+        timeout=60,
+    )
+    assert done.returncode == 1
+    assert done.stdout == tampered  # every byte, as documented, then the error
+    assert done.stderr.decode().startswith("Error: content of ")
+
+
+def test_get_to_stdout_spools_to_a_file_above_the_memory_limit(
+    cli: Any, repo: Repository, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(artifacts, "SPOOL_IN_MEMORY", 64 << 10)
+    rolled: list[str] = []
+
+    class Recorded(tempfile.SpooledTemporaryFile):  # type: ignore[type-arg]
+        def rollover(self) -> None:  # called when the spool moves to a file
+            rolled.append("file")
+            super().rollover()
+
+    monkeypatch.setattr(tempfile, "SpooledTemporaryFile", Recorded)
+    content = os.urandom(300 << 10)
+    repo.put_artifact("m", content)
+    repo.put_artifact("small", b"tiny")
+    assert ok(cli("get", "m")).stdout_bytes == content
+    assert ok(cli("get", "small")).stdout_bytes == b"tiny"
+    assert rolled == ["file"]  # 300 KiB went through a file, 4 bytes stayed in memory
 
 
 # -- no-ops -------------------------------------------------------------------------------

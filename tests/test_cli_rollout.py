@@ -187,7 +187,12 @@ def test_ctrl_c_during_a_bake_leaves_the_alias_and_prints_how_to_resume(
     hint, interrupted = stderr.splitlines()
     assert interrupted == "aioversioned: interrupted"
     assert hint.startswith("m prod left at 1 (90%), 2 (10%); to continue: aioversioned rollout")
-    command = shlex.split(hint.split("to continue: ")[1])
+    resume, undo = hint.split("to continue: ")[1].split("; to undo: ")
+    assert shlex.split(undo) == [
+        *("aioversioned", "alias", "rollback", "m", "prod"),
+        *("--bucket", bucket, "--endpoint-url", endpoint_url),
+    ]
+    command = shlex.split(resume)
     assert command == [
         "aioversioned",
         *("rollout", "m", "prod", "2", "--steps", "10,50,100", "--bake", "1h"),
@@ -203,6 +208,22 @@ def test_ctrl_c_during_a_bake_leaves_the_alias_and_prints_how_to_resume(
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[0].startswith("step 1/3: m prod -> 1 (90%), 2 (10%)")
     assert targets(repo) == [("1", None, None), ("1", "2", 10), ("1", "2", 50), ("2", None, None)]
+
+
+def test_the_undo_command_printed_at_ctrl_c_puts_the_alias_back(
+    repo: Repository, endpoint_url: str, bucket: str
+) -> None:
+    process = _start(endpoint_url, bucket)
+    process.send_signal(signal.SIGINT)
+    code, _, stderr = _finish(process)
+    assert code == 130
+    undo = shlex.split(stderr.splitlines()[0].split("; to undo: ")[1])
+    done = subprocess.run(
+        [_script(), *undo[1:]], capture_output=True, text=True, timeout=HANG, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("m prod rolled back to 1 (revision ")
+    assert shape(repo) == ("1", None, None)
 
 
 def test_a_rollout_killed_during_a_bake_resumes(

@@ -25,6 +25,7 @@ from aioversioned import (
     VersionInUseError,
     _aliases,
     _repository,
+    _s3,
     _transfer,
 )
 from tests.foreign import put_unrecorded_version
@@ -461,6 +462,27 @@ async def test_delete_alias_whose_response_was_lost_leaves_a_new_alias_alone(
     history = await any_repo.list_alias_history("m", "prod")
     assert [(c.sequence, c.version) for c in history] == [(3, "LATEST"), (2, None), (1, "1")]
     assert history[1].previous_revision == first.revision
+
+
+async def test_a_deletion_whose_answer_was_lost_is_dated_by_the_servers_clock(
+    any_repo: AsyncRepository, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Finding E2: the delete landed, its answer was lost, and its retry found the alias
+    gone. The deletion record was stamped with the client's clock (3 hours slow here),
+    so get_alias(at=) a moment when prod named 1 said it did not exist."""
+    monkeypatch.setattr(_s3, "datetime", _clock(timedelta(hours=-3)))
+    await publish(any_repo, b"one")
+    await any_repo.put_alias("m", "prod", 1)
+    created = (await any_repo.list_alias_history("m", "prod"))[0].update_at
+    await anyio.sleep(1.1)  # servers date to the second: the deletion falls in a later one
+    Interposer(any_repo).drop_after("DeleteObject", "/aliases/prod.json")
+    await any_repo.delete_alias("m", "prod")
+    history = await any_repo.list_alias_history("m", "prod")
+    assert [c.version for c in history] == [None, "1"]
+    assert history[0].update_at > created  # the server's time, not three hours before
+    assert (await any_repo.get_alias("m", "prod", at=created)).version == "1"
+    with pytest.raises(AliasNotFoundError):
+        await any_repo.get_alias("m", "prod", at=history[0].update_at)
 
 
 async def test_an_interrupted_put_alias_still_checks_and_records_its_write(

@@ -190,6 +190,7 @@ def test_longest_key_covers_every_key_the_layout_builds() -> None:
         "published_key",
         "retired_key",
         "history_key",
+        "scratch_key",
     }
     layout = Layout("bkt", "p", ".zip")
     # The published record is the longest: p/m/.aioversioned/published/{13}_{40}_{64}
@@ -197,6 +198,7 @@ def test_longest_key_covers_every_key_the_layout_builds() -> None:
     assert layout.longest_key_bytes("m") == len(record) == 1 + 1 + 145  # prefix, name
     assert layout.longest_key_bytes("m") >= len(layout.history_key("m", "A" * 64, 1))
     assert layout.longest_key_bytes("m") >= len(layout.retired_key("m", 999_999))
+    assert layout.longest_key_bytes("m") >= len(layout.scratch_key("0" * 32, "created"))
 
 
 def test_a_prefix_or_suffix_too_long_for_any_name_is_refused() -> None:

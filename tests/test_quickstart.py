@@ -38,13 +38,9 @@ TOUR = (
     "Canary: production -> 2 (90%) + 3 (10%).",
     "Canary: production -> 2 (50%) + 3 (50%).",
     "Canary done: production -> 3.",
-    # One rollback_alias call goes one change back in the history: 3 -> 2+50%3, not 2.
-    "9. Emergency rollback of production to 2: rollback_alias goes one change back in the"
-    " alias history per call.",
-    "rollback_alias call 1: production -> 2 (50%) + 3 (50%).",
-    "rollback_alias call 2: production -> 2 (90%) + 3 (10%).",
-    "rollback_alias call 3: production -> 2.",
-    "production is back at 2 after 3 rollback_alias calls.",
+    # One call undoes the whole canary: back to the last target without a split.
+    "9. Emergency rollback: production -> 2 in one rollback_alias call (back to its last"
+    " target without a canary).",
     "10. Purge keeping the last 2 (any age): deleted version 1; a purge never deletes a"
     " version an alias uses.",
     "Kept version 3: one of the last 2.",

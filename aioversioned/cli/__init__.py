@@ -1,9 +1,10 @@
 """The ``aioversioned`` command line (thin: parses, calls the repository, prints).
 
 One module per group of commands: :mod:`.artifacts`, :mod:`.aliases`, :mod:`.rollout`,
-:mod:`.local`. What they share: how a command is declared (its common options,
-registration, help) in :mod:`.options`; the connection, output and error mapping in
-:mod:`.support`; the text forms of values in :mod:`.text`. Ctrl-C handling is
+:mod:`.follow` (``follow`` and ``alias watch``), :mod:`.doctor`, :mod:`.local`. What they
+share: how a command is declared (its common options, registration, help) in
+:mod:`.options`; the connection, output and error mapping in :mod:`.support`; the text
+forms of values in :mod:`.text`. Ctrl-C handling is
 :mod:`aioversioned._cli_interrupts`, outside this package: the package's first line
 imports it, before anything slow (typer, rich) is.
 
@@ -19,7 +20,7 @@ from typing import Annotated
 import typer
 
 from .. import __version__, _cli_interrupts
-from . import aliases, artifacts, local, rollout
+from . import aliases, artifacts, doctor, follow, local, rollout
 from .options import Command, Group, repo_command, with_common_options
 
 app = typer.Typer(
@@ -29,6 +30,7 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,  # locals may hold credentials
 )
 app.add_typer(aliases.app, name="alias")
+repo_command(aliases.app, "watch")(follow.watch)
 
 # In the order --help lists them.
 repo_command(app)(artifacts.bootstrap)
@@ -39,8 +41,10 @@ repo_command(app)(artifacts.get)
 repo_command(app)(artifacts.rm)
 repo_command(app)(artifacts.purge)
 repo_command(app)(rollout.rollout)
+repo_command(app)(follow.follow)
 repo_command(app)(artifacts.show)
 repo_command(app)(artifacts.url)
+repo_command(app)(doctor.doctor)
 app.command(cls=Command)(local.quickstart)
 app.command(cls=Command)(local.serve)
 

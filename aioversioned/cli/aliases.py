@@ -149,7 +149,11 @@ def alias_history(
     ] = None,
     json_output: JsonOption = False,
 ) -> None:
-    """List the recorded changes of ALIAS of NAME, newest first."""
+    """List the recorded changes of ALIAS of NAME, newest first.
+
+    A rollback's change is noted ``rollback to N``: N is the change whose target it
+    restored.
+    """
     changes = cli.repo.list_alias_history(name, alias, limit)
     if not changes:
         cli.repo.get_alias(name, alias)  # AliasNotFoundError (exit 1), as alias rm says
@@ -168,6 +172,7 @@ def alias_history(
             change_target(
                 change.version, change.secondary_version, change.secondary_version_weight
             ),
+            "" if change.restores is None else f"rollback to {change.restores}",
             change.revision or "",
         )
         for change in changes
@@ -176,22 +181,36 @@ def alias_history(
         for row in rows:
             cli.value(row[0])
         return
-    cli.table(f"history of {name} {alias}", ("change", "updated", "from", "to", "revision"), rows)
+    columns = ("change", "updated", "from", "to", "note", "revision")
+    cli.table(f"history of {name} {alias}", columns, rows)
 
 
 @repo_command(app, "rollback")
 def alias_rollback(
-    cli: Cli, name: NameArgument, alias: AliasArgument, json_output: JsonOption = False
+    cli: Cli,
+    name: NameArgument,
+    alias: AliasArgument,
+    one_step: Annotated[
+        bool,
+        typer.Option(
+            "--one-step",
+            help="Go back one change, to any target (a canary split too), not to the last "
+            "stable one.",
+        ),
+    ] = False,
+    json_output: JsonOption = False,
 ) -> None:
-    """Move ALIAS of NAME back to its previous target; again: one step further back.
+    """Move ALIAS of NAME back to its last stable target; again: further back.
 
-    Changes to 1, 2, 3 roll back 3 -> 2 -> 1 (from the alias history). Fails, changing
-    nothing, when another writer moves the alias meanwhile or nothing is left to go
-    back to.
+    A stable target has no canary: after a rollout to 3 from 2 (2+3 at 10% and 50%,
+    then 3) one rollback goes back to 2 alone. Changes to 1, 2, 3 roll back
+    3 -> 2 -> 1 (from the alias history; alias history shows what each rollback
+    restored). Fails, changing nothing, when another writer moves the alias meanwhile
+    or nothing is left to go back to.
 
     With -q, prints the new revision.
     """
-    document = cli.repo.rollback_alias(name, alias)
+    document = cli.repo.rollback_alias(name, alias, one_step=one_step)
     if json_output:
         cli.json(document.model_dump(mode="json"))
     elif cli.quiet:

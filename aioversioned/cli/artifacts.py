@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from functools import partial
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, BinaryIO, Optional
 from urllib.parse import urlsplit
 
 import typer
@@ -22,6 +24,10 @@ VersionArgument = Annotated[
         metavar="VERSION", help="Version number or LATEST (default: LATEST).", show_default=False
     ),
 ]
+# ``get`` to stdout: verified bytes wait in memory up to this size, then in a temporary
+# file, before the first one is written.
+SPOOL_IN_MEMORY = 16 << 20
+COPY_SIZE = 1 << 20
 AliasOption = Annotated[
     Optional[str],  # noqa: UP045
     typer.Option(
@@ -176,6 +182,14 @@ def get(
     output: Annotated[
         str, typer.Option("--output", "-o", metavar="FILE", help="File to write, or - for stdout.")
     ] = "-",
+    stream: Annotated[
+        bool,
+        typer.Option(
+            "--stream",
+            help="To stdout: write bytes as they arrive, before they are checked (a "
+            "mismatch found at the end still exits 1, after writing them all).",
+        ),
+    ] = False,
     json_output: Annotated[
         bool,
         typer.Option(
@@ -187,7 +201,10 @@ def get(
 ) -> None:
     """Download a version of NAME (LATEST by default) to stdout or a file.
 
-    The content is checked against its recorded sha256; a file is replaced only then.
+    The content is checked against its recorded sha256 before anything is written: a
+    file is replaced only then, and stdout gets no byte of a mismatch (exit 1). To
+    stdout the bytes wait in memory up to 16 MiB, above that in a temporary file
+    (TMPDIR); --stream writes them as they arrive instead.
     """
     if old_version is not None:
         if version is not None:
@@ -202,15 +219,7 @@ def get(
         version = cli.repo.get_alias(name, alias).pick_version(key)
     try:
         if output == "-":
-            # Streamed as it arrives; the library checks the sha256 at the end, so a
-            # damaged object still ends in exit code 1 (after its bytes were written).
-            stdout = typer.get_binary_stream("stdout")
-            # If the reader goes away (``| head``), the write raises BrokenPipeError and
-            # the iterator, referenced by nothing else, is closed at once: the download
-            # stops.
-            for chunk in cli.repo.iter_artifact_content(name, version):
-                stdout.write(chunk)
-            stdout.flush()
+            write_verified(cli, name, version, typer.get_binary_stream("stdout"), stream)
             return
         path = Path(output)
         with cli.progress(f"get {name}") as on_progress:
@@ -224,6 +233,32 @@ def get(
     else:
         size = path.stat().st_size
         cli.say(f"wrote {size} bytes of {name} version {artifact.version} to {output}")
+
+
+def write_verified(
+    cli: Cli, name: str, version: str | None, stdout: BinaryIO, stream: bool
+) -> None:
+    """Write the content of a version to ``stdout``, once it is verified unless ``stream``.
+
+    The library checks the sha256 when the last chunk was read, so a reader of a pipe
+    (``| tar x``) must not see a byte before then: the chunks wait in a spool (memory up
+    to SPOOL_IN_MEMORY, then an unnamed temporary file). With ``stream`` they are
+    written as they arrive, and a mismatch is reported after the last one.
+    """
+    # If the reader goes away (``| head``), the write raises BrokenPipeError and the
+    # iterator, referenced by nothing else, is closed at once: the download stops.
+    chunks = cli.repo.iter_artifact_content(name, version)
+    if stream:
+        for chunk in chunks:
+            stdout.write(chunk)
+        stdout.flush()
+        return
+    with tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY) as spool:
+        for chunk in chunks:  # IntegrityError after the last one: nothing written
+            spool.write(chunk)
+        spool.seek(0)
+        shutil.copyfileobj(spool, stdout, COPY_SIZE)
+    stdout.flush()
 
 
 def rm(

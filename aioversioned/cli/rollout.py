@@ -49,6 +49,13 @@ def resume_command(
     return shlex.join([*words, *connection.options(), "--resume"])
 
 
+def undo_command(connection: Connection, name: str, alias: str) -> str:
+    """The command line that puts the alias back where this rollout started: a rollback
+    goes to the newest earlier target without a canary, and every step before the last
+    has one."""
+    return shlex.join(["aioversioned", "alias", "rollback", name, alias, *connection.options()])
+
+
 def rollout(
     cli: Cli,
     name: NameArgument,
@@ -90,7 +97,8 @@ def rollout(
 
     Another writer moving the alias stops the rollout and keeps their change (exit 1).
 
-    Ctrl-C leaves the alias where it is and prints the command that resumes.
+    Ctrl-C leaves the alias where it is and prints the commands that resume and that
+    undo (alias rollback: back to where the rollout started).
 
     Prints one line per step (on stderr with --json); with -q nothing but errors.
     """
@@ -124,11 +132,11 @@ def rollout(
         )
     except KeyboardInterrupt:
         where = f" at {alias_target(last[-1])}" if last else ""
-        typer.echo(
-            f"{name} {alias} left{where}; to continue: "
-            f"{resume_command(cli.connection, name, alias, version, steps, bake, check_cmd)}",
-            err=True,
-        )
+        resume_line = resume_command(cli.connection, name, alias, version, steps, bake, check_cmd)
+        # Undo only once a step was reached: before that the alias is where it was, and
+        # a rollback would undo the deployment before this one.
+        undo = f"; to undo: {undo_command(cli.connection, name, alias)}" if last else ""
+        typer.echo(f"{name} {alias} left{where}; to continue: {resume_line}{undo}", err=True)
         raise
     if json_output:
         cli.json(final.model_dump(mode="json"))

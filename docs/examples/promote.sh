@@ -4,7 +4,7 @@
 #   promote.sh publish  NAME FILE       upload a build, freeze it, point staging at it
 #   promote.sh canary   NAME VERSION N  send N % of prod's picks to VERSION
 #   promote.sh promote  NAME VERSION    send all of prod to VERSION
-#   promote.sh rollback NAME            prod back to its previous target (again: further back)
+#   promote.sh rollback NAME            prod back to its last target without a canary (again: further)
 #
 # Configuration comes from the environment: AIOVERSIONED_BUCKET (and AIOVERSIONED_PREFIX),
 # AWS credentials and region as usual, and AWS_ENDPOINT_URL for a server other than AWS.
@@ -40,7 +40,8 @@ promote)
     aioversioned alias set "$name" prod "${3:?version missing}"
     ;;
 rollback)
-    # Back to prod's previous target; run again to go one step further back.
+    # Back to prod's last target without a canary (a whole canary or rollout undone in
+    # one call); run again to go further back.
     aioversioned alias rollback "$name" prod
     ;;
 *)

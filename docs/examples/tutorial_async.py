@@ -62,6 +62,14 @@ async def main(bucket: str = "my-artifacts") -> None:
         print([change.version for change in history])  # ['2', '1', '1']
         # --8<-- [end:promote]
 
+        # --8<-- [start:rollback]
+        back = await repo.rollback_alias("my-model", "prod")  # past the canary: 1 alone
+        print(back.version, back.secondary_version)  # 1 None
+        newest = (await repo.list_alias_history("my-model", "prod", limit=1))[0]
+        print(newest.restores)  # 1
+        await repo.put_alias("my-model", "prod", version=2)  # and forward again
+        # --8<-- [end:rollback]
+
         # --8<-- [start:list]
         print(await repo.list_artifact_names())  # ['my-model']
         versions = await repo.list_artifact_versions("my-model")

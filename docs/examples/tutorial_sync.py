@@ -60,6 +60,14 @@ def main(bucket: str = "my-artifacts") -> None:
         print([change.version for change in history])  # ['2', '1', '1']
         # --8<-- [end:promote]
 
+        # --8<-- [start:rollback]
+        back = repo.rollback_alias("my-model", "prod")  # past the canary: 1 alone
+        print(back.version, back.secondary_version)  # 1 None
+        newest = (repo.list_alias_history("my-model", "prod", limit=1))[0]
+        print(newest.restores)  # 1
+        repo.put_alias("my-model", "prod", version=2)  # and forward again
+        # --8<-- [end:rollback]
+
         # --8<-- [start:list]
         print(repo.list_artifact_names())  # ['my-model']
         versions = repo.list_artifact_versions("my-model")
