@@ -536,7 +536,7 @@ async def test_three_writers_in_a_random_order_never_dangle_an_alias_nor_break_a
         await step()
         existing = {None, *await numbers()}  # the listing works after every step
         for info in await repo._s3.list_all(repo.layout.aliases_dir("app")):
-            found = await repo._s3.get(info.key)  # every document, read as JSON
+            found = await repo._s3.get(info.key, limit=None)  # every document, read as JSON
             assert found is not None
             document = json.loads(found[0])
             for target in (document["version"], document["secondary_version"]):

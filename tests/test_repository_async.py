@@ -320,7 +320,7 @@ async def test_alias_to_missing_version_writes_nothing(repo: AsyncRepository) ->
 async def test_alias_document_on_disk_is_versioned_1x_shaped(repo: AsyncRepository) -> None:
     await repo.put_artifact("m", b"x")
     await repo.put_alias("m", "prod")
-    found = await repo._s3.get("versioned-artifacts/m/aliases/prod.json")
+    found = await repo._s3.get("versioned-artifacts/m/aliases/prod.json", limit=None)
     assert found is not None
     doc = json.loads(found[0])
     assert set(doc) == {
