@@ -18,9 +18,11 @@ from typing import Any
 
 import anyio
 import pytest
+import typer
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.configuration import set_hypothesis_home_dir
+from typer.testing import CliRunner
 
 from aioversioned import (
     Alias,
@@ -35,6 +37,8 @@ from aioversioned._documents import ALIAS_LIMIT, INDEX_LIMIT, MARK_LIMIT
 from aioversioned._keys import MAX_SEQUENCE, Layout, decode_stem
 from aioversioned._models import parse_alias_document
 from aioversioned._s3 import S3, server_time
+from aioversioned.cli import app
+from aioversioned.cli.text import parse_steps
 
 HANG = 20.0
 EPOCH = datetime(2026, 1, 1, tzinfo=timezone.utc)
@@ -533,3 +537,46 @@ def test_a_mark_body_never_raises(body: bytes, nesting: int) -> None:
 def test_a_date_header_without_a_utc_form_is_no_server_time() -> None:
     headers = {"date": "Fri, 31 Dec 9999 23:30:00 -0100"}  # past year 9999 in UTC
     assert server_time({"ResponseMetadata": {"HTTPHeaders": headers}}) is None
+
+
+# -- 8. values from the bucket on a terminal ---------------------------------------------
+
+TERMINAL = {"TTY_COMPATIBLE": "1", "NO_COLOR": "1", "COLUMNS": "160"}
+
+
+@pytest.mark.parametrize("alias", ["[/]", "[bold]x", "a[/b]"])
+def test_the_cli_prints_names_from_the_bucket_as_text(
+    sync_repo: Repository, endpoint_url: str, bucket: str, alias: str
+) -> None:
+    sync_repo.put_artifact("m", ONE)
+    sync_repo.publish_artifact_version("m")
+    layout = sync_repo._arepo.layout
+    uri = layout.s3uri(layout.version_key("m", 1))
+    body = json.dumps(
+        {
+            "name": "m",
+            "alias": alias,
+            "update_at": "unknown",
+            "version": "1",
+            "secondary_version": None,
+            "secondary_version_weight": None,
+            "version_s3uri": uri,
+            "secondary_version_s3uri": None,
+        }
+    ).encode()
+    sync_repo._call(sync_repo._arepo._s3.put, layout.alias_key("m", alias), body)
+    connection = ("--bucket", bucket, "--endpoint-url", endpoint_url)
+    runner = CliRunner()
+    listed = runner.invoke(app, ["alias", "ls", "m", *connection], env=TERMINAL)
+    assert listed.exit_code == 0, (listed.stdout, listed.stderr, listed.exception)
+    assert alias in listed.stdout
+    shown = runner.invoke(app, ["ls", "m", *connection], env=TERMINAL)
+    assert shown.exit_code == 0, (shown.stdout, shown.stderr, shown.exception)
+    assert alias in shown.stdout
+
+
+def test_cli_steps_take_ascii_digits_only() -> None:
+    assert parse_steps("10, 50,100") == (10, 50, 100)
+    for text in ("10,100".translate(ARABIC_INDIC), "10,1_0", "+10", "10,"):
+        with pytest.raises(typer.BadParameter):
+            parse_steps(text)
