@@ -275,10 +275,11 @@ class AliasHistory:
             return number, False
         if state.created and found is not None and found[0].version is not None:
             # The deletion that made room for it is not recorded yet: it comes first.
+            gap = self._following(newest)
             when = datetime.now(timezone.utc)  # when it was noticed: shown, decides nothing
-            if not await self.record(deletion(self.name, self.alias, newest + 1, when), None):
+            if not await self.record(deletion(self.name, self.alias, gap, when), None):
                 return None
-            return newest + 2, False
+            return gap + 1, False
         return newest + 1, False
 
     async def _numbered(
