@@ -8,6 +8,7 @@ The property tests (hypothesis) run the same parsers on generated input, without
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 import time
@@ -39,6 +40,7 @@ from aioversioned._models import parse_alias_document
 from aioversioned._s3 import S3, server_time
 from aioversioned.cli import app
 from aioversioned.cli.text import parse_steps
+from tests.s3log import RequestLog
 
 HANG = 20.0
 EPOCH = datetime(2026, 1, 1, tzinfo=timezone.utc)
@@ -54,6 +56,10 @@ def _hypothesis_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]
     set_hypothesis_home_dir(tmp_path_factory.mktemp("hypothesis"))
     yield
     set_hypothesis_home_dir(None)
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
 
 
 async def publish(repo: AsyncRepository, *contents: bytes) -> None:
@@ -580,3 +586,33 @@ def test_cli_steps_take_ascii_digits_only() -> None:
     for text in ("10,100".translate(ARABIC_INDIC), "10,1_0", "+10", "10,"):
         with pytest.raises(typer.BadParameter):
             parse_steps(text)
+
+
+# -- 9. a LATEST whose bytes are not the sha256 its metadata claims ----------------------
+
+
+async def test_latest_metadata_is_not_trusted_over_its_bytes(any_repo: AsyncRepository) -> None:
+    repo = any_repo
+    await repo.put_artifact("m", ONE)
+    key = repo.layout.version_key("m", None)
+    claimed = {"artifact_name": "m", "artifact_sha256": sha256(ONE)}
+    await repo._s3.put(key, TWO, metadata=claimed)  # another tool: other bytes, ONE's claim
+    again = await repo.put_artifact("m", ONE)
+    assert not again.unchanged  # written again: LATEST holds ONE now
+    assert await repo.get_artifact_content("m") == ONE
+    await repo._s3.put(key, TWO, metadata=claimed)
+    version = await repo.publish_artifact_version("m")
+    # The publish hashed what it froze: the version carries TWO's sha256 and verifies.
+    assert version.sha256 == sha256(TWO)
+    assert await repo.get_artifact_content("m", version.version) == TWO
+
+
+async def test_the_same_bytes_again_cost_no_upload(repo: AsyncRepository) -> None:
+    await repo.put_artifact("m", ONE)
+    log = RequestLog(repo)
+    assert (await repo.put_artifact("m", ONE)).unchanged
+    assert sorted(log.sent) == ["HeadObject", "ListObjectsV2"]  # LATEST and its records
+    log.clear()
+    published = await repo.publish_artifact_version("m")
+    assert "GetObject" not in log.sent  # its sha256 is recorded: nothing streamed
+    assert published.sha256 == sha256(ONE)
