@@ -616,3 +616,25 @@ async def test_the_same_bytes_again_cost_no_upload(repo: AsyncRepository) -> Non
     published = await repo.publish_artifact_version("m")
     assert "GetObject" not in log.sent  # its sha256 is recorded: nothing streamed
     assert published.sha256 == sha256(ONE)
+
+
+def test_a_blocking_follower_that_stopped_says_so(
+    sync_repo: Repository, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its helper thread's failure is its ``error`` at once, not only at ``close()``."""
+    sync_repo.put_artifact("m", ONE)
+    sync_repo.publish_artifact_version("m")
+    sync_repo.put_alias("m", "prod", 1)
+    follower = sync_repo.follow_alias("m", "prod", interval=FAST)
+    with follower:
+
+        async def broken() -> None:
+            raise RuntimeError("a bug in a poll")
+
+        monkeypatch.setattr(follower._follower._watch, "poll_when_due", broken)
+        deadline = time.monotonic() + HANG
+        while not isinstance(follower.error, RuntimeError):
+            assert time.monotonic() < deadline, "the follower's failure was never shown"
+            time.sleep(0.01)
+        with pytest.raises(RuntimeError, match="a bug in a poll"):
+            follower.close()
