@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import json
 import re
 import uuid
 from datetime import datetime, timedelta, timezone
@@ -18,6 +17,7 @@ import anyio
 
 from . import _keys, _validate
 from ._alias_index import AliasIndex
+from ._documents import ALIAS_LIMIT, MARK, MARK_LIMIT
 from ._history import (
     CREATED_KEY,
     RESTORES_KEY,
@@ -42,6 +42,7 @@ from ._tasks import both, gather
 from .errors import (
     AliasNotFoundError,
     ArtifactNotFoundError,
+    CorruptDocumentError,
     InvalidInputError,
     RepositoryStateError,
     VersionConflictError,
@@ -81,10 +82,10 @@ def _write_condition(expected_revision: object) -> tuple[bool, str | None] | Non
 def _mark_covers(body: bytes, numbers: set[int]) -> bool:
     """Whether a deletion mark names any of ``numbers``; an unreadable mark names all."""
     try:
-        named = json.loads(body)
-    except ValueError:
+        named = MARK.validate_json(body)
+    except ValueError:  # not JSON, not a list of ints, nested too deep: not ours
         return True
-    return not isinstance(named, list) or bool(numbers & {n for n in named if isinstance(n, int)})
+    return bool(numbers.intersection(named))
 
 
 def _written_info(
@@ -310,7 +311,7 @@ class AliasOperations:
         current = await history.read()
         if current is None:
             return "the alias does not exist (expected_revision names a revision)"
-        return f"the alias is at revision {current.alias.revision}, not the one expected"
+        return f"the alias is at revision {current.revision}, not the one expected"
 
     async def _targets_safe(
         self, name: str, targets: list[int | None], *, wait: bool = False
@@ -344,14 +345,24 @@ class AliasOperations:
         """Whether a fresh deletion mark names any of ``numbers``."""
         marks, now = await self._s3.list_timed(self.layout.deleting_dir(name))
         for info in marks:
-            with contextlib.suppress(ValueError):
+            try:
                 low, high = self.layout.parse_deleting_key(name, info.key)
-                fresh = now is None or info.last_modified > now - MARK_TTL
-                if fresh and any(low <= n <= high for n in numbers):
-                    found = await self._s3.get(info.key)
-                    if found is not None and _mark_covers(found[0], numbers):
-                        return True  # else that delete just finished: the HEADs tell
+            except ValueError:
+                continue  # another tool's key
+            fresh = now is None or info.last_modified > now - MARK_TTL
+            named = fresh and any(low <= n <= high for n in numbers)
+            if named and await self._mark_names(info.key, numbers):
+                return True  # else that delete just finished: the HEADs tell
         return False
+
+    async def _mark_names(self, key: str, numbers: set[int]) -> bool:
+        """Whether the deletion mark at ``key`` names any of ``numbers``: one that is
+        gone names none (its delete finished), one too large to be ours names all."""
+        try:
+            found = await self._s3.get(key, limit=MARK_LIMIT)
+        except CorruptDocumentError:
+            return True
+        return found is not None and _mark_covers(found[0], numbers)
 
     async def _undo(
         self, history: AliasHistory, previous: AliasState | None, written: Alias, sequence: int
@@ -364,11 +375,11 @@ class AliasOperations:
         mistake it for the old document), checked like any alias write, except that a
         delete under way of its target is waited for: when it took the target (it read
         the alias while it held our write), the alias is deleted If-Match that document.
-        A new alias is deleted If-Match our revision. If another writer replaced ours
-        first, theirs stays.
+        A new alias, or one whose previous document could not be read, is deleted
+        If-Match our revision. If another writer replaced ours first, theirs stays.
         """
         ours = f'"{written.revision}"'
-        if previous is not None:
+        if previous is not None and previous.alias is not None:
             restored = previous.alias.model_copy(
                 update={"update_at": datetime.now(timezone.utc), "revision": None}
             )
@@ -419,7 +430,7 @@ class AliasOperations:
         )
 
     async def _read_alias(self, key: str) -> Alias | None:
-        found = await self._s3.get(key)
+        found = await self._s3.get(key, limit=ALIAS_LIMIT)
         if found is None:
             return None
         body, info = found
@@ -431,11 +442,11 @@ class AliasOperations:
         now = anyio.current_time()
         memo = self._alias_memo.get(key)
         if memo is None:
-            found = await self._s3.get(key)
+            found = await self._s3.get(key, limit=ALIAS_LIMIT)
         elif now - memo[2] < max_age:
             return memo[0]
         else:
-            changed = await self._s3.get_if_changed(key, memo[1])
+            changed = await self._s3.get_if_changed(key, memo[1], limit=ALIAS_LIMIT)
             if changed is NOT_MODIFIED:
                 self._alias_memo[key] = (memo[0], memo[1], now)
                 return memo[0]
@@ -540,7 +551,7 @@ class AliasOperations:
             etag, body = index.documents.get(info.key, ("", b""))
             if etag == info.etag and _is_md5(body, etag):  # as indexed
                 return parse(body, info)
-            found = await self._s3.get(info.key)
+            found = await self._s3.get(info.key, limit=ALIAS_LIMIT)
             return None if found is None else parse(*found)
 
         found = await gather(partial(read, info) for _, info in named)
