@@ -216,6 +216,7 @@ CORE_MODULES = frozenset(
         "test_lost_answers",
         "test_sync",
         "test_hostile_metadata",
+        "test_hostile_documents",
         "test_read_back",
         "test_upstream",
     }
