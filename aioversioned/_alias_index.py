@@ -15,13 +15,28 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Mapping
+from typing import Literal
 
+from pydantic import BaseModel, ConfigDict, TypeAdapter
+
+from ._documents import INDEX_LIMIT, parse
 from ._keys import Layout
-from ._s3 import S3, ObjectMissing
-from .errors import StorageError, VersionConflictError
+from ._s3 import S3, TooLarge
+from .errors import CorruptDocumentError, StorageError, VersionConflictError
 
 _FORMAT = 1
-_MAX_BYTES = 32 << 20  # about 60,000 aliases; a larger object is not read
+
+
+class _Stored(BaseModel):
+    """The stored index, validated as strictly as a document from another tool."""
+
+    model_config = ConfigDict(strict=True, frozen=True)
+
+    format: Literal[1]
+    documents: dict[str, tuple[str, str]]
+
+
+_STORED = TypeAdapter(_Stored)
 
 
 class AliasIndex:
@@ -35,16 +50,23 @@ class AliasIndex:
         self._etag: str | None = None
 
     async def load(self) -> None:
-        """Read the index; a missing, oversized or malformed one is empty."""
+        """Read the index; a missing, oversized or malformed one is empty (and, unless
+        missing, replaced by the next store)."""
         try:
-            async with self._s3.open(self.key) as (info, read):
-                if info.size > _MAX_BYTES:
-                    return
-                body = await read(info.size)
-        except ObjectMissing:
+            found = await self._s3.get(self.key, limit=INDEX_LIMIT)
+        except TooLarge as err:
+            self._etag = err.info.etag if err.info is not None else None
             return
+        if found is None:
+            return
+        body, info = found
         self._etag = info.etag
-        self.documents = _parse(body, self._prefix)
+        with contextlib.suppress(CorruptDocumentError):
+            stored = parse(_STORED, body, self.key)
+            self.documents = {
+                self._prefix + name: (etag, text.encode())
+                for name, (etag, text) in stored.documents.items()
+            }
 
     async def store(self, documents: Mapping[str, tuple[str, bytes]]) -> None:
         """Write ``documents`` as the index unless another lister changed it since it was
@@ -56,7 +78,7 @@ class AliasIndex:
             with contextlib.suppress(UnicodeDecodeError):  # JSON that parsed is UTF-8
                 entries[key.removeprefix(self._prefix)] = [etag, body.decode()]
         payload = json.dumps({"format": _FORMAT, "documents": entries}).encode()
-        if len(payload) > _MAX_BYTES:
+        if len(payload) > INDEX_LIMIT:
             return
         with contextlib.suppress(StorageError, VersionConflictError):
             await self._s3.put(
@@ -67,26 +89,3 @@ class AliasIndex:
                 if_match=self._etag,
                 checked=False,  # a cache: an ignored condition costs the next lister GETs
             )
-
-
-def _parse(body: bytes, prefix: str) -> dict[str, tuple[str, bytes]]:
-    """The documents of a stored index, or none when anything in it is off."""
-    try:
-        stored = json.loads(body)
-    except ValueError:
-        return {}
-    if not isinstance(stored, dict) or stored.get("format") != _FORMAT:
-        return {}
-    entries = stored.get("documents")
-    if not isinstance(entries, dict):
-        return {}
-    documents = {}
-    for name, entry in entries.items():
-        if not (
-            isinstance(entry, list)
-            and len(entry) == 2
-            and all(isinstance(part, str) for part in entry)
-        ):
-            return {}
-        documents[prefix + name] = (entry[0], entry[1].encode())
-    return documents

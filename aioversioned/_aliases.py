@@ -18,6 +18,7 @@ import anyio
 from . import _keys, _validate
 from ._alias_index import AliasIndex
 from ._deletion import is_retired
+from ._documents import ALIAS_LIMIT
 from ._history import (
     CREATED_KEY,
     RESTORES_KEY,
@@ -308,7 +309,7 @@ class AliasOperations:
         current = await history.read()
         if current is None:
             return "the alias does not exist (expected_revision names a revision)"
-        return f"the alias is at revision {current.alias.revision}, not the one expected"
+        return f"the alias is at revision {current.revision}, not the one expected"
 
     async def _targets_safe(self, name: str, targets: list[int | None]) -> bool:
         """After an alias write: its versions exist and none was deleted meanwhile.
@@ -338,11 +339,12 @@ class AliasOperations:
         revision (new bytes, so a writer still holding the previous revision can not
         mistake it for the old document), checked like any alias write: when that
         target was deleted too (a delete read the alias while it held our write), the
-        alias is deleted If-Match that document. A new alias is deleted If-Match our
-        revision. If another writer replaced ours first, theirs stays.
+        alias is deleted If-Match that document. A new alias, or one whose previous
+        document could not be read, is deleted If-Match our revision. If another writer
+        replaced ours first, theirs stays.
         """
         ours = f'"{written.revision}"'
-        if previous is not None:
+        if previous is not None and previous.alias is not None:
             restored = previous.alias.model_copy(
                 update={"update_at": datetime.now(timezone.utc), "revision": None}
             )
@@ -393,7 +395,7 @@ class AliasOperations:
         )
 
     async def _read_alias(self, key: str) -> Alias | None:
-        found = await self._s3.get(key)
+        found = await self._s3.get(key, limit=ALIAS_LIMIT)
         if found is None:
             return None
         body, info = found
@@ -405,11 +407,11 @@ class AliasOperations:
         now = anyio.current_time()
         memo = self._alias_memo.get(key)
         if memo is None:
-            found = await self._s3.get(key)
+            found = await self._s3.get(key, limit=ALIAS_LIMIT)
         elif now - memo[2] < max_age:
             return memo[0]
         else:
-            changed = await self._s3.get_if_changed(key, memo[1])
+            changed = await self._s3.get_if_changed(key, memo[1], limit=ALIAS_LIMIT)
             if changed is NOT_MODIFIED:
                 self._alias_memo[key] = (memo[0], memo[1], now)
                 return memo[0]
@@ -514,7 +516,7 @@ class AliasOperations:
             etag, body = index.documents.get(info.key, ("", b""))
             if etag == info.etag and _is_md5(body, etag):  # as indexed
                 return parse(body, info)
-            found = await self._s3.get(info.key)
+            found = await self._s3.get(info.key, limit=ALIAS_LIMIT)
             return None if found is None else parse(*found)
 
         found = await gather(partial(read, info) for _, info in named)

@@ -63,7 +63,7 @@ class ContentOperations(AliasOperations):
 
     async def _fetch(self, name: str, number: int | None) -> tuple[bytes, str]:
         """One GET of a version, verified; returns the bytes and their sha256."""
-        found = await self._s3.get(self.layout.version_key(name, number))
+        found = await self._s3.get(self.layout.version_key(name, number), limit=None)
         if found is None:
             raise await self._not_found(name, number)
         body, info = found

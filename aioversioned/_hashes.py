@@ -7,6 +7,13 @@ left (it copies, then raises), has none; s3fs's ``setxattr`` spells the key
 bounded by one chunk, pinned to its ETag) and remembered in a record whose key holds
 the version, the ETag and the sha256 (``.aioversioned/published/``, LATEST's records
 too): a record only speaks for the object while it keeps that ETag.
+
+LATEST is the one object whose metadata is not believed for decisions: any tool may
+overwrite it, and one that keeps or copies ``artifact_sha256`` leaves a claim its bytes
+do not match. ``put_artifact`` therefore records the ETag it wrote with its sha256 (and
+deletes LATEST's older records), and a publish, or a put deciding that the bytes are the
+same, takes LATEST's sha256 from that record only; without one, LATEST is streamed
+(publish) or written again (put).
 """
 
 from __future__ import annotations
@@ -15,16 +22,19 @@ import contextlib
 import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import partial
 
 import anyio.to_thread
 
 from . import _keys
 from ._keys import Layout
 from ._s3 import S3, ObjectInfo, ObjectMissing
+from ._tasks import both
 from .errors import StorageError, VersionConflictError
 
 _CHUNK = 1 << 20
 _LEARN_ATTEMPTS = 3
+_LATEST_ATTEMPTS = 8  # as many as a publish copies LATEST while it changes
 
 
 @dataclass(frozen=True)
@@ -50,7 +60,7 @@ class Records:
                 return sha256
         return None
 
-    def keys(self, number: int) -> list[str]:
+    def keys(self, number: int | None) -> list[str]:
         """Every record of version ``number`` (they all go when it is deleted)."""
         return [key for _, _, key in self.by_version.get(number, ())]
 
@@ -104,6 +114,54 @@ class Hashes:
             await self.remember(number, etag, sha256)
             return sha256, info
         raise VersionConflictError(info.key, "kept changing while its sha256 was being read")
+
+    async def latest_sha256(
+        self, info: ObjectInfo, records: Records
+    ) -> tuple[str, ObjectInfo] | None:
+        """The sha256 that LATEST's bytes (``info``) are known to have, and what LATEST is
+        by then: the record of its ETag (``records``, LATEST's), else learned by streaming
+        it. None when it is gone.
+
+        LATEST's ``artifact_sha256`` metadata is not taken: another tool may have written
+        other bytes under it, and a publish would freeze them with a sha256 they do not
+        have. Every put_artifact records the ETag it wrote (:meth:`vouch_latest`), so
+        only a LATEST written by another tool is streamed, once.
+        """
+        for _ in range(_LATEST_ATTEMPTS):
+            if sha256 := records.sha256(None, info.etag):
+                return sha256, info
+            try:
+                sha256, etag = await self.stream(info)
+            except ObjectMissing:
+                return None
+            except VersionConflictError:
+                # Replaced while it was read: by a put whose record may be there by now.
+                current, records = await both(
+                    partial(self._s3.head, info.key), partial(self.records, None)
+                )
+                if current is None:
+                    return None
+                info = current
+                continue
+            await self.remember(None, etag, sha256)
+            return sha256, info
+        raise VersionConflictError(info.key, "kept changing while its sha256 was being read")
+
+    async def vouch_latest(self, etag: str, sha256: str, records: Records) -> None:
+        """Record that LATEST, as this call wrote it (``etag``), holds ``sha256``, and
+        delete LATEST's other ``records`` (of ETags it no longer has), at once; a failure
+        only costs the next publish a stream, or the next put of these bytes an upload."""
+        kept = self._layout.published_key(self._name, None, etag, sha256)
+        stale = [key for key in records.keys(None) if key != kept]
+
+        async def delete() -> None:
+            with contextlib.suppress(StorageError):
+                await self._s3.delete(stale)
+
+        if stale:
+            await both(partial(self.remember, None, etag, sha256), delete)
+        else:
+            await self.remember(None, etag, sha256)
 
     async def stream(self, info: ObjectInfo) -> tuple[str, str]:
         """The sha256 of the object's bytes while it has ``info``'s ETag, and that ETag.

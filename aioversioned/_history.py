@@ -32,11 +32,12 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import partial
 
-from ._keys import Layout
+from ._documents import ALIAS_LIMIT, RECORD_LIMIT
+from ._keys import MAX_SEQUENCE, Layout
 from ._models import Alias, AliasChange, parse_alias_change, parse_alias_document
-from ._s3 import S3, TOKEN_KEY, ObjectInfo
+from ._s3 import S3, TOKEN_KEY, ObjectInfo, TooLarge
 from ._tasks import gather
-from .errors import AioVersionedError, StorageError, VersionConflictError
+from .errors import AioVersionedError, CorruptDocumentError, StorageError, VersionConflictError
 
 SEQUENCE_KEY = "aioversioned-sequence"  # alias document metadata: its place in the chain
 # Alias document metadata of a rollback: the position it restored (see _rollback.py).
@@ -45,7 +46,6 @@ ALIAS_TOKEN_KEY = "aioversioned-alias-token"  # record metadata: the token of it
 CREATED_KEY = "aioversioned-created"  # alias document metadata: written into an absence
 _NUMBER_ATTEMPTS = 16  # a document re-numbered while other writers record around it
 _SEARCH_LIMIT = 64  # records searched for a lost write's token
-_SEQUENCE_LIMIT = 10**12
 _READ_BATCH = 16  # history records read at once by a point-in-time lookup
 
 
@@ -56,18 +56,23 @@ def revision(etag: str) -> str:
 
 @dataclass(frozen=True)
 class AliasState:
-    """A stored alias document as read: the alias, and what its object says of it."""
+    """A stored alias document as read: the alias, and what its object says of it.
 
-    alias: Alias
+    ``alias`` is None for a document that can not be read (CorruptDocumentError): it
+    names no target, and a writer may still replace it (it has a revision).
+    """
+
+    alias: Alias | None
     info: ObjectInfo
+
+    @property
+    def revision(self) -> str:
+        return revision(self.info.etag)
 
     @property
     def sequence(self) -> int | None:
         """Its number in the chain; None for a document aioversioned did not number."""
-        value = self.info.metadata.get(SEQUENCE_KEY, "")
-        if value.isascii() and value.isdigit() and 1 <= int(value) < _SEQUENCE_LIMIT - 1:
-            return int(value)
-        return None
+        return _sequence(self.info.metadata.get(SEQUENCE_KEY, ""))
 
     @property
     def token(self) -> str | None:
@@ -82,15 +87,33 @@ class AliasState:
         """Whether a record (and the document token in its metadata) is of this document."""
         if token is not None and token == self.token:
             return True
-        return change.version is not None and change.revision == self.alias.revision
+        return change.revision is not None and change.revision == self.revision
 
     @property
     def restores(self) -> int | None:
         """For a rollback's document, the position it restored (see _rollback.py)."""
-        value = self.info.metadata.get(RESTORES_KEY, "")
-        if value.isascii() and value.isdigit() and 1 <= int(value) < _SEQUENCE_LIMIT - 1:
-            return int(value)
-        return None
+        return _sequence(self.info.metadata.get(RESTORES_KEY, ""))
+
+    def change(self, name: str, alias: str, sequence: int, when: datetime) -> AliasChange:
+        """The record of this document: a document that can not be read is recorded
+        without a target (like a deletion), with its revision."""
+        if self.alias is None:
+            return AliasChange(
+                name=name,
+                alias=alias,
+                sequence=sequence,
+                update_at=when,
+                version=None,
+                revision=self.revision,
+            )
+        return change_of(self.alias, sequence, when, self.restores)
+
+
+def _sequence(value: str) -> int | None:
+    """A sequence number from object metadata: ASCII digits within the history's range."""
+    if value.isascii() and value.isdigit() and len(value) <= 13 and 1 <= int(value) <= MAX_SEQUENCE:
+        return int(value)
+    return None
 
 
 def change_of(
@@ -150,14 +173,22 @@ class AliasHistory:
         self.directory = layout.history_dir(name, alias)
 
     async def read(self) -> AliasState | None:
-        """The stored document, or None."""
-        found = await self._s3.get(self.key)
+        """The stored document, or None; one that can not be read has no alias (a writer
+        replaces it, see AliasState)."""
+        try:
+            found = await self._s3.get(self.key, limit=ALIAS_LIMIT)
+        except TooLarge as err:
+            if err.info is None:
+                raise
+            return AliasState(None, err.info)
         if found is None:
             return None
         body, info = found
-        return AliasState(
-            parse_alias_document(body, self.key, info.last_modified, revision(info.etag)), info
-        )
+        try:
+            alias = parse_alias_document(body, self.key, info.last_modified, revision(info.etag))
+        except CorruptDocumentError:
+            return AliasState(None, info)
+        return AliasState(alias, info)
 
     async def newest(self) -> tuple[int, ObjectInfo | None]:
         """The highest recorded sequence number (0 without records) and its record."""
@@ -167,13 +198,13 @@ class AliasHistory:
         return found if found is not None else (0, None)
 
     async def read_change(self, key: str) -> AliasChange | None:
-        found = await self._s3.get(key)
+        found = await self._s3.get(key, limit=RECORD_LIMIT)
         return None if found is None else parse_alias_change(found[0], key)
 
     async def change(self, sequence: int) -> tuple[AliasChange, str | None] | None:
         """Record ``sequence`` and the token of the document it describes, or None."""
         key = self._layout.history_key(self.name, self.alias, sequence)
-        found = await self._s3.get(key)
+        found = await self._s3.get(key, limit=RECORD_LIMIT)
         if found is None:
             return None
         return parse_alias_change(found[0], key), found[1].metadata.get(ALIAS_TOKEN_KEY)
@@ -182,9 +213,10 @@ class AliasHistory:
         """Write the record of ``change`` unless its number is taken; whether the record
         in place is this one (the same document, or both deletions).
 
-        Raises StorageError when it can not be written.
+        Raises StorageError when it can not be written, CorruptDocumentError when its
+        number is past MAX_SEQUENCE.
         """
-        key = self._layout.history_key(self.name, self.alias, change.sequence)
+        key = self._layout.history_key(self.name, self.alias, self._following(change.sequence - 1))
         try:
             await self._s3.put(
                 key,
@@ -243,10 +275,11 @@ class AliasHistory:
             return number, False
         if state.created and found is not None and found[0].version is not None:
             # The deletion that made room for it is not recorded yet: it comes first.
+            gap = self._following(newest)
             when = datetime.now(timezone.utc)  # when it was noticed: shown, decides nothing
-            if not await self.record(deletion(self.name, self.alias, newest + 1, when), None):
+            if not await self.record(deletion(self.name, self.alias, gap, when), None):
                 return None
-            return newest + 2, False
+            return gap + 1, False
         return newest + 1, False
 
     async def _numbered(
@@ -283,15 +316,28 @@ class AliasHistory:
         history complete when a writer dies between its write and its record.
         """
         if state is None:
-            return newest + 1
+            return self._following(newest)
         numbered = await self.number(state, newest)
         if numbered is None:
             return None
         number, recorded = numbered
+        following = self._following(number)  # before the record: nothing written in vain
         if not recorded:
-            change = change_of(state.alias, number, state.info.last_modified, state.restores)
+            change = state.change(self.name, self.alias, number, state.info.last_modified)
             if not await self.record(change, state.token):
                 return None  # someone numbered it differently meanwhile: read again
+        return following
+
+    def _following(self, number: int) -> int:
+        """The number after ``number``; CorruptDocumentError when there is none (only
+        another tool's key can have taken the history that far: see MAX_SEQUENCE)."""
+        if number >= MAX_SEQUENCE:
+            raise CorruptDocumentError(
+                self._layout.history_key(self.name, self.alias, MAX_SEQUENCE),
+                f"alias {self.alias!r} has a history record numbered {MAX_SEQUENCE:,}, the"
+                " last number: it can not be changed until that record (another tool's?)"
+                " is removed",
+            )
         return number + 1
 
     async def record_written(self, state: AliasState, when: datetime) -> int | None:
@@ -300,7 +346,7 @@ class AliasHistory:
 
         Raises StorageError when its number can not be settled.
         """
-        change = change_of(state.alias, state.sequence or 0, when, state.restores)
+        change = state.change(self.name, self.alias, state.sequence or 0, when)
         if not state.created and await self.record(change, state.token):
             return change.sequence
         for _ in range(_NUMBER_ATTEMPTS):

@@ -44,10 +44,13 @@ _META_DIR = ".aioversioned"
 _SCRATCH = ".aioversioned-doctor-"
 _HISTORY_WIDTH = 12
 _HISTORY_LIMIT = 1_000_000_000_000  # 10 ** _HISTORY_WIDTH
+MAX_SEQUENCE = 99_999_999_999
+"""The highest history record number: a change every millisecond for three years. A key
+of a higher number is another tool's, not a record: it can not stop the next write."""
 
 _NAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,127}")
 _ALIAS_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}")
-_STEM_RE = re.compile(r"(\d{6})_(\d{6})")
+_STEM_RE = re.compile(r"([0-9]{6})_([0-9]{6})")  # ASCII: \d takes any script's digits
 _SHA256_RE = re.compile(r"[0-9a-f]{64}")
 
 MAX_KEY_BYTES = 1024  # S3's limit on a key, in UTF-8 bytes
@@ -409,15 +412,18 @@ class Layout:
         return f"{self.prefix}/{name}/{_META_DIR}/history/{alias}/"
 
     def history_key(self, name: str, alias: str, sequence: int) -> str:
-        if not 1 <= sequence < _HISTORY_LIMIT:
+        if not 1 <= sequence <= MAX_SEQUENCE:
             raise ValueError(sequence)
         return f"{self.history_dir(name, alias)}{_HISTORY_LIMIT - sequence:0{_HISTORY_WIDTH}d}"
 
     def parse_history_key(self, name: str, alias: str, key: str) -> int:
         stem = key.removeprefix(self.history_dir(name, alias))
-        if stem == key or len(stem) != _HISTORY_WIDTH or not stem.isdigit() or int(stem) < 1:
+        if stem == key or len(stem) != _HISTORY_WIDTH or not (stem.isascii() and stem.isdigit()):
             raise ValueError(key)
-        return _HISTORY_LIMIT - int(stem)
+        number = _HISTORY_LIMIT - int(stem)
+        if not 1 <= number <= MAX_SEQUENCE:
+            raise ValueError(key)  # another tool's key: see MAX_SEQUENCE
+        return number
 
     def scratch_key(self, run: str, part: str) -> str:
         """A scratch object of the server check ``run``.

@@ -1,6 +1,7 @@
 """What put_artifact writes over LATEST: a pure decision, tested without a server.
 
-As in ``versioned`` 1.x, the same bytes again are a no-op: ``metadata=None`` and
+As in ``versioned`` 1.x, the same bytes again are a no-op (when a record of LATEST's ETag
+says they are the same, not only its metadata: see :func:`plan_put`): ``metadata=None`` and
 ``content_type=None`` mean "as LATEST has them" when the bytes are the same, and
 nothing is uploaded unless the caller asked for other metadata or another content
 type. Different bytes start afresh: the given metadata only, the given content type or
@@ -55,16 +56,26 @@ def plan_put(
     metadata: Mapping[str, str] | None,
     content_type: str | None,
     current: ObjectInfo | None,
+    known: str | None,
 ) -> Write | ObjectInfo:
     """What to write for content of ``sha256`` over ``current`` LATEST, or ``current``
     itself when it holds all that already (nothing to write). ``metadata`` and
-    ``content_type`` are the caller's, checked."""
+    ``content_type`` are the caller's, checked.
+
+    ``known`` is the sha256 that ``current``'s bytes are known to have: a record of its
+    ETag, written by whoever wrote or read those bytes (see _hashes.py). Its metadata
+    alone is what it claims, and another tool may have written other bytes under it:
+    without that record the same bytes are written again (the metadata kept as for the
+    same bytes), never taken as already there.
+    """
     asked = content_type
     if current is not None and _keys.stored_sha256(current.metadata) == sha256:
         kept_metadata = user_metadata(current.metadata)
         kept_type = asked_content_type(current)
-        if (metadata is None or dict(metadata) == kept_metadata) and (
-            content_type is None or content_type == kept_type
+        if (
+            known == sha256
+            and (metadata is None or dict(metadata) == kept_metadata)
+            and (content_type is None or content_type == kept_type)
         ):
             return current
         if metadata is None:

@@ -10,7 +10,7 @@ from urllib.parse import quote
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
-from ._keys import LATEST, parse_version
+from ._keys import MAX_SEQUENCE, parse_version, version_str
 from .errors import CorruptDocumentError, InvalidInputError
 
 # The exact keys of an alias document: ``versioned`` 1.x rejects any other key.
@@ -30,7 +30,16 @@ _DATETIME = TypeAdapter(datetime)
 def _utc(value: datetime) -> datetime:
     if value.tzinfo is None:
         raise ValueError("must be timezone-aware")
-    return value.astimezone(timezone.utc)
+    try:
+        return value.astimezone(timezone.utc)
+    except OverflowError as err:  # 0001-01-01T00:00+01:00 is before year 1 in UTC
+        raise ValueError(f"{value.isoformat()} is out of range in UTC") from err
+
+
+def _canonical_version(value: str | None) -> str | None:
+    """A stored version in its one public form: ``"LATEST"`` or a decimal without leading
+    zeros (``versioned`` 1.x strips them too: ``"03"`` is version 3)."""
+    return None if value is None else version_str(parse_version(value))
 
 
 def split_s3uri(s3uri: str) -> tuple[str, str]:
@@ -157,7 +166,7 @@ class AliasChange(BaseModel):
 
     name: str
     alias: str
-    sequence: int = Field(ge=1)
+    sequence: int = Field(ge=1, le=MAX_SEQUENCE)
     update_at: datetime
     version: str | None
     secondary_version: str | None = None
@@ -167,9 +176,12 @@ class AliasChange(BaseModel):
     previous_secondary_version: str | None = None
     previous_secondary_version_weight: int | None = Field(default=None, ge=0, le=99)
     previous_revision: str | None = None
-    restores: int | None = Field(default=None, ge=1)
+    restores: int | None = Field(default=None, ge=1, le=MAX_SEQUENCE)
 
     _check_update_at = field_validator("update_at")(_utc)
+    _check_versions = field_validator(
+        "version", "secondary_version", "previous_version", "previous_secondary_version"
+    )(_canonical_version)
 
 
 def parse_alias_change(body: bytes, key: str) -> AliasChange:
@@ -198,17 +210,19 @@ class _AliasDocument(BaseModel):
 def parse_alias_document(
     body: bytes, key: str, last_modified: datetime, revision: str | None = None
 ) -> Alias:
-    """Parse a stored alias; any defect raises CorruptDocumentError naming ``key``.
+    """Parse a stored alias; any defect raises CorruptDocumentError naming ``key`` (and
+    carrying ``revision``, so that a compare-and-swap can still replace it).
 
     ``versioned`` 1.x stores ``"unknown"`` as ``update_at`` and reads the object's
-    modification time instead; we do the same when the field holds no timestamp.
+    modification time instead; we do the same when the field holds no timestamp. A
+    timestamp that has no UTC form (before year 1 or after 9999 once converted) makes
+    the document corrupt. Versions are read in their canonical form (``"03"`` is
+    ``"3"``, as ``versioned`` 1.x writes it).
     """
     try:
         doc = _AliasDocument.model_validate_json(body)
-        for field in ("version", "secondary_version"):
-            value = getattr(doc, field)
-            if value is not None and value != LATEST:
-                parse_version(value, field)
+        version, secondary = (_canonical_version(doc.version), doc.secondary_version)
+        secondary = _canonical_version(secondary)
         try:
             update_at = _DATETIME.validate_python(doc.update_at)
         except ValidationError:
@@ -217,6 +231,14 @@ def parse_alias_document(
             update_at = update_at.replace(tzinfo=timezone.utc)
         if (doc.secondary_version is None) != (doc.secondary_version_s3uri is None):
             raise ValueError("secondary_version and secondary_version_s3uri disagree")
-        return Alias(**{**doc.model_dump(), "update_at": update_at, "revision": revision})
+        return Alias(
+            **{
+                **doc.model_dump(),
+                "update_at": update_at,
+                "version": version,
+                "secondary_version": secondary,
+                "revision": revision,
+            }
+        )
     except ValueError as err:  # pydantic's ValidationError and InvalidInputError included
-        raise CorruptDocumentError(key, str(err)) from err
+        raise CorruptDocumentError(key, str(err), revision) from err

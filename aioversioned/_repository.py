@@ -58,6 +58,12 @@ def _empty(_: int) -> bytes:
     return b""
 
 
+def _known(latest: ObjectInfo | None, records: Records) -> str | None:
+    """The sha256 LATEST's bytes are known to have: the record of its ETag (not its
+    metadata, which another tool may have written over other bytes; see _hashes.py)."""
+    return None if latest is None else records.sha256(None, latest.etag)
+
+
 async def _outcome(call: Callable[[], Awaitable[T]]) -> T | VersionConflictError:
     """The call's result, or the conflict it raised (for a caller to raise or not)."""
     try:
@@ -281,12 +287,11 @@ class AsyncRepository(ContentOperations):
             content_type = _validate.content_type(content_type)
         user_metadata = None if metadata is None else _validate.metadata(metadata, name)
         _transfer.check_callback(on_progress)
-        key = self.layout.version_key(name, None)
         async with task_group() as tg:
             # What LATEST is now is asked while the content is hashed (not for a stream:
             # it is asked once the stream was uploaded).
             asked = not isinstance(source, AsyncIterable)
-            current = Started(tg, partial(self._s3.head, key)) if asked else None
+            current = Started(tg, partial(self._latest_now, name)) if asked else None
             async with _sources.measured(
                 source, self._config.threshold, self._config.chunksize
             ) as body:
@@ -294,20 +299,32 @@ class AsyncRepository(ContentOperations):
                     return await self._put_stream(
                         name, body, content_type, user_metadata, on_progress
                     )
-                latest = await current.result() if current else await self._s3.head(key)
-                plan = plan_put(name, body.sha256, user_metadata, content_type, latest)
+                latest, records = (
+                    await current.result() if current else await self._latest_now(name)
+                )
+                plan = plan_put(
+                    name, body.sha256, user_metadata, content_type, latest, _known(latest, records)
+                )
                 if isinstance(plan, ObjectInfo):
                     return self._artifact(name, None, plan, body.sha256, unchanged=True)
                 written = await _transfer.upload(
                     self._s3,
-                    key,
+                    self.layout.version_key(name, None),
                     body,
                     self._config,
                     metadata=plan.metadata,
                     content_type=plan.content_type,
                     progress=_transfer.progress_counter(on_progress, body.size),
                 )
+                await self._hashes(name).vouch_latest(written.etag, body.sha256, records)
         return self._latest(name, written, body.sha256, body.size, plan)
+
+    async def _latest_now(self, name: str) -> tuple[ObjectInfo | None, Records]:
+        """LATEST's HEAD and the records of its sha256 (see _hashes.py), at once."""
+        return await both(
+            partial(self._s3.head, self.layout.version_key(name, None)),
+            partial(self._hashes(name).records, None),
+        )
 
     async def _put_stream(
         self,
@@ -330,7 +347,10 @@ class AsyncRepository(ContentOperations):
                 content_type=content_type,
                 progress=_transfer.progress_counter(on_progress, None),
             )
-            plan = plan_put(name, digest, user_metadata, content_type, await self._s3.head(key))
+            latest, records = await self._latest_now(name)
+            plan = plan_put(
+                name, digest, user_metadata, content_type, latest, _known(latest, records)
+            )
             if isinstance(plan, ObjectInfo):
                 return self._artifact(name, None, plan, digest, unchanged=True)
             try:
@@ -347,6 +367,7 @@ class AsyncRepository(ContentOperations):
                 raise VersionConflictError(
                     temp, "the uploaded stream was deleted (by a purge?) before it was copied"
                 ) from None
+            await self._hashes(name).vouch_latest(written.etag, digest, records)
         finally:
             # Left behind only if this fails too; purge_artifact() removes it then.
             with anyio.CancelScope(shield=True), contextlib.suppress(StorageError):
@@ -553,12 +574,8 @@ class AsyncRepository(ContentOperations):
         stays unused if it holds LATEST's bytes.
         """
         self.layout.check_name(name)
-        (latest, (retired, _)), (newest, record) = await both(
-            partial(
-                both,
-                partial(self._s3.head, self.layout.version_key(name, None)),
-                self._deletion(name).retired,
-            ),
+        ((latest, records), (retired, _)), (newest, record) = await both(
+            partial(both, partial(self._latest_now, name), self._deletion(name).retired),
             partial(
                 both,
                 partial(
@@ -571,12 +588,14 @@ class AsyncRepository(ContentOperations):
                     self._s3.first_numbered,
                     self.layout.published_dir(name),
                     lambda key: self.layout.parse_published_key(name, key)[0],
+                    # Past LATEST's records, which sort first ('~' after any ETag).
+                    self.layout.published_prefix(name, None) + "~",
                 ),
             ),
         )
         if latest is None:
             raise await self._not_found(name, None)
-        digest, latest = await self._sha256_of_latest(name, latest)
+        digest, latest = await self._sha256_of_latest(name, latest, records)
         following = (newest[0] if newest else 0) + 1
         claimed: int | VersionConflictError | None = None
         # A deleted (retired) newest version is never handed back as LATEST's.
@@ -620,12 +639,14 @@ class AsyncRepository(ContentOperations):
         return published
 
     async def _sha256_of_latest(
-        self, name: str, latest: ObjectInfo | None = None
+        self, name: str, latest: ObjectInfo | None = None, records: Records | None = None
     ) -> tuple[str, ObjectInfo]:
-        """LATEST's sha256 and what it is by then (HEAD first without ``latest``); the
-        sha256 is learned (streamed once) when another tool wrote LATEST without one."""
-        latest = latest or await self._head_version(name, None)
-        found = await self._hashes(name).of(None, latest)
+        """The sha256 LATEST's bytes are known to have and what it is by then (without
+        ``latest``: HEAD and records first): the record of its ETag, else learned by
+        streaming it once (another tool wrote it; its metadata may not tell its bytes)."""
+        if latest is None or records is None:
+            latest, records = await self._latest_now(name)
+        found = None if latest is None else await self._hashes(name).latest_sha256(latest, records)
         if found is None:
             raise await self._not_found(name, None)
         return found

@@ -30,7 +30,11 @@ def select_purge(
 
 def referenced_versions(targets: Iterable[str | None]) -> set[int]:
     """Version numbers among alias targets (``"LATEST"`` and None are not numbers)."""
-    return {int(target) for target in targets if target is not None and target.isdigit()}
+    return {
+        int(target)
+        for target in targets
+        if target is not None and target.isascii() and target.isdigit()  # ASCII only
+    }
 
 
 def alias_references(alias: Alias, version_of_uri: Callable[[str], int | None]) -> set[int]:

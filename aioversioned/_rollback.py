@@ -69,7 +69,9 @@ async def rollback(repo: AsyncRepository, name: str, alias: str, one_step: bool)
     current: Target | None = None
     at, expected = newest + 1, ABSENT  # a deleted alias: undoing the delete recreates it
     if state is not None:
-        current, expected = target_of(state.alias), state.alias.revision or ABSENT
+        # A document that can not be read has no target: any earlier one is restored.
+        current = None if state.alias is None else target_of(state.alias)
+        expected = state.revision
         restored = state.restores
         if restored is not None and restored <= newest:  # else not believed
             at = restored

@@ -33,6 +33,7 @@ from botocore.exceptions import (
 from ._tasks import gather
 from .errors import (
     BucketNotFoundError,
+    CorruptDocumentError,
     CredentialsNotFoundError,
     InvalidInputError,
     StorageError,
@@ -44,6 +45,7 @@ Guard = Callable[[str], Awaitable[None]]  # awaited before a conditional PutObje
 DELETE_BATCH = 1000  # the most keys one DeleteObjects request takes
 _LOST_ATTEMPTS = 5  # create-only writes sent again by us when their answer was lost
 _SEND_PIECE = 1 << 20  # what aiohttp is handed at a time: its buffer drains in between
+_READ_PIECE = 64 << 10  # a bounded read asks for this much at a time
 _MISSING_CODES = {"404", "NoSuchKey", "NotFound"}
 _CONFLICT_CODES = {"412", "PreconditionFailed", "ConditionalRequestConflict"}
 _NOT_MODIFIED_CODES = {"304", "NotModified"}
@@ -244,6 +246,44 @@ def _object_info(key: str, response: Mapping[str, Any], size: int) -> ObjectInfo
     )
 
 
+class TooLarge(CorruptDocumentError):
+    """A document larger than its reader takes. ``info`` tells what the GET found, and
+    ``revision`` is its ETag: a writer may still replace it (If-Match)."""
+
+    def __init__(
+        self, key: str, detail: str, revision: str | None = None, info: ObjectInfo | None = None
+    ) -> None:
+        super().__init__(key, detail, revision)
+        self.info = info
+
+
+async def _read_body(key: str, resp: Mapping[str, Any], limit: int | None) -> bytes:
+    """A GET's body, of at most ``limit`` bytes (None: any): a larger one raises TooLarge
+    from its Content-Length, or as soon as more arrived, so at most ``limit`` + 1 bytes
+    are ever held."""
+    async with resp["Body"] as stream:
+        if limit is None:
+            whole: bytes = await stream.read()
+            return whole
+        announced = resp.get("ContentLength")
+        if isinstance(announced, int) and announced > limit:
+            raise _too_large(key, resp, limit, f"{announced:,} bytes")
+        pieces: list[bytes] = []
+        held = 0
+        while piece := await stream.read(min(_READ_PIECE, limit + 1 - held)):
+            pieces.append(piece)
+            held += len(piece)
+            if held > limit:
+                raise _too_large(key, resp, limit, "more bytes than its Content-Length said")
+        return b"".join(pieces)
+
+
+def _too_large(key: str, resp: Mapping[str, Any], limit: int, size: str) -> TooLarge:
+    info = _object_info(key, resp, resp.get("ContentLength") or 0)
+    detail = f"{size}, more than the {limit:,} it may hold; not read"
+    return TooLarge(key, detail, info.etag.strip('"'), info)
+
+
 def parse_timestamp(value: Any) -> datetime:
     """botocore's timestamp parser, with a fast path for the ISO 8601 form of listings.
 
@@ -267,7 +307,7 @@ def server_time(response: Mapping[str, Any]) -> datetime | None:
     date = response.get("ResponseMetadata", {}).get("HTTPHeaders", {}).get("date")
     if not date:
         return None
-    with contextlib.suppress(TypeError, ValueError):
+    with contextlib.suppress(TypeError, ValueError, OverflowError):  # year 1 at +01:00
         return email.utils.parsedate_to_datetime(date).astimezone(timezone.utc)
     return None
 
@@ -480,24 +520,21 @@ class S3:
         count, size = resp.get("PartsCount"), resp.get("ContentLength")
         return (size, count) if isinstance(count, int) and isinstance(size, int) else None
 
-    async def get(self, key: str) -> tuple[bytes, ObjectInfo] | None:
-        """Body and metadata of ``key``, or None when it does not exist."""
+    async def get(self, key: str, *, limit: int | None) -> tuple[bytes, ObjectInfo] | None:
+        """Body and metadata of ``key``, or None when it does not exist.
+
+        ``limit``: the most bytes the caller takes (None: any size, for artifact
+        content). A larger object raises :class:`TooLarge` (a CorruptDocumentError)
+        from its Content-Length, before its body is read, or once the body passes the
+        limit: never more than ``limit`` + 1 bytes are held.
+        """
         try:
             async with self._request("GetObject", key, missing_ok=True):
                 resp = await self._client.get_object(**self._args(Key=key))
-                async with resp["Body"] as stream:
-                    body: bytes = await stream.read()
+                body = await _read_body(key, resp, limit)
         except ObjectMissing:
             return None
-        info = ObjectInfo(
-            key=key,
-            etag=quoted(resp["ETag"]),
-            last_modified=resp["LastModified"],
-            size=len(body),
-            metadata=resp.get("Metadata", {}),
-            content_type=resp.get("ContentType"),
-        )
-        return body, info
+        return body, _object_info(key, resp, len(body))
 
     async def put(
         self,
@@ -771,7 +808,7 @@ class S3:
     # -- large objects: streamed reads, ranges, multipart and conditional reads ---------
 
     async def get_if_changed(
-        self, key: str, etag: str
+        self, key: str, etag: str, *, limit: int | None
     ) -> tuple[bytes, ObjectInfo] | NotModified | None:
         """Like :meth:`get`, but NOT_MODIFIED (a 304 without a body) while ``key`` has ``etag``."""
         try:
@@ -782,8 +819,7 @@ class S3:
                     if err.response.get("Error", {}).get("Code") in _NOT_MODIFIED_CODES:
                         return NOT_MODIFIED
                     raise
-                async with resp["Body"] as stream:
-                    body: bytes = await stream.read()
+                body = await _read_body(key, resp, limit)
         except ObjectMissing:
             return None
         return body, _object_info(key, resp, len(body))

@@ -70,8 +70,12 @@ class AliasFollower:
 
     @property
     def error(self) -> BaseException | None:
-        """The last failure (a poll, a download, ``on_change``); None after a success."""
-        return self._follower.error
+        """The last failure (a poll, a download, ``on_change``); None after a success.
+
+        A failure that stopped the follower (a bug; its files are gone then) is shown
+        here at once, and ``close()`` raises it.
+        """
+        return self._failure or self._follower.error
 
     def pick(self, key: str | None = None) -> Artifact:
         """The version to serve, by the alias's weights (see ``Alias.pick_version``)."""

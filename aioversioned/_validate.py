@@ -182,7 +182,7 @@ def metadata(value: object, name: str) -> dict[str, str]:
 
 def bucket_owner(value: object) -> str | None:
     """None or a 12-digit AWS account id."""
-    if value is None or (isinstance(value, str) and re.fullmatch(r"\d{12}", value)):
+    if value is None or (isinstance(value, str) and re.fullmatch(r"[0-9]{12}", value)):
         return value
     raise InvalidInputError(
         "expected_bucket_owner", f"must be a 12-digit account id, got {value!r}"

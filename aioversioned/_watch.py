@@ -25,6 +25,7 @@ from collections.abc import AsyncGenerator
 import anyio
 
 from . import _keys, _validate
+from ._documents import ALIAS_LIMIT
 from ._history import revision
 from ._keys import Layout
 from ._models import Alias, parse_alias_document
@@ -111,9 +112,9 @@ class AliasWatch:
         Raises the S3 client's errors and CorruptDocumentError.
         """
         if self._etag is None:
-            found = await self._s3.get(self.key)
+            found = await self._s3.get(self.key, limit=ALIAS_LIMIT)
         else:
-            changed = await self._s3.get_if_changed(self.key, self._etag)
+            changed = await self._s3.get_if_changed(self.key, self._etag, limit=ALIAS_LIMIT)
             if changed is NOT_MODIFIED:
                 return self.current
             found = changed

@@ -128,12 +128,19 @@ class NothingToRollBackError(AioVersionedError, LookupError):
 
 
 class CorruptDocumentError(AioVersionedError, ValueError):
-    """A stored JSON document could not be parsed; ``key`` names the S3 object."""
+    """A stored document could not be read: it does not parse, or it is larger than its
+    kind may be; ``key`` names the S3 object.
 
-    def __init__(self, key: str, detail: str) -> None:
-        super().__init__(key, detail)
+    For an alias document, ``revision`` is the revision of the bad document:
+    ``put_alias(..., expected_revision=err.revision)`` replaces exactly it (a put_alias
+    without ``expected_revision`` replaces it too).
+    """
+
+    def __init__(self, key: str, detail: str, revision: str | None = None) -> None:
+        super().__init__(key, detail, revision)
         self.key = key
         self.detail = detail
+        self.revision = revision
 
     def __str__(self) -> str:
         return f"corrupt document at {self.key!r}: {self.detail}"

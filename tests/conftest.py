@@ -197,18 +197,28 @@ def weed_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Weed]:
         server.stop()
 
 
-# The contributors' fast path (README): ``python -m pytest -m "not slow"``. Slow: every
-# test on SeaweedFS (its moto twin stays in the fast path) and the modules that run whole
-# programs, soaks or builds. CI runs everything.
-SLOW_MODULES = frozenset(
+# The contributors' fast path (README): ``python -m pytest -m core``: the pure logic, the
+# repository's operations and their forced interleavings, on moto only (a test's SeaweedFS
+# case is left to the whole suite, as are whole programs, soaks and builds). CI runs all.
+CORE_MODULES = frozenset(
     {
-        "test_explorer",
-        "test_docs",
-        "test_bench_harness",
-        "test_bench_followers",
-        "test_quickstart",
-        "test_crash",
-        "test_faults",
+        "test_keys",
+        "test_validate",
+        "test_models",
+        "test_retention",
+        "test_latest",
+        "test_s3",
+        "test_exports",
+        "test_inputs",
+        "test_repository_async",
+        "test_safety",
+        "test_interleavings",
+        "test_lost_answers",
+        "test_sync",
+        "test_hostile_metadata",
+        "test_hostile_documents",
+        "test_read_back",
+        "test_upstream",
     }
 )
 
@@ -218,9 +228,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         callspec = getattr(item, "callspec", None)
         on_weed = callspec is not None and "seaweedfs" in callspec.params.values()
         uses_weed = any(name.startswith("weed") for name in getattr(item, "fixturenames", ()))
-        module = item.path.stem
-        if on_weed or uses_weed or module in SLOW_MODULES or item.get_closest_marker("seaweedfs"):
-            item.add_marker(pytest.mark.slow)
+        if item.path.stem in CORE_MODULES and not (on_weed or uses_weed):
+            item.add_marker(pytest.mark.core)
 
 
 @pytest.fixture(params=["moto", "seaweedfs"])

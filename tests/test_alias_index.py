@@ -57,7 +57,7 @@ async def test_a_changed_document_is_read_again(any_repo: AsyncRepository) -> No
     await any_repo.list_aliases("m")
     await any_repo.put_alias("m", "a03", 2)
     key = any_repo.layout.alias_key("m", "a07")
-    body = (await any_repo._s3.get(key))[0]  # type: ignore[index]
+    body = (await any_repo._s3.get(key, limit=None))[0]  # type: ignore[index]
     doc = json.loads(body)
     doc["version"] = "2"
     doc["version_s3uri"] = any_repo.layout.s3uri(any_repo.layout.version_key("m", 2))
@@ -98,7 +98,7 @@ async def test_an_index_entry_that_is_not_the_listed_document_is_not_believed(
     await _store(repo)
     await repo.list_aliases("m")
     index_key = repo.layout.alias_index_key("m")
-    stored = json.loads((await repo._s3.get(index_key))[0])  # type: ignore[index]
+    stored = json.loads((await repo._s3.get(index_key, limit=None))[0])  # type: ignore[index]
     etag, body = stored["documents"]["a01.json"]
     forged = json.loads(body)
     forged["version"] = "2"

@@ -7,6 +7,7 @@ import signal
 import sys
 import time
 from collections.abc import Iterator
+from functools import partial
 from types import FrameType
 from typing import Annotated
 
@@ -26,7 +27,7 @@ def quickstart() -> None:
         require_moto()
     except RuntimeError as err:
         fail(str(err))
-    _quickstart.run(console.print)
+    _quickstart.run(partial(console.print, markup=False))  # its lines hold S3 values
 
 
 def serve(

@@ -28,6 +28,7 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 from rich.table import Table
+from rich.text import Text
 
 from .._sync import Repository
 from ..errors import (
@@ -140,7 +141,7 @@ class Cli:
             yield None
             return
         columns = (
-            TextColumn("{task.description}"),
+            TextColumn("{task.description}", markup=False),
             BarColumn(),
             DownloadColumn(),
             TransferSpeedColumn(),
@@ -156,17 +157,21 @@ class Cli:
             yield update
 
     def table(self, title: str, columns: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
-        """A rich table on a terminal; tab-separated lines with a header line otherwise."""
+        """A rich table on a terminal; tab-separated lines with a header line otherwise.
+
+        Every cell is plain text, never rich markup: values come from the bucket, and an
+        alias named ``[/]`` is a markup error.
+        """
         console = Console(highlight=False, soft_wrap=True)
         if console.is_terminal:
-            table = Table(title=title, title_justify="left")
+            table = Table(title=Text(title), title_justify="left")
             for index, column in enumerate(columns):
                 # A revision is copied into --expect-revision: never cut or wrapped.
                 whole = column == "revision"
                 width = max((len(row[index]) for row in rows), default=0) if whole else None
                 table.add_column(column, no_wrap=whole, min_width=width)
             for row in rows:
-                table.add_row(*row)
+                table.add_row(*(Text(cell) for cell in row))
             console.print(table)
             return
         for line in [columns, *rows]:

@@ -64,7 +64,7 @@ def change_target(version: str | None, secondary: str | None, weight: int | None
 
 # -- argument parsing -------------------------------------------------------------------
 
-_DURATION_RE = re.compile(r"(\d+)([smhdw])")
+_DURATION_RE = re.compile(r"([0-9]+)([smhdw])")  # ASCII: \d takes any script's digits
 _DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
 
@@ -106,15 +106,18 @@ def parse_metadata(pairs: Sequence[str]) -> dict[str, str]:
     return metadata
 
 
+_STEP_RE = re.compile(r" *[0-9]{1,9} *")  # ASCII: int() also takes any script's digits
+
+
 def parse_steps(text: str) -> tuple[int, ...]:
     """``10,50,100`` to ``(10, 50, 100)``; the library checks their range and order."""
-    try:
-        return tuple(int(part) for part in text.split(","))
-    except ValueError:
+    parts = text.split(",")
+    if not all(_STEP_RE.fullmatch(part) for part in parts):
         raise typer.BadParameter(
             f"{text!r} is not a comma-separated list of percentages, e.g. 10,50,100",
             param_hint="'--steps'",
-        ) from None
+        )
+    return tuple(int(part) for part in parts)
 
 
 def parse_content(file: str) -> Path | BinaryIO:
