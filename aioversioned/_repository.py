@@ -26,6 +26,7 @@ from ._aliases import MARK_TTL
 from ._cache import content_cache
 from ._content import ContentOperations
 from ._copies import LocalCopies
+from ._flights import Flights
 from ._follow import AsyncAliasFollower, OnChange
 from ._hashes import Records
 from ._keys import LATEST, NAME_KEY, SHA256_KEY, Layout, VersionLike
@@ -122,7 +123,7 @@ class AsyncRepository(ContentOperations):
         }
         self._config = _transfer.transfer_config(multipart_threshold, multipart_chunksize)
         self._cache = content_cache(cache_dir, cache_max_bytes)
-        self._fills = {}
+        self._flights = Flights()
         self._alias_memo = {}
         self._stack: contextlib.AsyncExitStack | None = None
         self._s3_client: S3 | None = None
@@ -158,6 +159,7 @@ class AsyncRepository(ContentOperations):
         """Close the S3 client; the repository can not be used afterwards."""
         stack, self._stack, self._s3_client = self._stack, None, None
         if stack is not None:
+            await self._flights.aclose()  # their requests need the client
             await stack.aclose()
 
     # -- helpers -------------------------------------------------------------------------
