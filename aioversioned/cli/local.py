@@ -11,13 +11,9 @@ from types import FrameType
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
-from .. import _quickstart
 from .._local import LocalS3, fake_credentials, require_moto
 from .support import fail
-
-console = Console(highlight=False, soft_wrap=True)
 
 
 def quickstart() -> None:
@@ -26,7 +22,11 @@ def quickstart() -> None:
         require_moto()
     except RuntimeError as err:
         fail(str(err))
-    _quickstart.run(console.print)
+    from rich.console import Console  # here: the other commands start without rich
+
+    from .. import _quickstart  # the library's client: not paid by the other commands
+
+    _quickstart.run(Console(highlight=False, soft_wrap=True).print)
 
 
 def serve(
