@@ -134,11 +134,13 @@ class ContentOperations(AliasOperations):
 
         The bytes go to a temporary file next to ``path`` that replaces it only once
         their sha256 matched; on IntegrityError (or any error) ``path`` is left as it
-        was. Above ``multipart_threshold`` concurrent ranged GETs fetch the parts,
-        pinned to the object's ETag: VersionConflictError if LATEST is overwritten
-        meanwhile (download again). ``on_progress(done_bytes, total_bytes)`` is called
-        on the event loop as bytes arrive. With a ``cache_dir`` the file is copied from
-        the cache when it holds the content, and stored there after a download.
+        was. One GET streams it; above ``multipart_threshold``, concurrent ranged GETs
+        fetch the rest when a probe shows a second connection adds speed (see
+        docs/benchmarks.md). Requests are pinned to the object's ETag:
+        VersionConflictError if LATEST is overwritten meanwhile (download again).
+        ``on_progress(done_bytes, total_bytes)`` is called on the event loop as bytes
+        arrive. With a ``cache_dir`` the file is copied from the cache when it holds
+        the content, and stored there after a download.
         """
         self.layout.check_name(name)
         number = _keys.parse_version(version)
