@@ -19,6 +19,15 @@ FIFO with an entry's name is a miss, and a symlink is removed (the link, never i
 target). A store that fails (a directory in the way, a full disk, no permission) only
 skips caching and removes its temporary file; it never raises.
 
+Processes sharing the directory fill an entry once: the one that misses takes an
+exclusive ``flock`` on a lock file named after the entry (``.lock-<sha256>``) for the
+time of its download, and the others wait for the lock, then find the entry. The
+kernel drops the lock of a process that dies, so a crash never leaves a stale lock; the
+holder removes the file before it unlocks, and a process that locked a file since
+removed (its inode no longer the name's) tries again, so two never hold one entry's
+lock at once. Where ``fcntl`` is missing (Windows) or the lock file can not be made (a
+read-only cache), processes do not wait for each other and may download in parallel.
+
 Serving an entry sets its mtime (atime is unreliable: noatime, relatime). When the
 entries exceed ``max_bytes``, the least recently used are deleted; :func:`plan_eviction`
 decides which, without touching the disk.
@@ -39,10 +48,16 @@ from pathlib import Path
 from typing import IO
 
 from . import _validate
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: no cross-process fill lock
+    fcntl = None  # type: ignore[assignment]
 from .errors import InvalidInputError
 
 _ENTRY_RE = re.compile(r"[0-9a-f]{64}")
 TEMP_PREFIX = ".tmp-"
+LOCK_PREFIX = ".lock-"
 STALE_TEMP_SECONDS = 3600.0  # a temporary file this old was left by a writer that died
 _READ_SIZE = 1 << 20
 # O_NOFOLLOW: a symlink with an entry's name fails to open instead of leading out of the
@@ -53,6 +68,14 @@ _OPEN_FLAGS = (
     | getattr(os, "O_NONBLOCK", 0)
     | getattr(os, "O_BINARY", 0)
 )
+
+
+@dataclass(frozen=True)
+class FillLock:
+    """A cross-process lock on filling one entry; ``fd`` None when none could be taken."""
+
+    fd: int | None = None
+    path: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -220,6 +243,46 @@ class ContentCache:
             raise
         with contextlib.suppress(OSError):  # the directory removed meanwhile, say
             self.evict()
+
+    def try_lock_fill(self, sha256: str) -> FillLock | None:
+        """Lock the filling of ``sha256`` against other processes; None while one holds it.
+
+        Never blocks. A FillLock without ``fd`` means no lock can be had here (no fcntl,
+        a read-only directory, a symlink in the way): fill without one.
+        """
+        entry = self._path(sha256)
+        if entry is None or fcntl is None:
+            return FillLock()
+        path = self.directory / f"{LOCK_PREFIX}{entry.name}"
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
+        except OSError:
+            return FillLock()
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            named = os.stat(path, follow_symlinks=False)
+            mine = os.fstat(fd)
+        except BlockingIOError:  # another process fills it
+            os.close(fd)
+            return None
+        except FileNotFoundError:  # its holder removed it as we locked: try again
+            os.close(fd)
+            return None
+        except OSError:
+            os.close(fd)
+            return FillLock()
+        if (named.st_dev, named.st_ino) != (mine.st_dev, mine.st_ino):  # replaced: again
+            os.close(fd)
+            return None
+        return FillLock(fd, path)
+
+    def unlock_fill(self, lock: FillLock) -> None:
+        """Release a lock of :meth:`try_lock_fill`: the file goes first, then the lock."""
+        if lock.fd is None or lock.path is None:
+            return
+        _unlink(lock.path)
+        os.close(lock.fd)
 
     def evict(self) -> None:
         """Delete stale temporary files and least recently used entries beyond ``max_bytes``."""

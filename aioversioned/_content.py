@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from functools import partial
 
 import anyio
 import anyio.to_thread
@@ -15,6 +17,7 @@ import anyio.to_thread
 from . import _download, _keys, _transfer, _validate
 from ._aliases import AliasOperations
 from ._cache import ContentCache
+from ._flights import Flights
 from ._hashes import Hashes
 from ._keys import VersionLike
 from ._models import Artifact
@@ -24,6 +27,24 @@ from ._transfer import OnProgress, TransferConfig
 from .errors import ArtifactNotFoundError, IntegrityError, InvalidInputError
 
 DEFAULT_CHUNK_SIZE = 1 << 20
+_LOCK_POLL_MAX = 0.25  # seconds between tries of a fill lock another process holds
+
+
+@asynccontextmanager
+async def _filling(cache: ContentCache, sha256: str, size: int) -> AsyncIterator[None]:
+    """Hold the cross-process lock on filling ``sha256``, waiting while another process
+    fills it (the lock goes with a process that dies, so the wait ends)."""
+    if size > cache.max_bytes:  # never stored: waiting would only queue the downloads
+        yield
+        return
+    delay = 0.01
+    while (lock := await anyio.to_thread.run_sync(cache.try_lock_fill, sha256)) is None:
+        await anyio.sleep(delay)
+        delay = min(2 * delay, _LOCK_POLL_MAX)
+    try:
+        yield
+    finally:
+        cache.unlock_fill(lock)  # two quick system calls, never skipped by a cancellation
 
 
 class ContentOperations(AliasOperations):
@@ -31,7 +52,7 @@ class ContentOperations(AliasOperations):
 
     _config: TransferConfig
     _cache: ContentCache | None
-    _fills: dict[str, anyio.Event]  # sha256 -> set when this repository's download ends
+    _flights: Flights[bytes]  # reads of versions in progress, shared by their callers
     _artifact: Callable[[str, int | None, ObjectInfo, str | None], Artifact]  # AsyncRepository
 
     def _hashes(self, name: str) -> Hashes:
@@ -53,13 +74,38 @@ class ContentOperations(AliasOperations):
         on a mismatch (an object another tool wrote without one is hashed and its
         sha256 recorded, so later reads are checked). With a
         ``cache_dir``, a HEAD finds the version's sha256 and a cached copy is served
-        without a GET; concurrent misses of one content share a single download.
+        without a GET; processes sharing the directory download a content once.
+        Concurrent calls for one version share one read and get the same ``bytes``
+        object (a LATEST call only shares a read begun after it was called, so it never
+        returns content older than the call); cancelling one call leaves the read to
+        the others, and a failed read fails its callers and is not remembered.
         """
         self.layout.check_name(name)
         number = _keys.parse_version(version)
-        if self._cache is None:
+        return await self._flights.share(
+            (name, number), partial(self._content, name, number), fresh=number is None
+        )
+
+    async def _content(self, name: str, number: int | None) -> bytes:
+        """One read of a version's bytes: from the cache, or one GET that fills it."""
+        cache = self._cache
+        if cache is None:
             return (await self._fetch(name, number))[0]
-        return await self._cached_content(self._cache, name, number)
+        info = await self._head_version(name, number)
+        sha256 = await self._hashes(name).known(number, info)
+        if sha256 is None:  # written by another tool: the download tells its sha256
+            body, actual = await self._fetch(name, number)
+            await anyio.to_thread.run_sync(cache.store_bytes, actual, body)
+            return body
+        data = await anyio.to_thread.run_sync(cache.read, sha256)
+        if data is not None:
+            return data
+        async with _filling(cache, sha256, info.size):
+            data = await anyio.to_thread.run_sync(cache.read, sha256)  # another process's
+            if data is None:
+                data, actual = await self._fetch(name, number)  # LATEST may have moved on: fine
+                await anyio.to_thread.run_sync(cache.store_bytes, actual, data)
+        return data
 
     async def _fetch(self, name: str, number: int | None) -> tuple[bytes, str]:
         """One GET of a version, verified; returns the bytes and their sha256."""
@@ -76,29 +122,6 @@ class ContentOperations(AliasOperations):
             raise IntegrityError(info.key, expected, actual)
         return body, actual
 
-    async def _cached_content(self, cache: ContentCache, name: str, number: int | None) -> bytes:
-        info = await self._head_version(name, number)
-        sha256 = await self._hashes(name).known(number, info)
-        if sha256 is None:  # written by another tool: the download tells its sha256
-            body, actual = await self._fetch(name, number)
-            await anyio.to_thread.run_sync(cache.store_bytes, actual, body)
-            return body
-        while (data := await anyio.to_thread.run_sync(cache.read, sha256)) is None:
-            filling = self._fills.get(sha256)
-            if filling is None:
-                break
-            await filling.wait()  # then read what it stored, or download if it stored nothing
-        if data is not None:
-            return data
-        self._fills[sha256] = filling = anyio.Event()
-        try:
-            data, actual = await self._fetch(name, number)  # LATEST may have moved on: fine
-            await anyio.to_thread.run_sync(cache.store_bytes, actual, data)
-        finally:
-            del self._fills[sha256]
-            filling.set()
-        return data
-
     async def download_artifact(
         self,
         name: str,
@@ -111,11 +134,13 @@ class ContentOperations(AliasOperations):
 
         The bytes go to a temporary file next to ``path`` that replaces it only once
         their sha256 matched; on IntegrityError (or any error) ``path`` is left as it
-        was. Above ``multipart_threshold`` concurrent ranged GETs fetch the parts,
-        pinned to the object's ETag: VersionConflictError if LATEST is overwritten
-        meanwhile (download again). ``on_progress(done_bytes, total_bytes)`` is called
-        on the event loop as bytes arrive. With a ``cache_dir`` the file is copied from
-        the cache when it holds the content, and stored there after a download.
+        was. One GET streams it; above ``multipart_threshold``, concurrent ranged GETs
+        fetch the rest when a probe shows a second connection adds speed (see
+        docs/benchmarks.md). Requests are pinned to the object's ETag:
+        VersionConflictError if LATEST is overwritten meanwhile (download again).
+        ``on_progress(done_bytes, total_bytes)`` is called on the event loop as bytes
+        arrive. With a ``cache_dir`` the file is copied from the cache when it holds
+        the content, and stored there after a download.
         """
         self.layout.check_name(name)
         number = _keys.parse_version(version)

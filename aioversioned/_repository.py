@@ -27,6 +27,7 @@ from ._content import ContentOperations
 from ._copies import LocalCopies, local_suffix
 from ._deletion import Deletion
 from ._doctor import PutConditionsGuard, ServerCheck, check_server
+from ._flights import Flights
 from ._follow import AsyncAliasFollower, OnChange
 from ._hashes import Records
 from ._keys import LATEST, NAME_KEY, SHA256_KEY, Layout, VersionLike
@@ -141,7 +142,7 @@ class AsyncRepository(ContentOperations):
         self._require_conditions = _validate.flag(
             require_conditional_writes, "require_conditional_writes"
         )
-        self._fills = {}
+        self._flights = Flights()
         self._alias_memo = {}
         self._stack: contextlib.AsyncExitStack | None = None
         self._s3_client: S3 | None = None
@@ -181,6 +182,7 @@ class AsyncRepository(ContentOperations):
         """Close the S3 client; the repository can not be used afterwards."""
         stack, self._stack, self._s3_client = self._stack, None, None
         if stack is not None:
+            await self._flights.aclose()  # their requests need the client
             await stack.aclose()
 
     # -- helpers -------------------------------------------------------------------------

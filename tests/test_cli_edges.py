@@ -149,6 +149,90 @@ def test_shell_completion(runner: CliRunner) -> None:
     assert done.stdout.split() == ["alias"], (done.stdout, done.stderr)
 
 
+_HEAVY = ("aiobotocore", "botocore", "pydantic", "aiohttp")
+
+
+# (A command's own --help does import pydantic: typer 0.29 coerces the root's option
+# values through it once a subcommand is named. The library's client stays out.)
+@pytest.mark.parametrize("argv", [["--version"], ["--help"]])
+def test_version_and_help_do_not_import_the_client(argv: list[str]) -> None:
+    code = (
+        "import sys\n"
+        "from aioversioned.cli import main\n"
+        "sys.argv[0] = 'aioversioned'\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        f"print(sorted({{m.split('.')[0] for m in sys.modules}} & set({_HEAVY!r})))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, *argv], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == "[]", done.stdout
+
+
+def _complete(words: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    variables = {
+        **os.environ,
+        **(env or {}),
+        "_AIOVERSIONED_COMPLETE": "complete_bash",
+        "COMP_WORDS": words,
+        "COMP_CWORD": str(len(words.split(" ")) - 1),
+    }
+    return subprocess.run([_script()], capture_output=True, text=True, env=variables, timeout=60)
+
+
+def test_completion_offers_artifact_names_and_aliases(
+    repo: Repository, bucket: str, endpoint_url: str
+) -> None:
+    for name in ("model", "mobile", "data"):
+        repo.put_artifact(name, b"x")
+        repo.publish_artifact_version(name)
+    repo.put_alias("model", "prod", 1)
+    repo.put_alias("model", "stage", 1)
+    where = f"--bucket {bucket} --endpoint-url {endpoint_url}"
+    done = _complete(f"aioversioned show {where} mo")
+    assert (done.stdout.split(), done.stderr) == (["mobile", "model"], "")
+    done = _complete(f"aioversioned {where} alias history model ")
+    assert (done.stdout.split(), done.stderr) == (["prod", "stage"], "")
+    # The bucket from the environment, as the command would read it.
+    done = _complete(
+        f"aioversioned alias rm --endpoint-url {endpoint_url} model s",
+        {"AIOVERSIONED_BUCKET": bucket},
+    )
+    assert (done.stdout.split(), done.stderr) == (["stage"], "")
+
+
+def test_completion_fails_quietly_and_fast(bucket: str) -> None:
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    start = time.monotonic()
+    done = _complete(
+        f"aioversioned show --bucket {bucket} --endpoint-url http://127.0.0.1:{port} m"
+    )
+    took = time.monotonic() - start
+    assert (done.returncode, done.stdout.split(), done.stderr) == (0, [], "")
+    assert took < 40  # the imports under load, plus at most 2 s of trying
+    done = _complete("aioversioned show m")  # no bucket: nothing to ask
+    assert (done.returncode, done.stdout.split(), done.stderr) == (0, [], "")
+
+
+def test_alias_history_shows_whole_times_on_80_columns(cli: Any, repo: Repository) -> None:
+    for data in (b"1", b"2", b"3"):
+        repo.put_artifact("m", data)
+        repo.publish_artifact_version("m")
+    repo.put_alias("m", "prod", 1)
+    repo.put_alias("m", "prod", 2, secondary_version=3, secondary_version_weight=10)
+    out = ok(cli("alias", "history", "m", "prod", env={**TERMINAL, "COLUMNS": "80"})).stdout
+    text = re.sub(r"\x1b\[[0-9;]*m", "", out)
+    assert max(len(line) for line in text.splitlines()) <= 80
+    rows = [line for line in text.splitlines() if line.startswith("│ ") and line[2].isdigit()]
+    assert len(rows) == 2
+    for row in rows:
+        assert re.search(r"│ \d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ │", row), text
+    assert "…" not in text  # a narrow column wraps, nothing is cut
+
+
 # -- errors in the command line's words ---------------------------------------------------
 
 

@@ -7,11 +7,12 @@ import aioversioned.errors
 
 
 def test_all_is_exactly_the_public_names() -> None:
+    for name in aioversioned.__all__:  # the classes are imported on first use
+        assert getattr(aioversioned, name) is not None
     public = {name for name in vars(aioversioned) if not name.startswith("_")}
     public -= {"cli", "errors"}  # submodules
     assert public == set(aioversioned.__all__) - {"__version__"}
-    for name in aioversioned.__all__:
-        assert getattr(aioversioned, name) is not None
+    assert set(dir(aioversioned)) >= set(aioversioned.__all__)
 
 
 def test_errors_tree() -> None:

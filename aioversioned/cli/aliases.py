@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from functools import partial
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
-from .._models import Alias
 from ..errors import AliasNotFoundError, ArtifactNotFoundError
 from .options import AliasArgument, Group, JsonOption, NameArgument, repo_command
 from .support import Cli, found
 from .text import alias_target, change_target, when
+
+if TYPE_CHECKING:
+    from .._models import Alias
 
 app = typer.Typer(
     cls=Group,

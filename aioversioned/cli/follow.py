@@ -29,17 +29,18 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
-from typing import Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
-from .._follow import named_versions
-from .._models import Alias
-from .._sidecar import ServedFolder
-from .._sync_follow import AliasFollower
 from .options import AliasArgument, JsonOption, NameArgument
 from .support import Cli
 from .text import alias_target
+
+if TYPE_CHECKING:  # imported by the commands: --help and the others start without them
+    from .._models import Alias
+    from .._sidecar import ServedFolder
+    from .._sync_follow import AliasFollower
 
 POLL = 0.1  # the main thread wakes up this often, so that signals are handled at once
 STOP_GRACE = 5.0  # seconds a stopped --exec command gets between SIGTERM and SIGKILL
@@ -214,6 +215,9 @@ def follow(
     printed on stderr and retried; the last good files stay served. SIGTERM stops it
     (exit 0), Ctrl-C too (exit 130).
     """
+    from .._follow import named_versions
+    from .._sidecar import ServedFolder
+
     words = shlex.split(exec_command) if exec_command is not None else []
     if exec_command is not None and not words:
         raise typer.BadParameter("an empty command", param_hint="'--exec'")

@@ -12,13 +12,9 @@ from types import FrameType
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
-from .. import _quickstart
 from .._local import LocalS3, fake_credentials, require_moto
 from .support import fail
-
-console = Console(highlight=False, soft_wrap=True)
 
 
 def quickstart() -> None:
@@ -27,7 +23,12 @@ def quickstart() -> None:
         require_moto()
     except RuntimeError as err:
         fail(str(err))
-    _quickstart.run(partial(console.print, markup=False))  # its lines hold S3 values
+    from rich.console import Console  # here: the other commands start without rich
+
+    from .. import _quickstart  # the library's client: not paid by the other commands
+
+    # Its lines hold S3 values: printed as text, never as rich markup.
+    _quickstart.run(partial(Console(highlight=False, soft_wrap=True).print, markup=False))
 
 
 def serve(

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 import typer
 from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 
+from .complete import alias_names, artifact_names
 from .support import DEFAULT_PREFIX, Cli, Connection
 
 CONNECTION_PANEL = "Connection"
@@ -156,10 +157,16 @@ JsonOption = Annotated[
 ]
 
 NameArgument = Annotated[
-    str, typer.Argument(metavar="NAME", help="Artifact name.", show_default=False)
+    str,
+    typer.Argument(
+        metavar="NAME", help="Artifact name.", show_default=False, autocompletion=artifact_names
+    ),
 ]
 AliasArgument = Annotated[
-    str, typer.Argument(metavar="ALIAS", help="Alias name.", show_default=False)
+    str,
+    typer.Argument(
+        metavar="ALIAS", help="Alias name.", show_default=False, autocompletion=alias_names
+    ),
 ]
 
 # typer 0.26 and later vendor click: its classes are reached through typer only.

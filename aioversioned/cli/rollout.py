@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import shlex
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import anyio
 import typer
 
-from .._models import Alias
 from .options import AliasArgument, JsonOption, NameArgument
 from .support import Cli, Connection
 from .text import alias_target, parse_duration, parse_steps
+
+if TYPE_CHECKING:
+    from .._models import Alias
 
 DEFAULT_STEPS = "10,50,100"
 DEFAULT_BAKE = "5m"

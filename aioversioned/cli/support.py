@@ -14,23 +14,11 @@ import sys
 import traceback
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 from urllib.parse import urlsplit
 
 import typer
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    TextColumn,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
-)
-from rich.table import Table
-from rich.text import Text
 
-from .._sync import Repository
 from ..errors import (
     AioVersionedError,
     ArtifactNotFoundError,
@@ -46,6 +34,14 @@ from ..errors import (
 CONNECT_TIMEOUT = 2.0
 MAX_ATTEMPTS = 3
 DEFAULT_PREFIX = "versioned-artifacts"
+
+# rich and the library's client are imported where used: ``--version``, ``--help`` and
+# completion start without them (aiobotocore, botocore and pydantic take most of a second).
+if TYPE_CHECKING:
+    from .._sync import Repository
+
+# Table columns shown whole on a narrow terminal: revisions and times (``updated``).
+_WHOLE_COLUMNS = ("revision", "updated")
 
 # The library's ``on_progress(done_bytes, total_bytes)`` callback.
 OnProgress = Callable[[int, int | None], object]
@@ -64,6 +60,8 @@ class Connection:
 
     def open(self) -> Repository:
         """Connect (no request is sent until the first call)."""
+        from .._sync import Repository
+
         return Repository(
             self.bucket,
             self.prefix,
@@ -136,6 +134,16 @@ class Cli:
 
         Yields the ``on_progress`` callback for the library, or None when no bar is shown.
         """
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            DownloadColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+            TransferSpeedColumn,
+        )
+
         console = Console(stderr=True)
         if self.quiet or not console.is_terminal:
             yield None
@@ -162,14 +170,20 @@ class Cli:
         Every cell is plain text, never rich markup: values come from the bucket, and an
         alias named ``[/]`` is a markup error.
         """
+        from rich.console import Console
+        from rich.table import Table
+        from rich.text import Text
+
         console = Console(highlight=False, soft_wrap=True)
         if console.is_terminal:
             table = Table(title=Text(title), title_justify="left")
             for index, column in enumerate(columns):
-                # A revision is copied into --expect-revision: never cut or wrapped.
-                whole = column == "revision"
+                # A revision is copied into --expect-revision, a time read at a glance:
+                # never cut or wrapped; the other columns wrap in the width left.
+                whole = column in _WHOLE_COLUMNS
                 width = max((len(row[index]) for row in rows), default=0) if whole else None
-                table.add_column(column, no_wrap=whole, min_width=width)
+                # fold: a word wider than its column breaks over lines, never cut to "…".
+                table.add_column(column, no_wrap=whole, min_width=width, overflow="fold")
             for row in rows:
                 table.add_row(*(Text(cell) for cell in row))
             console.print(table)

@@ -5,12 +5,14 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 import typer
 
 from .. import _validate
-from .._models import Alias, AliasChange, Artifact
+
+if TYPE_CHECKING:  # pydantic is imported by the commands that read documents
+    from .._models import Alias, AliasChange, Artifact
 
 # -- formatting ---------------------------------------------------------------------------
 
