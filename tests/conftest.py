@@ -209,15 +209,12 @@ CORE_MODULES = frozenset(
         "test_latest",
         "test_s3",
         "test_exports",
-        "test_inputs",
         "test_repository_async",
         "test_safety",
         "test_interleavings",
         "test_lost_answers",
         "test_sync",
-        "test_hostile_metadata",
         "test_hostile_documents",
-        "test_read_back",
         "test_upstream",
     }
 )
