@@ -182,6 +182,21 @@ def decode_stem(stem: str) -> int | None:
     return number
 
 
+def _numbered_key(directory: str, number: int) -> str:
+    """The key of version ``number``'s entry in a folder of them (claims, tombstones)."""
+    if not 1 <= number <= MAX_VERSION:
+        raise ValueError(number)
+    return f"{directory}{encode_stem(number)}"
+
+
+def _parse_numbered_key(directory: str, key: str) -> int:
+    """Inverse of :func:`_numbered_key`; ValueError for a key that is not one."""
+    number = decode_stem(key.removeprefix(directory))
+    if number is None or not key.startswith(directory):
+        raise ValueError(key)
+    return number
+
+
 def _check_utf8(value: str, argument: str) -> None:
     """Keys are UTF-8: refuse a str that does not encode (a lone surrogate)."""
     try:
@@ -349,15 +364,10 @@ class Layout:
         return f"{self.prefix}/{name}/{_META_DIR}/claims/"
 
     def claim_key(self, name: str, number: int) -> str:
-        if not 1 <= number <= MAX_VERSION:
-            raise ValueError(number)
-        return f"{self.claims_dir(name)}{encode_stem(number)}"
+        return _numbered_key(self.claims_dir(name), number)
 
     def parse_claim_key(self, name: str, key: str) -> int:
-        number = decode_stem(key.removeprefix(self.claims_dir(name)))
-        if number is None:
-            raise ValueError(key)
-        return number
+        return _parse_numbered_key(self.claims_dir(name), key)
 
     def upload_key(self, name: str, token: str) -> str:
         """Where a streamed upload lands before it is copied to LATEST."""
@@ -397,16 +407,11 @@ class Layout:
 
     def retired_key(self, name: str, number: int) -> str:
         """Tombstone of a deleted version whose bytes are not removed yet (see _deletion)."""
-        if not 1 <= number <= MAX_VERSION:
-            raise ValueError(number)
-        return f"{self.retired_dir(name)}{encode_stem(number)}"
+        return _numbered_key(self.retired_dir(name), number)
 
     def parse_retired_key(self, name: str, key: str) -> int:
         """The version number of a tombstone; ValueError if foreign."""
-        number = decode_stem(key.removeprefix(self.retired_dir(name)))
-        if number is None or not key.startswith(self.retired_dir(name)):
-            raise ValueError(key)
-        return number
+        return _parse_numbered_key(self.retired_dir(name), key)
 
     def history_dir(self, name: str, alias: str) -> str:
         return f"{self.prefix}/{name}/{_META_DIR}/history/{alias}/"
