@@ -12,7 +12,7 @@ import json
 import os
 import random
 from collections.abc import AsyncIterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -25,6 +25,7 @@ from aioversioned import (
     IntegrityError,
     InvalidInputError,
     VersionInUseError,
+    _deletion,
     _keys,
 )
 from aioversioned._s3 import ObjectInfo
@@ -183,6 +184,9 @@ async def test_a_version_the_aws_cli_wrote_is_learned_once_and_then_read_from_it
     assert (await repo.publish_artifact_version("app")).version == "4"
     _, deleted = await repo.purge_artifact_versions("app", 1, 0)
     assert [a.version for a in deleted] == ["3", "2", "1"]
+    with pytest.MonkeyPatch.context() as patch:  # past the grace period: bytes and records go
+        patch.setattr(_deletion, "GRACE", timedelta(0))
+        await repo.purge_artifact_versions("app", 1, 0)
     assert await repo._s3.list_all(repo.layout.published_prefix("app", 3)) == []
 
 
@@ -232,7 +236,8 @@ async def test_s3fs_setxattr_spelling_is_the_same_key(
     )
     log = RequestLog(repo)
     assert (await repo.get_artifact_version("app", 1)).sha256 == sha(b"payload")
-    assert log.sent == ["HeadObject"]  # read from the metadata, not streamed
+    # The version's HEAD and its tombstone's: the sha256 read from the metadata, not streamed.
+    assert log.sent == ["HeadObject", "HeadObject"]
     assert await repo.get_artifact_content("app", 1) == b"payload"
 
 
