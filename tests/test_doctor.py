@@ -133,9 +133,12 @@ async def test_check_server_reports_what_the_server_enforces(
     check = await any_repo.check_server()
     assert_check(check, HOLDING[server], any_endpoint)
     # Nothing left behind, the artifact untouched, and no listing shows scratch keys.
-    assert scratch(any_endpoint, any_repo.layout.bucket) == [
+    left = scratch(any_endpoint, any_repo.layout.bucket)
+    # LATEST, and the record of its sha256 that the put wrote beside it.
+    assert [key for key in left if "/.aioversioned/" not in key] == [
         any_repo.layout.version_key("app", None)
     ]
+    assert [key for key in left if "aioversioned-doctor" in key] == []
     assert await any_repo.list_artifact_names() == ["app"]
 
 
@@ -264,7 +267,7 @@ async def test_conditional_writes_are_refused_where_the_server_ignores_them(
     # succeeded, so none with the right one) and a DeleteObjects.
     assert [op for op, _ in scratch_requests(faults)] == ["PutObject"] * 3 + ["DeleteObjects"]
     assert await repo.list_aliases("app") == []
-    assert [key for key in scratch(endpoint_url, bucket) if "/.aioversioned" in key] == []
+    assert [key for key in scratch(endpoint_url, bucket) if "aioversioned-doctor" in key] == []
 
 
 async def test_the_opt_out_writes_without_the_guarantees(
