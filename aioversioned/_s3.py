@@ -261,7 +261,10 @@ async def _read_body(key: str, resp: Mapping[str, Any], limit: int | None) -> by
     """A GET's body, of at most ``limit`` bytes (None: any): a larger one raises TooLarge
     from its Content-Length, or as soon as more arrived, so at most ``limit`` + 1 bytes
     are ever held."""
-    async with resp["Body"] as stream:
+    # The body itself, not what its ``async with`` gives: aiobotocore 2.x gives aiohttp's
+    # response there, whose read() takes no size.
+    stream = resp["Body"]
+    async with stream:
         if limit is None:
             whole: bytes = await stream.read()
             return whole
