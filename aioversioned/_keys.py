@@ -18,6 +18,11 @@ the seconds it runs (:meth:`Layout.scratch_key`). Layout under
     .aioversioned/retired/999999_000001  deleted versions whose bytes are not removed yet
     .aioversioned/published/999999_000001_{etag}_{sha256}  sha256 of published versions
     .aioversioned/aliases-index.json    alias documents by ETag, read by list_aliases
+
+and, right under the prefix, objects (never folders: ``versioned`` 1.x lists folders as
+artifacts) whose names start with '.', as no artifact's does::
+
+    .aioversioned-name-{name}           the artifact has a version (see _names.py)
 """
 
 from __future__ import annotations
@@ -42,6 +47,7 @@ _WIDTH = 6
 _LATEST_STEM = "000000_LATEST"
 _META_DIR = ".aioversioned"
 _SCRATCH = ".aioversioned-doctor-"
+_NAME_MARKER = ".aioversioned-name-"
 _HISTORY_WIDTH = 12
 _HISTORY_LIMIT = 1_000_000_000_000  # 10 ** _HISTORY_WIDTH
 MAX_SEQUENCE = 99_999_999_999
@@ -429,6 +435,24 @@ class Layout:
         if not 1 <= number <= MAX_SEQUENCE:
             raise ValueError(key)  # another tool's key: see MAX_SEQUENCE
         return number
+
+    def name_marker_key(self, name: str) -> str:
+        return f"{self.name_markers_prefix}{name}"
+
+    @property
+    def name_markers_prefix(self) -> str:
+        return f"{self.prefix}/{_NAME_MARKER}"
+
+    def parse_name_marker(self, key: str) -> str:
+        """The artifact name of a marker's key; ValueError if it is not one."""
+        return validate_name(key.removeprefix(self.name_markers_prefix))
+
+    @property
+    def hidden_end(self) -> str:
+        """A key after every hidden object right under the prefix (a name marker, a
+        scratch object: '.' then characters below '~') and before every artifact's
+        folder (a name starts with a letter, a digit or '_')."""
+        return f"{self.prefix}/.~"
 
     def scratch_key(self, run: str, part: str) -> str:
         """A scratch object of the server check ``run``.

@@ -33,6 +33,7 @@ from ._hashes import Records
 from ._keys import LATEST, NAME_KEY, SHA256_KEY, Layout, VersionLike
 from ._latest import Write, asked_content_type, plan_put, user_metadata
 from ._models import Alias, Artifact
+from ._names import Names
 from ._retention import alias_references, select_purge
 from ._rollback import rollback
 from ._rollout import Check, OnStep, run_rollout
@@ -236,6 +237,10 @@ class AsyncRepository(ContentOperations):
 
         return Deletion(self._s3, self.layout, name, users)
 
+    @property
+    def _names(self) -> Names:
+        return Names(self._s3, self.layout)
+
     # -- artifacts -----------------------------------------------------------------------
 
     async def bootstrap(self) -> None:
@@ -318,6 +323,8 @@ class AsyncRepository(ContentOperations):
                     content_type=plan.content_type,
                     progress=_transfer.progress_counter(on_progress, body.size),
                 )
+                if latest is None:  # created: see _names.py
+                    tg.start_soon(self._names.mark, name)
                 await self._hashes(name).vouch_latest(written.etag, body.sha256, records)
         return self._latest(name, written, body.sha256, body.size, plan)
 
@@ -369,7 +376,10 @@ class AsyncRepository(ContentOperations):
                 raise VersionConflictError(
                     temp, "the uploaded stream was deleted (by a purge?) before it was copied"
                 ) from None
-            await self._hashes(name).vouch_latest(written.etag, digest, records)
+            async with task_group() as tg:
+                if latest is None:  # created: see _names.py
+                    tg.start_soon(self._names.mark, name)
+                await self._hashes(name).vouch_latest(written.etag, digest, records)
         finally:
             # Left behind only if this fails too; purge_artifact() removes it then.
             with anyio.CancelScope(shield=True), contextlib.suppress(StorageError):
@@ -448,27 +458,17 @@ class AsyncRepository(ContentOperations):
     async def list_artifact_names(self) -> list[str]:
         """Names of all artifacts in the repository, sorted.
 
-        An artifact is a folder with a version (LATEST or a number) under ``versions/``:
-        one listing of the folders, then one small listing of each, ``max_concurrency``
-        at a time. A folder without a version is left out: what ``purge_artifact``
-        leaves on a server that keeps empty folders (SeaweedFS), or aliases alone.
+        An artifact is a folder with a version (LATEST or a number) under ``versions/``.
+        Two listings at once (one request per 1,000 names each): the folders, and the
+        name markers this library keeps beside them (``.aioversioned-name-{name}``,
+        written by ``put_artifact``). A folder without a marker (an artifact written
+        by ``versioned`` 1.x, what ``purge_artifact`` leaves on a server that keeps
+        empty folders such as SeaweedFS, aliases alone) is asked for a version with
+        one small listing, ``max_concurrency`` at a time; one that has a version gets
+        its marker, so the next call does not ask again (unless the credentials may
+        only read).
         """
-        root = self.layout.root
-        names = []
-        for folder in await self._s3.list_dirs(root):
-            name = folder.removeprefix(root).rstrip("/")
-            with contextlib.suppress(InvalidInputError):
-                names.append(_keys.validate_name(name))
-        found = await gather((partial(self._has_version, name) for name in names), self._s3.limit)
-        return sorted(name for name, has in zip(names, found, strict=True) if has)
-
-    async def _has_version(self, name: str) -> bool:
-        async for page in self._s3.pages(self.layout.versions_dir(name), page_size=8):
-            for info in page:
-                with contextlib.suppress(ValueError):
-                    self.layout.parse_version_key(name, info.key)
-                    return True
-        return False
+        return await self._names.all()
 
     async def list_artifact_suffixes(self, name: str) -> list[str]:
         """The suffixes that ``name`` has versions with, sorted (``""`` for none).
@@ -886,6 +886,7 @@ class AsyncRepository(ContentOperations):
         mark, so a publish or alias change running meanwhile may leave objects behind.
         """
         self.layout.check_name(name)
+        await self._names.unmark(name)  # first: a purge that stops halfway is listed
         await self._purge_prefix(self.layout.artifact_dir(name))
 
     async def purge_all(self) -> None:

@@ -768,9 +768,12 @@ class S3:
             times.append(when)
         return found, times[0]
 
-    async def list_dirs(self, prefix: str) -> list[str]:
-        """The immediate sub-folders of ``prefix`` (common prefixes), with their trailing ``/``."""
+    async def list_dirs(self, prefix: str, *, start_after: str | None = None) -> list[str]:
+        """The immediate sub-folders of ``prefix`` (common prefixes), with their trailing
+        ``/``; with ``start_after``, only those after that key."""
         kwargs = self._args(Prefix=prefix, Delimiter="/")
+        if start_after:
+            kwargs["StartAfter"] = start_after
         dirs: list[str] = []
         while True:
             async with self._request("ListObjectsV2", prefix):

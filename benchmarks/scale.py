@@ -50,6 +50,7 @@ from .proxy import KEEP_ALIVE_UPSTREAM_SLOTS, DelayProxy
 from .store import (
     SHA256_KEY,
     aliases_dir,
+    name_marker_key,
     published_key,
     version_key,
     version_number,
@@ -577,6 +578,8 @@ async def _seed_name_range(client: Any, bucket: str, group: str, first: int, end
             await client.put_object(
                 Bucket=bucket, Key=version_key(PREFIX, name, None), Body=_body(name, None)
             )
+            # As aioversioned's put_artifact leaves it when it creates an artifact.
+            await client.put_object(Bucket=bucket, Key=name_marker_key(PREFIX, name), Body=b"")
 
         return run
 

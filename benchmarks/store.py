@@ -27,6 +27,11 @@ def version_key(prefix: str, name: str, number: int | None) -> str:
     return f"{prefix}/{name}/versions/{stem}"
 
 
+def name_marker_key(prefix: str, name: str) -> str:
+    """The empty object aioversioned's put_artifact leaves when it creates ``name``."""
+    return f"{prefix}/.aioversioned-name-{name}"
+
+
 def versions_dir(prefix: str, name: str) -> str:
     """Folder of all versions of ``name``, ending in ``/``."""
     return f"{prefix}/{name}/versions/"

@@ -381,6 +381,11 @@ async def test_a_folder_without_a_version_is_not_an_artifact(
     aws_cp(repo, note, repo.layout.aliases_dir("orphan") + "prod.json")  # aliases only
     stray = repo.layout.versions_dir("stray") + "readme.txt"
     await repo._s3.put(stray, b"not a version")
+    # versioned's purge leaves this library's name marker; where the server keeps the
+    # empty folder (SeaweedFS) the name is listed until purged here (docs: _names.py).
+    kept_folder = repo.layout.artifact_dir("gone") in await repo._s3.list_dirs(repo.layout.root)
+    assert await repo.list_artifact_names() == (["gone", "kept"] if kept_folder else ["kept"])
+    await repo.purge_artifact("gone")
     assert await repo.list_artifact_names() == ["kept"]
     await repo.put_artifact("purged", b"back")
     assert await repo.list_artifact_names() == ["kept", "purged"]
