@@ -445,7 +445,10 @@ class Layout:
 
     def parse_name_marker(self, key: str) -> str:
         """The artifact name of a marker's key; ValueError if it is not one."""
-        return validate_name(key.removeprefix(self.name_markers_prefix))
+        name = key.removeprefix(self.name_markers_prefix)
+        if name == key:
+            raise ValueError(key)
+        return validate_name(name)
 
     @property
     def hidden_end(self) -> str:

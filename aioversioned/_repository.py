@@ -459,14 +459,14 @@ class AsyncRepository(ContentOperations):
         """Names of all artifacts in the repository, sorted.
 
         An artifact is a folder with a version (LATEST or a number) under ``versions/``.
-        Two listings at once (one request per 1,000 names each): the folders, and the
-        name markers this library keeps beside them (``.aioversioned-name-{name}``,
-        written by ``put_artifact``). A folder without a marker (an artifact written
-        by ``versioned`` 1.x, what ``purge_artifact`` leaves on a server that keeps
-        empty folders such as SeaweedFS, aliases alone) is asked for a version with
-        one small listing, ``max_concurrency`` at a time; one that has a version gets
-        its marker, so the next call does not ask again (unless the credentials may
-        only read).
+        One listing of the folders and of the name markers this library keeps beside
+        them (``.aioversioned-name-{name}``, written by ``put_artifact``): one request
+        up to about 500 names, then two per 1,000 in the round trips of one. A folder
+        without a marker (an artifact written by ``versioned`` 1.x, what
+        ``purge_artifact`` leaves on a server that keeps empty folders such as
+        SeaweedFS, aliases alone) is asked for a version with one small listing,
+        ``max_concurrency`` at a time; one that has a version gets its marker, so the
+        next call does not ask again (unless the credentials may only read).
         """
         return await self._names.all()
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from functools import partial
 
 import pytest
 
 from aioversioned import AsyncRepository, StorageError
+from aioversioned._tasks import gather
 from tests.foreign import bsm_for, endpoint_of, peer_of
 from tests.interpose import Interposer
 
@@ -30,8 +32,41 @@ async def test_names_are_two_listings_not_one_per_name(any_repo: AsyncRepository
     await repo.publish_artifact_version(names[0])
     faults = Interposer(repo)
     assert await repo.list_artifact_names() == names
-    assert sorted(faults.sent("ListObjectsV2")) == [repo.layout.root, repo.layout.root + MARKER]
+    assert faults.sent("ListObjectsV2") == [repo.layout.root]  # markers and folders: one page
     assert faults.sent("PutObject") == []
+
+
+async def strays(repo: AsyncRepository, count: int) -> None:
+    """``count`` markers without a folder, sorting after those of real names."""
+    keys = [f"{repo.layout.root}{MARKER}zz{i:04d}" for i in range(count)]
+    await gather((partial(repo._s3.put, key, b"") for key in keys), 32)
+
+
+async def test_a_first_page_of_markers_only_is_followed_by_two_listings_at_once(
+    repo: AsyncRepository,
+) -> None:
+    for name in ("a", "b"):
+        await repo.put_artifact(name, b"1")
+    await strays(repo, 1_000)  # the first page holds markers only
+    faults = Interposer(repo)
+    assert await repo.list_artifact_names() == ["a", "b"]
+    listed = faults.sent("ListObjectsV2")
+    assert listed[0] == repo.layout.root
+    assert sorted(listed[1:]) == [repo.layout.root, repo.layout.root + MARKER]
+    assert per_name_listings(faults) == []
+
+
+async def test_a_first_page_with_folders_is_followed_by_the_folders(
+    repo: AsyncRepository,
+) -> None:
+    names = [f"n{i:02d}" for i in range(12)]
+    for name in names:
+        await repo.put_artifact(name, b"1")
+    await strays(repo, 980)  # 992 markers, then the first folders, in the first page
+    faults = Interposer(repo)
+    assert await repo.list_artifact_names() == names
+    assert faults.sent("ListObjectsV2") == [repo.layout.root, repo.layout.root]
+    assert per_name_listings(faults) == []
 
 
 async def test_a_name_written_by_versioned_is_asked_once_then_marked(
