@@ -17,6 +17,8 @@ from pathlib import Path
 from packaging.markers import Marker
 
 LOCK = Path(__file__).resolve().parent / "constraints.txt"
+# What venv itself installs on older Pythons, which nothing here needs or pins.
+SEEDED = {"setuptools"}
 
 
 def canonical(name: str) -> str:
@@ -41,6 +43,8 @@ def main() -> None:
     pins = locked()
     installed = {canonical(d.metadata["Name"]): d.version for d in distributions()}
     for name in sorted(installed):
+        if name in SEEDED and name not in pins:
+            continue
         if name != "aioversioned" and installed[name] != pins.get(name):
             print(f"{name}: installed {installed[name]}, lock {pins.get(name, '-')}")
 
