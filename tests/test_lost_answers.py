@@ -11,6 +11,7 @@ the server was sent.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -127,3 +128,31 @@ async def test_a_read_on_a_closed_pooled_connection_is_sent_again_at_once(
     _lost_on_pooled_connection(sent)
     # Sent again below botocore, as aiohttp did before: no retry and no back-off.
     assert len(sent) == 2 and botocore_sent == ["GetObject"], (sent, botocore_sent)
+
+
+async def test_a_delete_whose_tombstone_answer_was_lost_deletes_the_version_once(
+    lossy: AsyncRepository, proxy: LostAnswerProxy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for content in (b"one", b"two", b"three"):
+        await lossy.put_artifact("m", content)
+        await lossy.publish_artifact_version("m")
+    tombstone = "/" + lossy.layout.retired_key("m", 2).split("/", 1)[1]
+    proxy.lose("PUT", tombstone)
+
+    assert await lossy.delete_artifact_version("m", 2) == ()
+
+    assert [v.version for v in await lossy.list_artifact_versions("m")] == ["LATEST", "3", "1"]
+    sent = proxy.requests("PUT", tombstone)
+    _lost_on_pooled_connection(sent)
+    assert len(sent) == 1, sent  # create-only: never sent again, the key is read instead
+    # Its collection, whose DeleteObjects answer is lost too: botocore sends the POST
+    # again (nothing below it does), and the bytes and the tombstone go.
+    monkeypatch.setattr("aioversioned._deletion.GRACE", timedelta(0))
+    bucket_path = f"/{lossy.layout.bucket}"
+    proxy.lose("POST", bucket_path)
+    await lossy.delete_artifact_version("m", 1)
+    assert len([s for s in proxy.requests("POST", bucket_path) if s.lost]) == 1
+    assert await lossy._s3.head(lossy.layout.version_key("m", 2)) is None
+    assert await lossy._s3.head(lossy.layout.retired_key("m", 2)) is None
+    await lossy.put_artifact("m", b"four")
+    assert (await lossy.publish_artifact_version("m")).version == "4"
