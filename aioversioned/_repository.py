@@ -719,12 +719,14 @@ class AsyncRepository(ContentOperations):
             except ObjectMissing:
                 raise ArtifactNotFoundError(name, LATEST) from None
             except RetriedConflict:
-                # A retry lost: if the target exists, the first attempt made it, since
-                # only this call holds the number's claim.
-                if (info := await self._s3.head(target)) is not None:
-                    return await self._described(name, number, info), info.etag
-                digest, latest = await self._sha256_of_latest(name)
-                continue
+                # The answer was lost: if the target exists, the attempt made it, since
+                # only this call holds the number's claim. What it copied is checked
+                # below as any copy's: where CopySourceIfMatch is ignored (moto) it may
+                # be a newer LATEST, under the sha256 read before.
+                if (info := await self._s3.head(target)) is None:
+                    digest, latest = await self._sha256_of_latest(name)
+                    continue
+                written = WriteResult(info.etag, info.last_modified)
             except VersionConflictError:
                 if await self._s3.head(target) is not None:
                     # Only a writer that ignores claims (versioned 1.x) can get here.
