@@ -990,8 +990,9 @@ class AsyncRepository(ContentOperations):
         puts the alias back where it started (one compare-and-swap write) and raises
         RolloutFailedError. Another writer moving the alias stops the rollout with
         VersionConflictError, their change untouched. A cancelled rollout leaves the
-        alias where it is; ``resume=True`` continues from the step it is at (without
-        it, an alias mid-way to a version is refused with VersionConflictError).
+        alias where it is; ``resume=True`` continues from the step it is at, baked and
+        checked again even at a weight not in ``steps`` (without it, an alias mid-way
+        to a version is refused with VersionConflictError).
         ``on_step(alias)`` is called on the event loop after each step is written.
         Returns the alias as the rollout left it.
         """
