@@ -176,11 +176,10 @@ class LocalCopies:
         publish, and the purge deleted the aliases, so an alias that names the new
         version is a new document, whose followers must not get the old one's
         description (its file, if still held, or a download that never matches). A
-        content that
-        is held already is not downloaded again; concurrent calls for one content share
-        a download. Raises the repository's errors (StorageError, IntegrityError,
-        ArtifactNotFoundError, ...) and VersionConflictError when LATEST changed between
-        its HEAD and its download; nothing is held then.
+        content that is held already is not downloaded again; concurrent calls for one
+        content share a download. Raises the repository's errors (StorageError,
+        IntegrityError, ArtifactNotFoundError, ...) and VersionConflictError when LATEST
+        changed between its HEAD and its download; nothing is held then.
         """
         folder = self._folder
         if folder is None:
