@@ -133,7 +133,8 @@ class LocalCopies:
         self._opening = anyio.Lock()
         self._holds: dict[str, int] = {}  # sha256 -> holds
         self._fills: dict[str, anyio.Lock] = {}  # sha256 -> held while it is downloaded
-        self._known: dict[tuple[str, str], Artifact] = {}  # numbered versions never change
+        # A numbered version's description, and the alias revision it was made for.
+        self._known: dict[tuple[str, str], tuple[str, Artifact]] = {}
         self._describing: dict[tuple[str, str], anyio.Lock] = {}  # held during its HEAD
 
     @property
@@ -166,19 +167,24 @@ class LocalCopies:
                 if owner is not None:
                     os.close(owner)
 
-    async def acquire(self, name: str, version: str) -> tuple[Artifact, Path]:
+    async def acquire(self, name: str, version: str, revision: str | None) -> tuple[Artifact, Path]:
         """Hold a verified copy of ``version`` of ``name``: its description and its file.
 
-        A numbered version is described once (a HEAD), LATEST every time. A content that
-        is held already is not downloaded again; concurrent calls for one content share
-        a download. Raises the repository's errors (StorageError, IntegrityError,
-        ArtifactNotFoundError, ...) and VersionConflictError when LATEST changed between
-        its HEAD and its download; nothing is held then.
+        ``revision`` is that of the alias document that names the version. A numbered
+        version is described (a HEAD) once per revision, LATEST every time: a number
+        names other bytes only after ``purge_artifact`` (claims included) and a new
+        publish, and the purge deleted the aliases, so an alias that names the new
+        version is a new document, whose followers must not get the old one's
+        description (its file, if still held, or a download that never matches). A
+        content that is held already is not downloaded again; concurrent calls for one
+        content share a download. Raises the repository's errors (StorageError,
+        IntegrityError, ArtifactNotFoundError, ...) and VersionConflictError when LATEST
+        changed between its HEAD and its download; nothing is held then.
         """
         folder = self._folder
         if folder is None:
             raise RuntimeError("LocalCopies.open() first")
-        artifact = await self._describe(name, version)
+        artifact = await self._describe(name, version, revision)
         sha256 = artifact.sha256
         if not _keys.is_sha256(sha256):  # never a path from the bucket
             raise CorruptDocumentError(artifact.s3uri, f"sha256 {sha256!r} is not 64 hex digits")
@@ -188,15 +194,17 @@ class LocalCopies:
             self._holds[sha256] = self._holds.get(sha256, 0) + 1
         return artifact, folder / f"{sha256}{self._suffix}"
 
-    async def _describe(self, name: str, version: str) -> Artifact:
-        """A numbered version's description, from one HEAD however many ask at once."""
-        if version == _keys.LATEST:
+    async def _describe(self, name: str, version: str, revision: str | None) -> Artifact:
+        """A numbered version's description for the alias ``revision`` that names it,
+        from one HEAD however many ask at once."""
+        if version == _keys.LATEST or revision is None:
             return await self._source.get_artifact_version(name, version)
         async with self._describing.setdefault((name, version), anyio.Lock()):
-            artifact = self._known.get((name, version))
-            if artifact is None:
-                artifact = await self._source.get_artifact_version(name, version)
-                self._known[(name, version)] = artifact
+            known = self._known.get((name, version))
+            if known is not None and known[0] == revision:
+                return known[1]
+            artifact = await self._source.get_artifact_version(name, version)
+            self._known[(name, version)] = (revision, artifact)
         return artifact
 
     async def _download(self, folder: Path, name: str, version: str, sha256: str) -> None:

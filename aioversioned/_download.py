@@ -14,7 +14,7 @@ import anyio
 import anyio.to_thread
 
 from ._cache import new_temp_file
-from ._s3 import S3, ObjectInfo
+from ._s3 import S3, ObjectInfo, RangeIgnored
 from ._tasks import task_group
 from ._transfer import PARTS_IN_FLIGHT, TransferConfig, part_ranges
 from .errors import InvalidInputError
@@ -110,7 +110,9 @@ async def download(
     tells. Why the second part: SeaweedFS's stream brought its first part at 23-30
     MB/s and the whole 300 MiB at 200 MB/s. The probe costs one part's request; the
     speeds decide how bytes are fetched, never what is accepted: the sha256 covers
-    every byte, whoever fetched it.
+    every byte, whoever fetched it. A server that answers the probe with other bytes
+    than its range (one that ignores Range sends the whole object) gets the stream
+    alone; one that does so later fails the download with a StorageError.
     Raises VersionConflictError when the object changes meanwhile.
     """
     digest = hashlib.sha256()
@@ -125,7 +127,10 @@ async def download(
     async def probe(stream_done: anyio.Event) -> None:
         await stream.measured.wait()
         begun, streamed = time.monotonic(), stream.done
-        data = await s3.get_range(info.key, *last, if_match=info.etag)
+        try:
+            data = await s3.get_range(info.key, *last, if_match=info.etag)
+        except RangeIgnored:
+            return  # a server that ignores Range: the stream brings everything
         together, seconds = len(data) + stream.done - streamed, time.monotonic() - begun
         if not stream_done.is_set() and ranges_pay(stream.alone, together, seconds):
             probed[last[0]] = data

@@ -196,7 +196,7 @@ class AsyncAliasFollower:
         held: list[tuple[Artifact, Path]] = []
 
         async def one(version: str) -> tuple[Artifact, Path]:
-            found = await self._copies.acquire(self.name, version)
+            found = await self._copies.acquire(self.name, version, alias.revision)
             held.append(found)
             return found
 

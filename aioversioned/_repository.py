@@ -719,12 +719,14 @@ class AsyncRepository(ContentOperations):
             except ObjectMissing:
                 raise ArtifactNotFoundError(name, LATEST) from None
             except RetriedConflict:
-                # A retry lost: if the target exists, the first attempt made it, since
-                # only this call holds the number's claim.
-                if (info := await self._s3.head(target)) is not None:
-                    return await self._described(name, number, info), info.etag
-                digest, latest = await self._sha256_of_latest(name)
-                continue
+                # The answer was lost: if the target exists, the attempt made it, since
+                # only this call holds the number's claim. What it copied is checked
+                # below as any copy's: where CopySourceIfMatch is ignored (moto) it may
+                # be a newer LATEST, under the sha256 read before.
+                if (info := await self._s3.head(target)) is None:
+                    digest, latest = await self._sha256_of_latest(name)
+                    continue
+                written = WriteResult(info.etag, info.last_modified)
             except VersionConflictError:
                 if await self._s3.head(target) is not None:
                     # Only a writer that ignores claims (versioned 1.x) can get here.
@@ -988,8 +990,9 @@ class AsyncRepository(ContentOperations):
         puts the alias back where it started (one compare-and-swap write) and raises
         RolloutFailedError. Another writer moving the alias stops the rollout with
         VersionConflictError, their change untouched. A cancelled rollout leaves the
-        alias where it is; ``resume=True`` continues from the step it is at (without
-        it, an alias mid-way to a version is refused with VersionConflictError).
+        alias where it is; ``resume=True`` continues from the step it is at, baked and
+        checked again even at a weight not in ``steps`` (without it, an alias mid-way
+        to a version is refused with VersionConflictError).
         ``on_step(alias)`` is called on the event loop after each step is written.
         Returns the alias as the rollout left it.
         """

@@ -19,7 +19,8 @@ alone), waits ``bake`` seconds, and asks ``check()``. What comes where, and why:
    like every alias write), and raises RolloutFailedError naming the step and reason.
 5. A cancelled rollout (Ctrl-C during a bake, say) leaves the alias where it is; with
    ``resume=True`` the next rollout re-enters the step the alias is at (its bake and
-   check again) and continues from there.
+   check again, whether its weight is one of ``steps`` or not) and continues from
+   there.
 """
 
 from __future__ import annotations
@@ -82,8 +83,8 @@ def step_target(start: str, to_version: str, weight: int) -> Target:
 class Plan:
     """Where a rollout started (where a rollback goes) and the steps it has left.
 
-    The first step may be the one the alias is at already (a resumed rollout): it is
-    not written again, only baked and checked.
+    The first step may be the one the alias is at already (a resumed rollout), one of
+    the rollout's steps or not: it is not written again, only baked and checked.
     """
 
     start: Target
@@ -141,8 +142,10 @@ def plan(
             f"the alias is mid-way to version {to_version} ({weight}%); "
             "pass resume=True (--resume) to continue that rollout",
         )
-    left = tuple(step for step in steps if step >= weight)
-    return Plan(Target(current.version), left) if left else None
+    # The weight it is at first, one of ``steps`` or not: baked and checked before
+    # more picks go to ``to_version``, as a step written now would be.
+    left = tuple(step for step in steps if step > weight)
+    return Plan(Target(current.version), (weight, *left))
 
 
 async def _passes(check: Check | None) -> tuple[bool, str, BaseException | None]:
@@ -199,7 +202,8 @@ async def run_rollout(
     if todo is None:
         return current
     for weight in todo.steps:
-        step = weights.index(weight) + 1
+        # Step 0: the weight a resumed rollout found the alias at, not one of steps.
+        step = weights.index(weight) + 1 if weight in weights else 0
         # 2. The step's write, compare-and-swap on what the rollout read or wrote last.
         wanted = step_target(todo.start.version, target_version, weight)
         if target_of(current) != wanted:

@@ -73,6 +73,11 @@ class RetriedConflict(VersionConflictError):
     """
 
 
+class RangeIgnored(StorageError):
+    """A ranged GET answered with other bytes than those asked for (a server or proxy
+    that ignores Range answers 200 with the whole object)."""
+
+
 class _ResendRefused(Exception):
     """A create-only write botocore would send again: its first attempt may have landed."""
 
@@ -867,14 +872,33 @@ class S3:
     async def get_range(self, key: str, first: int, last: int, *, if_match: str) -> bytes:
         """Bytes ``first`` to ``last`` (inclusive) of ``key``, only while it has ETag ``if_match``.
 
-        Raises ObjectMissing when the key is gone and VersionConflictError when it changed.
+        Raises ObjectMissing when the key is gone, VersionConflictError when it changed,
+        and RangeIgnored when the server answers with other bytes than those asked for
+        (some servers and proxies ignore Range: a 200 with the whole object, whose body
+        is then not read). At most the range's size plus one byte is held.
         """
+        size = last - first + 1
         async with self._request("GetObject", key, missing_ok=True):
             resp = await self._client.get_object(
                 **self._args(Key=key, Range=f"bytes={first}-{last}", IfMatch=if_match)
             )
-            async with resp["Body"] as stream:
-                body: bytes = await stream.read()
+            status = resp.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            answered = str(resp.get("ContentRange") or "none")
+            body = b""
+            if status == 206 and answered.startswith(f"bytes {first}-{last}/"):
+                body = await _read_body(key, resp, size)
+            else:
+                async with resp["Body"]:  # closed with its body unread
+                    pass
+            if len(body) != size:
+                raise RangeIgnored(
+                    "GetObject",
+                    self.bucket,
+                    key,
+                    "RangeIgnored",
+                    f"asked for bytes {first}-{last}, the server answered status {status}, "
+                    f"Content-Range {answered}, {len(body):,} bytes read",
+                )
         return body
 
     async def create_multipart(

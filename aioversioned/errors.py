@@ -195,7 +195,8 @@ class IntegrityError(AioVersionedError):
 class RolloutFailedError(AioVersionedError):
     """A rollout's check failed, and the alias was put back where the rollout started.
 
-    ``step`` is the failed step (1 for the first of ``steps``) and ``weight`` its percent
+    ``step`` is the failed step (1 for the first of ``steps``; 0 for the weight a resumed
+    rollout found the alias at, when it is not one of ``steps``) and ``weight`` its percent
     of picks for ``version`` (100: the alias pointed at it alone); ``reason`` says why
     the check failed (an exception it raised is also the ``__cause__``);
     ``restored_version`` is the version the alias points at again.

@@ -527,3 +527,29 @@ async def test_folders_left_by_a_dead_follower_are_removed_by_the_next(
         assert not mine.exists()
     finally:
         os.close(holder)
+
+
+async def test_a_purged_and_republished_version_is_served_with_its_new_bytes(
+    repo: AsyncRepository, writer: AsyncRepository
+) -> None:
+    """Issue 21, E3: purge_artifact takes the claims too, so version 1 can be published
+    again with other bytes. The followers of a repository that knew the old version 1
+    must serve the new one: a follower open all along (it held the old file) once it
+    sees the new alias, and a follower opened afterwards."""
+    await publish(repo, ONE)
+    await repo.put_alias("m", "prod", 1)
+    with anyio.fail_after(HANG):
+        async with repo.follow_alias("m", "prod", interval=FAST) as first:
+            assert first.path(1).read_bytes() == ONE
+            await writer.purge_artifact("m")
+            await publish(writer, TWO)
+            moved = await writer.put_alias("m", "prod", 1)
+            await until(lambda: first.alias.revision == moved.revision)
+            async with repo.follow_alias("m", "prod", interval=FAST) as second:
+                for follower in (first, second):
+                    assert follower.pick().sha256 == sha(TWO)
+                    assert follower.path(1).read_bytes() == TWO
+                    assert follower.error is None
+        # Opened alone, after the others closed.
+        async with repo.follow_alias("m", "prod", interval=FAST) as third:
+            assert (third.pick().sha256, third.path(1).read_bytes()) == (sha(TWO), TWO)

@@ -765,3 +765,45 @@ async def test_publish_claims_while_it_reads_a_version_another_tool_wrote(
     published = await publishing.result()
     assert (published.version, published.sha256) == ("2", hashlib.sha256(b"two").hexdigest())
     assert await any_repo.get_artifact_content("m", 2) == b"two"
+
+
+@pytest.mark.parametrize("writer", ["aioversioned", "another tool"])
+async def test_a_copy_whose_answer_was_lost_reports_the_sha256_of_the_bytes_it_copied(
+    any_repo: AsyncRepository, writer: str
+) -> None:
+    """Issue 21, E3: LATEST changes after the publish read its sha256 and before its
+    copy reaches the server; the copy's answer is lost, so the publish decides from the
+    version it finds. Where CopySourceIfMatch is ignored (moto), that version holds the
+    new LATEST: the sha256 reported must be that of its bytes, not the one read before.
+
+    Written by another tool, LATEST has no sha256 of ours: the publish hashed it and its
+    copy carries that sha256 in new metadata, over whatever bytes the copy took.
+    """
+    layout = any_repo.layout
+    latest = layout.version_key("m", None)
+
+    async def put_latest(content: bytes) -> None:
+        if writer == "aioversioned":
+            await any_repo.put_artifact("m", content)
+        else:  # no metadata, no record: as `aws s3 cp` would
+            await any_repo._s3.put(latest, content)
+
+    await put_latest(b"first")
+    faults = Interposer(any_repo)
+    claiming = faults.hold("PutObject", layout.claim_key("m", 1))
+    faults.drop_after("CopyObject", layout.version_key("m", 1))
+    publishing = Task()
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(publishing.run, lambda: any_repo.publish_artifact_version("m"))
+        await arrive(claiming)  # LATEST's sha256 is read; its copy comes next
+        await put_latest(b"second, longer")
+        claiming.release()
+    published = await publishing.result()
+    held = await any_repo._s3.get(layout.version_key("m", int(published.version)), limit=None)
+    assert held is not None
+    assert published.sha256 == hashlib.sha256(held[0]).hexdigest()
+    assert held[0] in (b"first", b"second, longer")
+    # Every reader agrees: the version's bytes are verified against that sha256.
+    assert await any_repo.get_artifact_content("m", published.version) == held[0]
+    described = await any_repo.get_artifact_version("m", published.version)
+    assert described.sha256 == published.sha256

@@ -85,9 +85,12 @@ def test_plan_resumed_at_100_checks_that_step_again() -> None:
 
 def test_plan_resumed_mid_way_reenters_its_step() -> None:
     assert plan(KEY, Target("1", "2", 50), None, "2", STEPS, True) == Plan(Target("1"), (50, 100))
-    assert plan(KEY, Target("1", "2", 30), None, "2", STEPS, True) == Plan(Target("1"), (50, 100))
+    # At a weight not in steps: that weight first, baked and checked (issue 21, E3).
+    assert plan(KEY, Target("1", "2", 30), None, "2", STEPS, True) == Plan(
+        Target("1"), (30, 50, 100)
+    )
     assert plan(KEY, Target("1", "2", 50), None, "2", (10, 50), True) == Plan(Target("1"), (50,))
-    assert plan(KEY, Target("1", "2", 60), None, "2", (10, 50), True) is None
+    assert plan(KEY, Target("1", "2", 60), None, "2", (10, 50), True) == Plan(Target("1"), (60,))
 
 
 def test_plan_refuses_an_alias_mid_way() -> None:
@@ -361,3 +364,37 @@ def test_sync_rollout(sync_repo: Repository) -> None:
     with pytest.raises(RolloutFailedError):
         sync_repo.rollout("m", "prod", 1, steps=(100,), bake=0, check=lambda: False)
     assert sync_repo.get_alias("m", "prod").version == "2"
+
+
+async def test_a_rollout_resumed_at_a_weight_not_in_its_steps_checks_it_first(
+    three: AsyncRepository,
+) -> None:
+    """Issue 21, E3: the alias is split at 30% (an operator's put_alias, a rollout with
+    other steps). Resumed with steps 10, 50, 100, the rollout bakes and checks the 30%
+    it found before it writes 50%, as a fresh step would; a failed check there puts the
+    alias back and nothing more was exposed."""
+    await three.put_alias("m", "prod", 1, 2, 30)
+    checked: list[tuple[Any, ...]] = []
+
+    async def check() -> bool:
+        checked.append(shape(await three.get_alias("m", "prod")))
+        return False
+
+    with anyio.fail_after(HANG), pytest.raises(RolloutFailedError) as info:
+        await three.rollout("m", "prod", 2, bake=0, check=check, resume=True)
+    assert checked == [("1", "2", 30)]
+    assert (info.value.step, info.value.weight, info.value.restored_version) == (0, 30, "1")
+    assert "step 0 (30%)" in str(info.value)
+    assert await history(three) == [("1", None, None), ("1", "2", 30), ("1", None, None)]
+    # Passing, it goes on from there.
+    await three.put_alias("m", "prod", 1, 2, 30)
+    checked.clear()
+
+    async def passes() -> bool:
+        checked.append(shape(await three.get_alias("m", "prod")))
+        return True
+
+    with anyio.fail_after(HANG):
+        final = await three.rollout("m", "prod", 2, bake=0, check=passes, resume=True)
+    assert shape(final) == ("2", None, None)
+    assert checked == [("1", "2", 30), ("1", "2", 50), ("2", None, None)]

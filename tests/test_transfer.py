@@ -26,12 +26,14 @@ from aioversioned import (
     IntegrityError,
     InvalidInputError,
     Repository,
+    StorageError,
     VersionConflictError,
     _download,
     _sources,
     _transfer,
 )
 from aioversioned._s3 import S3, _BytesPayload, _BytesReader
+from tests.faultproxy import FaultProxy
 from tests.s3log import RequestLog
 
 MiB = 1 << 20
@@ -660,3 +662,54 @@ async def test_put_asks_for_latest_while_it_hashes(
     written = await repo.put_artifact("m", data)
     assert written.sha256 == sha(data)
     assert await repo.get_artifact_content("m") == data
+
+
+# -- a server (or proxy) that ignores Range: a ranged GET answered 200 with the whole body
+
+THIRTY_TWO = random.Random(9).randbytes(32 * MiB)  # 7 parts of 5 MiB (the last 2 MiB)
+
+
+async def test_a_server_that_ignores_range_still_gives_a_verified_download(
+    endpoint_url: str, bucket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The probe's ranged GET gets the whole object (200): the stream goes on alone.
+
+    Before, the probe's 32 MiB were taken as its 2 MiB part and the parts after the
+    stream were written at their offsets whole: with fewer slots than parts left (2
+    here, as any object of more than PARTS_IN_FLIGHT parts after the stream), the parts
+    waiting to be hashed held every slot and the download hung.
+    """
+    monkeypatch.setattr(_download, "ranges_pay", lambda *_: True)
+    monkeypatch.setattr(_download, "PARTS_IN_FLIGHT", 2)
+    write = _download._Stream._write
+
+    def slow(self: Any, piece: bytes) -> None:
+        time.sleep(0.05)  # in its worker thread: the probe comes back mid-stream
+        write(self, piece)
+
+    monkeypatch.setattr(_download._Stream, "_write", slow)
+    with FaultProxy(endpoint_url, rate=0.0, strip=("Range",)) as proxy:
+        async with AsyncRepository(
+            bucket,
+            endpoint_url=proxy.url,
+            multipart_threshold=THRESHOLD,
+            multipart_chunksize=5 * MiB,
+        ) as big:
+            await big.bootstrap()
+            await big.put_artifact("m", THIRTY_TWO)
+            target = tmp_path / "out.bin"
+            log = RequestLog(big)
+            with anyio.fail_after(30):  # 8 s here; it hung before
+                art = await big.download_artifact("m", target)
+            # A ranged GET answered with the whole object, whatever its Range says.
+            info = await big._s3.head(big.layout.version_key("m", None))
+            assert info is not None
+            with anyio.fail_after(30), pytest.raises(StorageError) as caught:
+                await big._s3.get_range(info.key, 0, 9, if_match=info.etag)
+    assert (art.sha256, target.read_bytes() == THIRTY_TWO) == (sha(THIRTY_TWO), True)
+    assert files(tmp_path) == [target]
+    # The probe (the last part) was sent, and its Range taken away, as the last one's.
+    assert log.ranges == [f"bytes={30 * MiB}-{32 * MiB - 1}", "bytes=0-9"]
+    assert proxy.stripped["range"] == 2
+    assert caught.value.code == "RangeIgnored"
+    assert "200" in caught.value.detail
