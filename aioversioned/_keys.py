@@ -5,6 +5,11 @@ Pure functions only: nothing here sends a request.
 S3 keys hold at most 1,024 bytes (UTF-8). A layout refuses a prefix and suffix, and a
 name, whose longest key (:meth:`Layout.longest_key_bytes`) would exceed ``KEY_BUDGET``.
 
+Right under the prefix, beside the artifacts' folders, are objects (never folders:
+``versioned`` 1.x lists folders as artifacts) whose names start with '.', as no
+artifact's does: ``{prefix}/.aioversioned-name-{name}``, an empty marker saying the
+artifact has a version (see _names.py), and the scratch objects of a server check.
+
 A server check writes scratch objects ``{prefix}/.aioversioned-doctor-{run}-{part}`` for
 the seconds it runs (:meth:`Layout.scratch_key`). Layout under
 ``s3://{bucket}/{prefix}/{name}/``::
@@ -18,11 +23,6 @@ the seconds it runs (:meth:`Layout.scratch_key`). Layout under
     .aioversioned/retired/999999_000001  deleted versions whose bytes are not removed yet
     .aioversioned/published/999999_000001_{etag}_{sha256}  sha256 of published versions
     .aioversioned/aliases-index.json    alias documents by ETag, read by list_aliases
-
-and, right under the prefix, objects (never folders: ``versioned`` 1.x lists folders as
-artifacts) whose names start with '.', as no artifact's does::
-
-    .aioversioned-name-{name}           the artifact has a version (see _names.py)
 """
 
 from __future__ import annotations
