@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import threading
 from dataclasses import dataclass
-from types import TracebackType
 from urllib.parse import unquote, urlsplit
+
+from tests.loopback import LoopbackProxy, read_request
 
 _TIMEOUT = 30.0  # one request, forwarded and answered
 _IDLE = 60.0  # a pooled connection waiting for its next request
@@ -94,48 +94,14 @@ def _dechunk(data: bytes) -> bytes:
         position = start + size + 2
 
 
-class LostAnswerProxy:
+class LostAnswerProxy(LoopbackProxy):
     """``with LostAnswerProxy(upstream_url) as proxy:`` then ``proxy.url`` and ``proxy.lose``."""
 
     def __init__(self, upstream_url: str) -> None:
-        parts = urlsplit(upstream_url)
-        self._upstream = (parts.hostname or "127.0.0.1", parts.port or 80)
+        super().__init__(upstream_url)
         self.rules: list[Rule] = []
         self.seen: list[Seen] = []
-        self.url = ""
         self._connections = itertools.count()
-        self._handlers: set[asyncio.Task[None]] = set()
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
-        self._server: asyncio.Server | None = None
-
-    def __enter__(self) -> LostAnswerProxy:
-        self._thread.start()
-        future = asyncio.run_coroutine_threadsafe(
-            asyncio.start_server(self._handle, "127.0.0.1", 0), self._loop
-        )
-        self._server = future.result(timeout=10)
-        self.url = f"http://127.0.0.1:{self._server.sockets[0].getsockname()[1]}"
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        async def shutdown() -> None:
-            assert self._server is not None
-            self._server.close()
-            for task in list(self._handlers):  # idle pooled connections wait for requests
-                task.cancel()
-            await asyncio.gather(*self._handlers, return_exceptions=True)
-            await self._server.wait_closed()
-
-        asyncio.run_coroutine_threadsafe(shutdown(), self._loop).result(timeout=10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=10)
-        self._loop.close()
 
     def lose(
         self, method: str, path_end: str, *, header: str | None = None, times: int = 1
@@ -156,26 +122,19 @@ class LostAnswerProxy:
         """The requests seen so far with ``method`` whose path ends with ``path_end``."""
         return [s for s in self.seen if s.method == method and s.path.endswith(path_end)]
 
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._handlers.add(task)
+    async def _serve_connection(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
         connection = next(self._connections)
-        try:
-            for earlier in range(_PER_CONNECTION):
-                try:
-                    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), _IDLE)
-                except (asyncio.IncompleteReadError, asyncio.TimeoutError):
-                    return  # the client closed its pooled connection, or left it idle
-                if not await asyncio.wait_for(
-                    self._serve(head, reader, writer, connection, earlier), _TIMEOUT
-                ):
-                    return
-        except (asyncio.IncompleteReadError, asyncio.TimeoutError, ConnectionError):
-            pass
-        finally:
-            self._handlers.discard(task)
-            writer.close()
+        for earlier in range(_PER_CONNECTION):
+            try:
+                head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), _IDLE)
+            except (asyncio.IncompleteReadError, asyncio.TimeoutError):
+                return  # the client closed its pooled connection, or left it idle
+            if not await asyncio.wait_for(
+                self._serve(head, reader, writer, connection, earlier), _TIMEOUT
+            ):
+                return
 
     async def _serve(
         self,
@@ -186,15 +145,9 @@ class LostAnswerProxy:
         earlier: int,
     ) -> bool:
         """Forward one request; False when its answer was lost (the connection closes)."""
-        lines = head.decode("latin-1").split("\r\n")
+        lines, headers, body = await read_request(head, reader, writer)
         method, target, _ = lines[0].split(" ", 2)
-        headers = {
-            k.strip().lower(): v.strip() for k, _, v in (x.partition(":") for x in lines[1:] if x)
-        }
         assert "chunked" not in headers.get("transfer-encoding", ""), "chunked requests"
-        if headers.get("expect", "").lower() == "100-continue":
-            writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
-        body = await reader.readexactly(int(headers.get("content-length", "0")))
         path = unquote(urlsplit(target).path)
         rule = next((r for r in self.rules if r.matches(method, path, headers)), None)
         if rule is not None:
@@ -202,15 +155,7 @@ class LostAnswerProxy:
         self.seen.append(Seen(method, path, connection, earlier, rule is not None))
         if rule is not None and not rule.forward:
             return False
-        kept = [x for x in lines[1:] if x and not x.lower().startswith(_DROPPED_HEADERS)]
-        forwarded = "\r\n".join([lines[0], *kept, "Connection: close", "", ""]).encode("latin-1")
-        up_reader, up_writer = await asyncio.open_connection(*self._upstream)
-        try:
-            up_writer.write(forwarded + body)
-            await up_writer.drain()
-            answer = await up_reader.read()  # the server closes after its whole answer
-        finally:
-            up_writer.close()
+        answer = await self._exchange(lines, _DROPPED_HEADERS, body)
         if rule is not None:
             return False
         writer.write(_response_for_client(method, answer))
