@@ -17,9 +17,9 @@ poll S3; here one of them does, and the others read what it saw:
    come from such a replacement, and last until the next poll.
 2. The state: ``.poll-<sha256>.json``, what the holder's last poll found: the alias
    document as S3 answered it (its raw body, ETag and Last-Modified), none (404), or
-   the poll's failure (its code and message). It is written to a temporary file,
-   fsynced and renamed into place (``os.replace``), so it is never torn; the holder
-   rewrites it only when the bytes differ (a 304 changes nothing).
+   the poll's failure (its code and message), with the poll's number. It is written
+   to a temporary file, fsynced and renamed into place (``os.replace``), so it is never
+   torn: one small write per interval.
 3. The others read the state file five times per interval (a small local read, no
    request) and act on a new one exactly as on a poll's answer: the document goes
    through the same parser as one fetched from S3 (a bad one is CorruptDocumentError, and
@@ -34,14 +34,16 @@ poll S3; here one of them does, and the others read what it saw:
    verified as always: never bytes that are not a version's. That writer could replace
    the followers' verified files in ``cache_dir`` anyway.
 
-Order. A process entering, or stepping down, reads S3 itself (entry errors stay those of
-a follower alone). The state it finds next may come from a poll that began before that
-read ended, and would take it back in time. A rename is seen by every read that starts
-after it, so the second state written after the process's own read comes from a poll
-begun after that read. Hence the first new state after a process's own read is used
-only if it names the same document; otherwise the process reads S3 itself once more. A
-dead holder's state file is just the last thing seen: nothing acts on it until a new
-holder, or a process entering, has read S3.
+Order. A process entering reads S3 itself (entry errors stay those of a follower alone),
+and so did a holder that steps down. The next state it finds may come from a poll that
+began before that read ended, and would take it back in time. A rename is seen by every
+read that starts after it, and the holder polls one poll at a time, so the second state
+written after the process's own read comes from a poll begun after that read. Hence
+the first new state after a process's own read is used only if it names the same
+document; otherwise it is passed over, and the next poll's state is used (a change
+seen one interval later, only just after entering). A dead holder's state file is just
+the last thing seen: nothing acts on it until a new holder, or a process entering,
+has read S3.
 
 Where there is no ``fcntl`` (Windows), or the lease file can not be made (a read-only
 cache, a symlink in its place), each process polls S3 as it would alone. Without
@@ -126,13 +128,14 @@ def failure_of(err: BaseException) -> PollFailure:
 class _State(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
     format: Literal[1]
+    poll: Annotated[int, Field(ge=0)]  # makes each poll's state new, however alike
 
 
 class _DocumentState(_State):
     kind: Literal["document"]
     body: Annotated[str, StringConstraints(max_length=STATE_LIMIT, pattern=r"^[A-Za-z0-9+/=]*$")]
     etag: Annotated[str, StringConstraints(pattern=r"^[\x21-\x7e]{1,256}$")]
-    last_modified: Annotated[AwareDatetime, Field(strict=False)]  # JSON holds it as text
+    last_modified: AwareDatetime  # strict: an ISO text in JSON, never a number
 
 
 class _MissingState(_State):
@@ -155,9 +158,9 @@ def _printable(text: str, limit: int) -> str:
     return "".join(c if " " <= c <= "~" else "?" for c in text[:limit])
 
 
-def encode_state(outcome: Outcome) -> bytes:
-    """The state file's bytes for ``outcome``; equal outcomes give equal bytes."""
-    state: dict[str, object] = {"format": 1}
+def encode_state(outcome: Outcome, poll: int) -> bytes:
+    """The state file's bytes for ``outcome``, found by the holder's poll number ``poll``."""
+    state: dict[str, object] = {"format": 1, "poll": poll}
     if isinstance(outcome, Document):
         state |= {
             "kind": "document",
@@ -213,11 +216,7 @@ def read_state(path: Path) -> bytes | None:
 
 
 def write_state(path: Path, data: bytes) -> None:
-    """Put ``data`` in the state file, whole (temporary file, fsync, rename), unless it
-    holds those bytes already. Raises OSError."""
-    with contextlib.suppress(CorruptDocumentError):
-        if read_state(path) == data:
-            return
+    """Put ``data`` in the state file, whole (temporary file, fsync, rename). Raises OSError."""
     temp, file = new_temp_file(path.parent, TEMP_PREFIX)
     try:
         with file:
@@ -311,6 +310,7 @@ class HostPoll:
         self._lease = Lease(lease)
         self._role: bool | None = None  # True: we poll; False: another does; None: no lease
         self._last: Document | None = None  # as holder: the document S3 last answered
+        self._polls = 0  # as holder: polls published
         self._seen: bytes | None = None  # a digest of the state file as last read
         self._doubt = False  # the next new state may predate our own last read of S3
 
@@ -352,14 +352,16 @@ class HostPoll:
         return found
 
     async def _publish(self, outcome: Outcome) -> None:
+        self._polls += 1
+        data = encode_state(outcome, self._polls)
         try:
-            await anyio.to_thread.run_sync(write_state, self._state, encode_state(outcome))
+            await anyio.to_thread.run_sync(write_state, self._state, data)
         except OSError as err:  # a full disk: this process still follows; the others wait
             logger.warning("shared poll of %s: can not write %s: %s", self.key, self._state, err)
         await self._note_own_read()
 
     async def _own_read(self, etag: str | None) -> Read:
-        """As a non-holder: read S3 itself (on entry, or to settle the order)."""
+        """As a non-holder: read S3 itself (on entry)."""
         found = await self._s3.read(etag)
         await self._note_own_read()
         return found
@@ -379,11 +381,10 @@ class HostPoll:
         if data is None:  # removed: a holder writes it again at its next poll
             return NO_NEWS
         outcome = decode_state(data, str(self._state))
-        if self._doubt:
-            if isinstance(outcome, Document) and outcome.etag == etag:
-                self._doubt = False
-                return NOT_MODIFIED
-            return await self._own_read(etag)
+        if self._doubt:  # the first poll published since our own read may predate it
+            self._doubt = False
+            if not (isinstance(outcome, Document) and outcome.etag == etag):
+                return NO_NEWS  # the next poll's settles it
         if isinstance(outcome, PollFailure):
             raise outcome.raised(self._bucket, self.key)
         if isinstance(outcome, Document) and outcome.etag == etag:

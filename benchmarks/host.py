@@ -83,7 +83,7 @@ async def _work(endpoint: str, bucket: str, cache_dir: str, status: Path, interv
                 path = follower.path(alias.version)
                 if path not in hashes:  # a file is named by its content: hashed once
                     hashes[path] = hashlib.sha256(path.read_bytes()).hexdigest()
-                reads = follower._watch._reads  # harness-only reach: who polls
+                reads = getattr(follower._watch, "_reads", None)  # harness-only reach: who polls
                 now = {
                     "pid": os.getpid(),
                     "version": alias.version,
@@ -120,24 +120,18 @@ class Host:
         self.folder = folder
         self.statuses = [folder / f"status-{index}.json" for index in range(count)]
         root = Path(__file__).resolve().parent.parent
-        self.processes = [
-            subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "benchmarks.host",
-                    "worker",
-                    endpoint,
-                    bucket,
-                    str(folder / ("cache" if shared else f"cache-{index}")),
-                    str(status),
-                    str(interval),
-                ],
-                cwd=root,
-                stderr=(folder / f"worker-{index}.log").open("ab"),
-            )
-            for index, status in enumerate(self.statuses)
-        ]
+        command = [sys.executable, "-m", "benchmarks.host", "worker", endpoint, bucket]
+        self.processes = []
+        for index, status in enumerate(self.statuses):
+            cache = folder / ("cache" if shared else f"cache-{index}")
+            with (folder / f"worker-{index}.log").open("ab") as log:  # the child keeps its own
+                self.processes.append(
+                    subprocess.Popen(
+                        [*command, str(cache), str(status), str(interval)],
+                        cwd=root,
+                        stderr=log,
+                    )
+                )
 
     def read(self) -> list[dict[str, Any] | None]:
         """Each process's status (None before its first, or once it ended)."""
