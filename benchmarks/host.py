@@ -285,6 +285,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
+    machine = machine_info()  # the load average before the run
     rows = []
     with local_aws_environment():
         for kind in args.servers:
@@ -294,7 +295,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                         row = run_case(endpoint, kind, count, mode == "shared", args)
                         print(json.dumps(row), file=sys.stderr, flush=True)
                         rows.append(row)
-    meta = {**machine_info(), "args": {**vars(args), "out": str(args.out)}}
+    meta = {**machine, "args": {**vars(args), "out": str(args.out)}}
     document = {"meta": meta, "results": rows}
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "host.json").write_text(json.dumps(document, indent=2) + "\n")
