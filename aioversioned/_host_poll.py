@@ -60,6 +60,7 @@ import hashlib
 import json
 import logging
 import os
+import secrets
 import stat
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -310,7 +311,9 @@ class HostPoll:
         self._lease = Lease(lease)
         self._role: bool | None = None  # True: we poll; False: another does; None: no lease
         self._last: Document | None = None  # as holder: the document S3 last answered
-        self._polls = 0  # as holder: polls published
+        # As holder: the number of the next poll, from a random start, so that no state
+        # of ours repeats the bytes of an earlier holder's.
+        self._polls = secrets.randbits(48)
         self._seen: bytes | None = None  # a digest of the state file as last read
         self._doubt = False  # the next new state may predate our own last read of S3
 

@@ -46,7 +46,7 @@ from .report import machine_info
 
 KiB = 1 << 10
 PREFIX = "bench"
-START_TIMEOUT = 120.0
+START_TIMEOUT = 300.0  # 16 interpreters starting on 2 busy cores took over 2 minutes
 CHANGE_TIMEOUT = 120.0
 STATUS_EVERY = 0.02
 
