@@ -253,7 +253,8 @@ class Lease:
         if not self.held:
             try:
                 fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
+            except BlockingIOError:  # closed: only holders keep a descriptor open
+                self.release()
                 return False
             except OSError:
                 self.release()
