@@ -153,6 +153,7 @@ class AsyncAliasFollower:
         async with contextlib.AsyncExitStack() as stack:
             await self._copies.open()
             stack.push_async_callback(self._copies.close)
+            stack.callback(self._watch.close)  # the shared poll's lease passes on
             first = await self._watch.first()
             self._routing = await self._prepare(first)
             stack.push_async_callback(self._release_all)

@@ -30,6 +30,7 @@ from ._doctor import PutConditionsGuard, ServerCheck, check_server
 from ._flights import Flights
 from ._follow import AsyncAliasFollower, OnChange
 from ._hashes import Records
+from ._host_poll import HostPoll
 from ._keys import LATEST, NAME_KEY, SHA256_KEY, Layout, VersionLike
 from ._latest import Write, asked_content_type, plan_put, user_metadata
 from ._models import Alias, Artifact
@@ -960,14 +961,23 @@ class AsyncRepository(ContentOperations):
         entry (``old_alias`` None) and after each swap. A swap's retired files stay for
         ``retain`` seconds. Files live in a private temporary folder, or inside
         ``cache_dir`` (fetched through the content cache); followers of one repository
-        share them. A file's name ends with the repository's ``suffix`` (``.onnx``), for
-        loaders that pick a format by extension; InvalidInputError (``suffix``) when it
-        can not end a file name here (a NUL, a path separator).
+        share them. With ``cache_dir``, the followers of one alias in all the processes
+        that share it share one poll: one process polls S3, the others read what it saw
+        from a file there (see the guide "Live aliases"). A file's name ends with the
+        repository's ``suffix`` (``.onnx``), for loaders that pick a format by extension;
+        InvalidInputError (``suffix``) when it can not end a file name here (a NUL, a
+        path separator).
         """
         if self._followed is None:
             parent = self._cache.directory if self._cache is not None else None
             self._followed = LocalCopies(self, parent, local_suffix(self.layout.suffix))
-        watch = AliasWatch(self._s3, self.layout, name, alias, interval)
+        key = self.layout.alias_key(self.layout.check_name(name), _keys.validate_alias(alias))
+        reads = None
+        if self._cache is not None:  # processes sharing cache_dir share one poll
+            layout = self.layout
+            identity = (self._s3.endpoint_url, layout.bucket, layout.prefix, layout.suffix)
+            reads = HostPoll(self._s3, key, self._cache.directory, (*identity, name, alias))
+        watch = AliasWatch(self._s3, self.layout, name, alias, interval, reads=reads)
         return AsyncAliasFollower(self._followed, watch, on_change=on_change, retain=retain)
 
     async def rollout(

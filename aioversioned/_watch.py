@@ -13,14 +13,22 @@ exponential backoff with jitter, then the watch returns to its grid.
 A deleted alias is not an event: the watch keeps polling (a GET answered 404) and
 reports the alias again once it is created anew. An alias missing when the watch
 starts raises AliasNotFoundError.
+
+Where the answers come from is a :class:`Reads`: S3 itself (:class:`S3Reads`), or the
+one poll a host shares (:mod:`aioversioned._host_poll`), whose reads of a local file
+may also answer NO_NEWS: nothing new, not even a poll, so the last error stays.
 """
 
 from __future__ import annotations
 
+import enum
 import logging
 import math
 import random
 from collections.abc import AsyncGenerator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
 
 import anyio
 
@@ -29,7 +37,7 @@ from ._documents import ALIAS_LIMIT
 from ._history import revision
 from ._keys import Layout
 from ._models import Alias, parse_alias_document
-from ._s3 import NOT_MODIFIED, S3
+from ._s3 import NOT_MODIFIED, S3, NotModified
 from .errors import AliasNotFoundError, CorruptDocumentError, InvalidInputError, StorageError
 
 logger = logging.getLogger("aioversioned")
@@ -38,8 +46,77 @@ MIN_INTERVAL = 0.01
 MAX_INTERVAL = 86_400.0
 MAX_BACKOFF = 60.0
 """Backoff after failed polls grows up to this (or to ``interval`` when longer)."""
+LOCAL_READS = 5
+"""Reads of the host's shared poll per interval, where another process polls S3: a
+change reaches every process within about 1.2 intervals, not two."""
 TRANSIENT = (StorageError, CorruptDocumentError, OSError)
 """Poll failures a watch outlives: the server, the network, a document being rewritten."""
+
+
+@dataclass(frozen=True)
+class Document:
+    """An alias document as a GET answered it: its body, not yet parsed, and its ETag."""
+
+    body: bytes
+    etag: str
+    last_modified: datetime
+
+
+class NoNews(enum.Enum):
+    """Nothing was learnt: no poll answered since the last read."""
+
+    NO_NEWS = "no news"
+
+
+NO_NEWS = NoNews.NO_NEWS
+Read = Document | None | NotModified | NoNews
+"""What a read of the alias found: a document, none (404), unchanged (304), or no news."""
+
+
+class Reads(Protocol):
+    """Where a watch's answers come from."""
+
+    @property
+    def remote(self) -> bool:
+        """Whether the next read goes to S3 (failures then back off), or to a local file."""
+        ...
+
+    async def read(self, etag: str | None, *, fresh: bool = False) -> Read:
+        """The alias now, or NOT_MODIFIED while it has ``etag``; ``fresh``: from S3 itself.
+
+        Raises the S3 client's errors and CorruptDocumentError.
+        """
+        ...
+
+    def close(self) -> None:
+        """Let go of what the reads hold (files, locks); idempotent."""
+        ...
+
+
+class S3Reads:
+    """Reads of the alias document from S3: a GET, conditional once an ETag is known."""
+
+    remote = True
+
+    def __init__(self, s3: S3, key: str) -> None:
+        self._s3 = s3
+        self.key = key
+
+    async def read(self, etag: str | None, *, fresh: bool = False) -> Read:
+        if etag is None:
+            found = await self._s3.get(self.key, limit=ALIAS_LIMIT)
+        else:
+            changed = await self._s3.get_if_changed(self.key, etag, limit=ALIAS_LIMIT)
+            if changed is NOT_MODIFIED:
+                return NOT_MODIFIED
+            found = changed
+        if found is None:
+            return None
+        body, info = found
+        return Document(body, info.etag, info.last_modified)
+
+    def close(self) -> None:
+        pass
 
 
 def check_interval(value: object, argument: str = "interval") -> float:
@@ -76,7 +153,7 @@ def same_revision(first: Alias | None, second: Alias | None) -> bool:
 
 
 class AliasWatch:
-    """The polls of one alias through one S3 client.
+    """The polls of one alias through one S3 client (or the host's shared poll: ``reads``).
 
     ``current`` is the alias as last read (None while it is deleted); ``error`` is the
     failure of the last poll, None once a poll succeeded.
@@ -91,6 +168,7 @@ class AliasWatch:
         interval: float,
         *,
         rng: random.Random | None = None,
+        reads: Reads | None = None,
     ) -> None:
         layout.check_name(name)
         _keys.validate_alias(alias)
@@ -101,30 +179,35 @@ class AliasWatch:
         self.current: Alias | None = None
         self.error: Exception | None = None
         self._s3 = s3
+        self._reads: Reads = reads or S3Reads(s3, self.key)
         self._etag: str | None = None
         self._rng = rng or random.Random()
         self._origin: float | None = None
         self.failures = 0
 
     async def poll(self) -> Alias | None:
-        """Read the alias once (a conditional GET once it was read); None if it is gone.
+        """Read the alias from S3 once (a conditional GET once it was read); None if it
+        is gone.
 
         Raises the S3 client's errors and CorruptDocumentError.
         """
-        if self._etag is None:
-            found = await self._s3.get(self.key, limit=ALIAS_LIMIT)
-        else:
-            changed = await self._s3.get_if_changed(self.key, self._etag, limit=ALIAS_LIMIT)
-            if changed is NOT_MODIFIED:
-                return self.current
-            found = changed
+        return self._take(await self._reads.read(self._etag, fresh=True))
+
+    def _take(self, found: Read) -> Alias | None:
+        """The alias a read found (parsed here, whatever its source), now ``current``."""
+        if isinstance(found, NotModified | NoNews):
+            return self.current
         if found is None:
             self._etag, self.current = None, None
             return None
-        body, info = found
-        alias = parse_alias_document(body, self.key, info.last_modified, revision(info.etag))
-        self._etag, self.current = info.etag, alias
+        etag = revision(found.etag)
+        alias = parse_alias_document(found.body, self.key, found.last_modified, etag)
+        self._etag, self.current = found.etag, alias
         return alias
+
+    def close(self) -> None:
+        """Let go of the reads' files and locks (the host's poll passes to another)."""
+        self._reads.close()
 
     async def first(self) -> Alias:
         """The alias now, and the start of the polling grid; errors are raised as they are.
@@ -143,7 +226,9 @@ class AliasWatch:
         now = anyio.current_time()
         if self._origin is None:
             self._origin = now
-        if self.failures:
+        if not self._reads.remote:  # a local file: cheap to read, no backoff needed
+            await anyio.sleep_until(next_poll(now, self._origin, self.interval / LOCAL_READS))
+        elif self.failures:
             await anyio.sleep(retry_delay(self.interval, self.failures, self._rng.random()))
         else:
             await anyio.sleep_until(next_poll(now, self._origin, self.interval))
@@ -153,7 +238,10 @@ class AliasWatch:
         ``error``, and the alias as last read is returned."""
         await self.wait()
         try:
-            found = await self.poll()
+            found = await self._reads.read(self._etag)
+            if found is NO_NEWS:  # not a poll: the last one's error and failures stay
+                return self.current
+            alias = self._take(found)
         except TRANSIENT as err:
             self.failures += 1
             self.error = err
@@ -166,7 +254,7 @@ class AliasWatch:
             )
             return self.current
         self.failures, self.error = 0, None
-        return found
+        return alias
 
     async def changes(self) -> AsyncGenerator[Alias, None]:
         """The alias now, then each time its revision changes (see the module doc)."""

@@ -371,7 +371,11 @@ async def test_with_a_cache_dir_files_come_through_the_content_cache(
                     assert (cache / sha(ONE)).read_bytes() == ONE  # the cache's own entry
             assert log.version_gets() == (1 if round == 0 else 0)
             assert not path.parent.exists()
-    assert sorted(p.name for p in cache.iterdir()) == [sha(ONE)]
+    # The cache's entry, and the host's shared poll of the alias: its lease and its state.
+    names = sorted(p.name for p in cache.iterdir())
+    assert names[-1] == sha(ONE) and len(names) == 3
+    assert names[0].startswith(".poll-") and names[0].endswith(".json")
+    assert names[1] == names[0].replace(".json", ".lock")
 
 
 async def test_a_deleted_alias_keeps_its_last_versions_served(
