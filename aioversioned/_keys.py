@@ -7,8 +7,8 @@ name, whose longest key (:meth:`Layout.longest_key_bytes`) would exceed ``KEY_BU
 
 Right under the prefix, beside the artifacts' folders, are objects (never folders:
 ``versioned`` 1.x lists folders as artifacts) whose names start with '.', as no
-artifact's does: ``{prefix}/.aioversioned-name-{name}``, an empty marker saying the
-artifact has a version (see _names.py), and the scratch objects of a server check.
+artifact's does: ``{prefix}/.aioversioned-names.json``, the names index (see
+_names.py), and the scratch objects of a server check.
 
 A server check writes scratch objects ``{prefix}/.aioversioned-doctor-{run}-{part}`` for
 the seconds it runs (:meth:`Layout.scratch_key`). Layout under
@@ -47,7 +47,7 @@ _WIDTH = 6
 _LATEST_STEM = "000000_LATEST"
 _META_DIR = ".aioversioned"
 _SCRATCH = ".aioversioned-doctor-"
-_NAME_MARKER = ".aioversioned-name-"
+_NAMES_INDEX = ".aioversioned-names.json"
 _HISTORY_WIDTH = 12
 _HISTORY_LIMIT = 1_000_000_000_000  # 10 ** _HISTORY_WIDTH
 MAX_SEQUENCE = 99_999_999_999
@@ -436,26 +436,10 @@ class Layout:
             raise ValueError(key)  # another tool's key: see MAX_SEQUENCE
         return number
 
-    def name_marker_key(self, name: str) -> str:
-        return f"{self.name_markers_prefix}{name}"
-
     @property
-    def name_markers_prefix(self) -> str:
-        return f"{self.prefix}/{_NAME_MARKER}"
-
-    def parse_name_marker(self, key: str) -> str:
-        """The artifact name of a marker's key; ValueError if it is not one."""
-        name = key.removeprefix(self.name_markers_prefix)
-        if name == key:
-            raise ValueError(key)
-        return validate_name(name)
-
-    @property
-    def hidden_end(self) -> str:
-        """A key after every hidden object right under the prefix (a name marker, a
-        scratch object: '.' then characters below '~') and before every artifact's
-        folder (a name starts with a letter, a digit or '_')."""
-        return f"{self.prefix}/.~"
+    def names_index_key(self) -> str:
+        """The names index (see _names.py), an object right under the prefix."""
+        return f"{self.prefix}/{_NAMES_INDEX}"
 
     def scratch_key(self, run: str, part: str) -> str:
         """A scratch object of the server check ``run``.

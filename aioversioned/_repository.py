@@ -324,8 +324,6 @@ class AsyncRepository(ContentOperations):
                     content_type=plan.content_type,
                     progress=_transfer.progress_counter(on_progress, body.size),
                 )
-                if latest is None:  # created: see _names.py
-                    tg.start_soon(self._names.mark, name)
                 await self._hashes(name).vouch_latest(written.etag, body.sha256, records)
         return self._latest(name, written, body.sha256, body.size, plan)
 
@@ -377,10 +375,7 @@ class AsyncRepository(ContentOperations):
                 raise VersionConflictError(
                     temp, "the uploaded stream was deleted (by a purge?) before it was copied"
                 ) from None
-            async with task_group() as tg:
-                if latest is None:  # created: see _names.py
-                    tg.start_soon(self._names.mark, name)
-                await self._hashes(name).vouch_latest(written.etag, digest, records)
+            await self._hashes(name).vouch_latest(written.etag, digest, records)
         finally:
             # Left behind only if this fails too; purge_artifact() removes it then.
             with anyio.CancelScope(shield=True), contextlib.suppress(StorageError):
@@ -460,14 +455,14 @@ class AsyncRepository(ContentOperations):
         """Names of all artifacts in the repository, sorted.
 
         An artifact is a folder with a version (LATEST or a number) under ``versions/``.
-        One listing of the folders and of the name markers this library keeps beside
-        them (``.aioversioned-name-{name}``, written by ``put_artifact``): one request
-        up to about 500 names, then two per 1,000 in the round trips of one. A folder
-        without a marker (an artifact written by ``versioned`` 1.x, what
-        ``purge_artifact`` leaves on a server that keeps empty folders such as
-        SeaweedFS, aliases alone) is asked for a version with one small listing,
-        ``max_concurrency`` at a time; one that has a version gets its marker, so the
-        next call does not ask again (unless the credentials may only read).
+        The folders are listed (one request per 1,000) while the names index is read
+        (``.aioversioned-names.json``, one GET): the names it holds are artifacts. A
+        folder it lacks (an artifact created since the last listing, one ``versioned``
+        1.x wrote, what ``purge_artifact`` leaves on a server that keeps empty folders
+        such as SeaweedFS, aliases alone) is asked for a version with one small
+        listing, ``max_concurrency`` at a time, and the index is written again with
+        what was found (conditional on the one read; a failure, such as credentials
+        that may only read, just leaves the asking to the next call).
         """
         return await self._names.all()
 
@@ -889,8 +884,11 @@ class AsyncRepository(ContentOperations):
         mark, so a publish or alias change running meanwhile may leave objects behind.
         """
         self.layout.check_name(name)
-        await self._names.unmark(name)  # first: a purge that stops halfway is listed
+        # Out of the names index before (a purge that stops halfway leaves a folder the
+        # next listing asks about) and after (a listing that saw a version meanwhile).
+        await self._names.forget(name)
         await self._purge_prefix(self.layout.artifact_dir(name))
+        await self._names.forget(name)
 
     async def purge_all(self) -> None:
         """Delete every object under the repository prefix."""

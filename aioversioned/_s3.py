@@ -763,35 +763,18 @@ class S3:
             times.append(when)
         return found, times[0]
 
-    async def list_dirs(
-        self, prefix: str, *, start_after: str | None = None, token: str | None = None
-    ) -> list[str]:
-        """The immediate sub-folders of ``prefix`` (common prefixes), with their trailing
-        ``/``; with ``start_after``, only those after that key; with ``token``, those of
-        the pages after the one that gave it (see :meth:`level`)."""
+    async def list_dirs(self, prefix: str) -> list[str]:
+        """The immediate sub-folders of ``prefix`` (common prefixes), with their trailing ``/``."""
+        kwargs = self._args(Prefix=prefix, Delimiter="/")
         dirs: list[str] = []
         while True:
-            page, _, token = await self.level(prefix, start_after=start_after, token=token)
-            dirs.extend(page)
-            if token is None:
+            async with self._request("ListObjectsV2", prefix):
+                resp = await self._client.list_objects_v2(**kwargs)
+            dirs.extend(p["Prefix"] for p in resp.get("CommonPrefixes", []))
+            token = resp.get("NextContinuationToken")
+            if not resp.get("IsTruncated") or not token:
                 return dirs
-            start_after = None  # the token carries on from where the page ended
-
-    async def level(
-        self, prefix: str, *, start_after: str | None = None, token: str | None = None
-    ) -> tuple[list[str], list[ObjectInfo], str | None]:
-        """One ListObjectsV2 page of what is right under ``prefix``: its sub-folders, its
-        objects, and the continuation token of the next page (None on the last)."""
-        kwargs = self._args(Prefix=prefix, Delimiter="/")
-        if start_after:
-            kwargs["StartAfter"] = start_after
-        if token:
             kwargs["ContinuationToken"] = token
-        async with self._request("ListObjectsV2", prefix):
-            resp = await self._client.list_objects_v2(**kwargs)
-        dirs = [p["Prefix"] for p in resp.get("CommonPrefixes", [])]
-        following = resp.get("NextContinuationToken") if resp.get("IsTruncated") else None
-        return dirs, _listed(resp), following or None
 
     async def delete(self, keys: list[str]) -> datetime:
         """Delete ``keys`` (missing ones are fine), 1000 per DeleteObjects, batches concurrently.

@@ -50,7 +50,7 @@ from .proxy import KEEP_ALIVE_UPSTREAM_SLOTS, DelayProxy
 from .store import (
     SHA256_KEY,
     aliases_dir,
-    name_marker_key,
+    names_index,
     published_key,
     version_key,
     version_number,
@@ -545,6 +545,8 @@ async def run_names(bench: Bench, n: int, sizes: list[int]) -> None:
         _seed_name_range(bench.client, bench.bucket, group, done, n),
         n - done,
     )
+    key, body = names_index(PREFIX, (f"{group}-{i:07d}" for i in range(n)))
+    await bench.client.put_object(Bucket=bench.bucket, Key=key, Body=body)  # a listing's
     runs = 3 if n <= 1_000 else 1
     await bench.time(
         "names",
@@ -578,8 +580,6 @@ async def _seed_name_range(client: Any, bucket: str, group: str, first: int, end
             await client.put_object(
                 Bucket=bucket, Key=version_key(PREFIX, name, None), Body=_body(name, None)
             )
-            # As aioversioned's put_artifact leaves it when it creates an artifact.
-            await client.put_object(Bucket=bucket, Key=name_marker_key(PREFIX, name), Body=b"")
 
         return run
 

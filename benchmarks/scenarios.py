@@ -23,12 +23,11 @@ from typing import Any
 from aioversioned import AsyncRepository
 
 from .store import (
-    SEED_CONCURRENCY,
     SHA256_KEY,
     Store,
     aliases_dir,
     bounded_gather,
-    name_marker_key,
+    names_index,
     parse_published_key,
     published_dir,
     version_key,
@@ -210,7 +209,7 @@ class ListVersions(Case):
 
 class ListNames(Case):
     """``list_artifact_names`` of a prefix with ``param`` artifacts (LATEST and version 1
-    each, and the name marker aioversioned's put leaves). Names of other cases seeded
+    each, and the names index a first listing leaves). Names of other cases seeded
     before are left out of the check, not of the timing: this scenario runs first."""
 
     scenario = "list_artifact_names"
@@ -227,10 +226,7 @@ class ListNames(Case):
         await bounded_gather(
             (partial(store.put_versions, name, [None, 1]) for name in self.names), 4
         )
-        await bounded_gather(
-            (partial(store.put, name_marker_key(store.prefix, name), b"") for name in self.names),
-            SEED_CONCURRENCY,
-        )
+        await store.put(*names_index(store.prefix, self.names))  # as a first listing leaves it
 
     async def lib(self, repo: AsyncRepository, state: Any) -> Any:
         return await repo.list_artifact_names()

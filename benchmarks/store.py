@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -27,9 +28,10 @@ def version_key(prefix: str, name: str, number: int | None) -> str:
     return f"{prefix}/{name}/versions/{stem}"
 
 
-def name_marker_key(prefix: str, name: str) -> str:
-    """The empty object aioversioned's put_artifact leaves when it creates ``name``."""
-    return f"{prefix}/.aioversioned-name-{name}"
+def names_index(prefix: str, names: Iterable[str]) -> tuple[str, bytes]:
+    """The key and body of the names index a listing by aioversioned leaves."""
+    body = {"format": 1, "token": "0" * 32, "names": sorted(names)}
+    return f"{prefix}/.aioversioned-names.json", json.dumps(body).encode()
 
 
 def versions_dir(prefix: str, name: str) -> str:

@@ -134,10 +134,9 @@ async def test_check_server_reports_what_the_server_enforces(
     assert_check(check, HOLDING[server], any_endpoint)
     # Nothing left behind, the artifact untouched, and no listing shows scratch keys.
     left = scratch(any_endpoint, any_repo.layout.bucket)
-    # LATEST, the record of its sha256 and the name marker the put wrote beside it.
+    # LATEST, and the record of its sha256 that the put wrote beside it.
     assert [key for key in left if "/.aioversioned/" not in key] == [
-        any_repo.layout.name_marker_key("app"),
-        any_repo.layout.version_key("app", None),
+        any_repo.layout.version_key("app", None)
     ]
     assert [key for key in left if "aioversioned-doctor" in key] == []
     assert await any_repo.list_artifact_names() == ["app"]
@@ -228,8 +227,7 @@ async def test_the_guard_costs_five_requests_once(
     await any_repo.publish_artifact_version("app")
     await any_repo.put_alias("app", "a0", 1, expected_revision=created[0].revision)
     assert len(scratch_requests(faults)) == 5
-    left = scratch(any_endpoint, any_repo.layout.bucket, any_repo.layout.root + ".")
-    assert left == [any_repo.layout.name_marker_key("app")]  # no scratch key, the marker only
+    assert scratch(any_endpoint, any_repo.layout.bucket, any_repo.layout.root + ".") == []
 
 
 async def gather_aliases(repo: AsyncRepository, count: int) -> list[Alias]:

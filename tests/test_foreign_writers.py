@@ -373,6 +373,7 @@ async def test_a_folder_without_a_version_is_not_an_artifact(
         await repo.put_artifact(name, b"x")
         await repo.publish_artifact_version(name)
         await repo.put_alias(name, "prod", 1)
+    assert await repo.list_artifact_names() == ["gone", "kept", "purged"]  # all indexed
     await repo.purge_artifact("purged")  # SeaweedFS keeps the empty folders
     bsm = bsm_for(endpoint_of(repo))
     peer_of(repo).purge_artifact(bsm, name="gone")
@@ -381,8 +382,8 @@ async def test_a_folder_without_a_version_is_not_an_artifact(
     aws_cp(repo, note, repo.layout.aliases_dir("orphan") + "prod.json")  # aliases only
     stray = repo.layout.versions_dir("stray") + "readme.txt"
     await repo._s3.put(stray, b"not a version")
-    # versioned's purge leaves this library's name marker; where the server keeps the
-    # empty folder (SeaweedFS) the name is listed until purged here (docs: _names.py).
+    # versioned's purge leaves the name in this library's names index; where the server
+    # keeps the empty folder (SeaweedFS) it is listed until purged here (docs: _names.py).
     kept_folder = repo.layout.artifact_dir("gone") in await repo._s3.list_dirs(repo.layout.root)
     assert await repo.list_artifact_names() == (["gone", "kept"] if kept_folder else ["kept"])
     await repo.purge_artifact("gone")
