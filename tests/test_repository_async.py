@@ -642,3 +642,23 @@ async def test_content_reads_leave_the_servers_checksum_to_the_sha256(
     sent.requests.clear()
     assert await repo.get_artifact_content("n") == b"foreign"  # its record checks it now
     assert [h.get("x-amz-checksum-mode") for h in sent.of("GetObject")] == [None]
+
+
+async def test_publish_finds_the_newest_record_past_a_page_of_stale_latest_records(
+    repo: AsyncRepository,
+) -> None:
+    """LATEST's records sort before the numbered ones; when stale ones (of ETags LATEST no
+    longer has, left by a failed delete) fill the first page, the listing goes on."""
+    await repo.put_artifact("m", b"one")
+    assert (await repo.publish_artifact_version("m")).version == "1"
+    await repo.put_artifact("m", b"two")
+    stale = [repo.layout.published_key("m", None, f"{i:032x}", sha(b"old")) for i in range(40)]
+    await gather(partial(repo._s3.put, key, b"") for key in stale)
+    log = RequestLog(repo)
+    published = await repo.publish_artifact_version("m")
+    assert (published.version, published.sha256) == ("2", sha(b"two"))
+    assert log.sent.count("ListObjectsV2") == 2 + 3  # the records' listing took 3 pages
+    assert "GetObject" not in log.sent  # LATEST's own record was found: not streamed
+    again = await repo.publish_artifact_version("m")
+    assert (again.version, again.unchanged) == ("2", True)
+    assert await repo.get_artifact_content("m", 2) == b"two"
