@@ -94,7 +94,7 @@ class ContentOperations(AliasOperations):
         info = await self._head_version(name, number)
         sha256 = await self._hashes(name).known(number, info)
         if sha256 is None:  # written by another tool: the download tells its sha256
-            body, actual = await self._fetch(name, number)
+            body, actual = await self._fetch(name, number, learning=True)
             await anyio.to_thread.run_sync(cache.store_bytes, actual, body)
             return body
         data = await anyio.to_thread.run_sync(cache.read, sha256)
@@ -107,18 +107,21 @@ class ContentOperations(AliasOperations):
                 await anyio.to_thread.run_sync(cache.store_bytes, actual, data)
         return data
 
-    async def _fetch(self, name: str, number: int | None) -> tuple[bytes, str]:
+    async def _fetch(
+        self, name: str, number: int | None, *, learning: bool = False
+    ) -> tuple[bytes, str]:
         """One GET of a version, verified; returns the bytes and their sha256.
 
         The GET leaves the server's checksum unchecked, as the sha256 checks the bytes.
         A version that tells no sha256 (another tool wrote it) is read again with that
-        checksum checked, since those bytes are what its recorded sha256 is learned from.
+        checksum checked, since those bytes are what its recorded sha256 is learned
+        from; ``learning``: the caller found it tells none, so the one GET is checked.
         """
         key = self.layout.version_key(name, number)
         hashes = self._hashes(name)
-        found = await self._s3.get(key, limit=None, verified=True)
+        found = await self._s3.get(key, limit=None, verified=not learning)
         expected = None if found is None else await hashes.known(number, found[1])
-        if found is not None and expected is None:
+        if found is not None and expected is None and not learning:
             first = found[1].etag
             found = await self._s3.get(key, limit=None)
             if found is not None and found[1].etag != first:  # replaced meanwhile
