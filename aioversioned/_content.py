@@ -94,7 +94,7 @@ class ContentOperations(AliasOperations):
         info = await self._head_version(name, number)
         sha256 = await self._hashes(name).known(number, info)
         if sha256 is None:  # written by another tool: the download tells its sha256
-            body, actual = await self._fetch(name, number)
+            body, actual = await self._fetch(name, number, learning=True)
             await anyio.to_thread.run_sync(cache.store_bytes, actual, body)
             return body
         data = await anyio.to_thread.run_sync(cache.read, sha256)
@@ -107,14 +107,28 @@ class ContentOperations(AliasOperations):
                 await anyio.to_thread.run_sync(cache.store_bytes, actual, data)
         return data
 
-    async def _fetch(self, name: str, number: int | None) -> tuple[bytes, str]:
-        """One GET of a version, verified; returns the bytes and their sha256."""
-        found = await self._s3.get(self.layout.version_key(name, number), limit=None)
+    async def _fetch(
+        self, name: str, number: int | None, *, learning: bool = False
+    ) -> tuple[bytes, str]:
+        """One GET of a version, verified; returns the bytes and their sha256.
+
+        The GET leaves the server's checksum unchecked, as the sha256 checks the bytes.
+        A version that tells no sha256 (another tool wrote it) is read again with that
+        checksum checked, since those bytes are what its recorded sha256 is learned
+        from; ``learning``: the caller found it tells none, so the one GET is checked.
+        """
+        key = self.layout.version_key(name, number)
+        hashes = self._hashes(name)
+        found = await self._s3.get(key, limit=None, verified=not learning)
+        expected = None if found is None else await hashes.known(number, found[1])
+        if found is not None and expected is None and not learning:
+            first = found[1].etag
+            found = await self._s3.get(key, limit=None)
+            if found is not None and found[1].etag != first:  # replaced meanwhile
+                expected = await hashes.known(number, found[1])
         if found is None:
             raise await self._not_found(name, number)
         body, info = found
-        hashes = self._hashes(name)
-        expected = await hashes.known(number, info)
         actual = await sha256_of(body)
         if expected is None:  # written by another tool: learned from these very bytes
             await hashes.remember(number, info.etag, actual)
@@ -162,7 +176,9 @@ class ContentOperations(AliasOperations):
                 progress(info.size)
             else:
                 try:
-                    actual = await _download.download(self._s3, info, file, self._config, progress)
+                    actual = await _download.download(
+                        self._s3, info, file, self._config, progress, verified=known is not None
+                    )
                 except ObjectMissing:  # deleted since the HEAD
                     raise await self._not_found(name, number) from None
                 if known is None:  # the download was pinned to the ETag: its sha256

@@ -86,8 +86,13 @@ async def download(
     file: IO[bytes],
     config: TransferConfig,
     progress: Callable[[int], None],
+    *,
+    verified: bool = False,
 ) -> str:
     """Write the bytes of ``info`` into ``file``, pinned to its ETag; returns their sha256.
+
+    ``verified``: the caller checks that sha256 against one it knew before, so the
+    stream leaves the server's checksum unchecked (ranges carry none).
 
     The strategy follows what the server does. Every download is one GET hashed as it
     streams, as ``iter_artifact_content`` (and so ``get`` to stdout) reads; at or below
@@ -117,7 +122,7 @@ async def download(
     """
     digest = hashlib.sha256()
     part = config.part_size(info.size)
-    stream = _Stream(s3, info, file, digest, progress, part)
+    stream = _Stream(s3, info, file, digest, progress, part, verified)
     if info.size <= config.threshold or info.size <= 3 * part:  # no room to gain
         await stream.run()
         return digest.hexdigest()
@@ -128,7 +133,7 @@ async def download(
         await stream.measured.wait()
         begun, streamed = time.monotonic(), stream.done
         try:
-            data = await s3.get_range(info.key, *last, if_match=info.etag)
+            data = await s3.get_range(info.key, *last, if_match=info.etag, verified=verified)
         except RangeIgnored:
             return  # a server that ignores Range: the stream brings everything
         together, seconds = len(data) + stream.done - streamed, time.monotonic() - begun
@@ -147,7 +152,7 @@ async def download(
         tg.start_soon(probe, stream_done)
         tg.start_soon(run_stream)
     if stream.done < info.size:
-        await _ranges(s3, info, file, part, progress, digest, stream.done, probed)
+        await _ranges(s3, info, file, part, progress, digest, stream.done, probed, verified)
     return digest.hexdigest()
 
 
@@ -162,9 +167,10 @@ class _Stream:
         digest: hashlib._Hash,
         progress: Callable[[int], None],
         part: int,
+        verified: bool,
     ) -> None:
         self._s3, self._info, self._file, self._digest = s3, info, file, digest
-        self._progress, self._part = progress, part
+        self._progress, self._part, self._verified = progress, part, verified
         self.done = 0  # bytes written and hashed
         self.measured = anyio.Event()  # set once the second part is written
         self.alone = 0.0  # bytes a second over the second part
@@ -182,7 +188,10 @@ class _Stream:
     async def run(self) -> None:
         info, part = self._info, self._part
         second: tuple[float, int] | None = None  # when the second part began, and where
-        async with self._s3.open(info.key, if_match=info.etag) as (_, read):
+        async with self._s3.open(info.key, if_match=info.etag, verified=self._verified) as (
+            _,
+            read,
+        ):
             while self.done < self._limit:
                 piece = await read(min(READ_SIZE, self._limit - self.done))
                 if not piece:
@@ -210,6 +219,7 @@ async def _ranges(
     digest: hashlib._Hash,
     start: int,
     probed: dict[int, bytes],
+    verified: bool,
 ) -> None:
     """Fetch the bytes from ``start`` (a part's start) in concurrent ranged GETs that
     write their parts at their offsets, hashed in order as they arrive; ``probed``
@@ -227,7 +237,9 @@ async def _ranges(
         try:
             data = probed.pop(first, None)
             if data is None:
-                data = await s3.get_range(info.key, first, last, if_match=info.etag)
+                data = await s3.get_range(
+                    info.key, first, last, if_match=info.etag, verified=verified
+                )
             async with writing:
                 await anyio.to_thread.run_sync(_write_at, file, first, data)
         except BaseException:

@@ -34,6 +34,7 @@ from .errors import StorageError, VersionConflictError
 
 _CHUNK = 1 << 20
 _LEARN_ATTEMPTS = 3
+_FIRST_PAGE = 16  # keys of the listing that finds LATEST's and the newest records
 _LATEST_ATTEMPTS = 8  # as many as a publish copies LATEST while it changes
 
 
@@ -77,6 +78,24 @@ class Hashes:
         """The records of one version (one listing)."""
         listed = await self._s3.list_all(self._layout.published_prefix(self._name, number))
         return Records.parse(self._layout, self._name, listed)
+
+    async def latest_and_newest(self) -> tuple[Records, tuple[int, ObjectInfo] | None]:
+        """LATEST's records and the newest numbered version's record (its number and
+        listing), from one listing in most cases: LATEST's records sort before every
+        numbered one, and numbered ones newest first, so a short page holds them all
+        and the newest record unless stale LATEST records fill it."""
+        latest_prefix = self._layout.published_prefix(self._name, None)
+        latest: list[ObjectInfo] = []
+        pages = self._s3.pages(self._layout.published_dir(self._name), page_size=_FIRST_PAGE)
+        async for page in pages:
+            for info in page:
+                if info.key.startswith(latest_prefix):
+                    latest.append(info)
+                    continue
+                with contextlib.suppress(ValueError):  # a foreign key: the next one
+                    number = self._layout.parse_published_key(self._name, info.key)[0]
+                    return Records.parse(self._layout, self._name, latest), (number, info)
+        return Records.parse(self._layout, self._name, latest), None
 
     async def known(self, number: int | None, info: ObjectInfo) -> str | None:
         """The sha256 from the object's metadata, else from a record of its ETag; None

@@ -572,22 +572,22 @@ class AsyncRepository(ContentOperations):
         stays unused if it holds LATEST's bytes.
         """
         self.layout.check_name(name)
-        ((latest, records), (retired, _)), (newest, record) = await both(
-            partial(both, partial(self._latest_now, name), self._deletion(name).retired),
+        # One round trip: LATEST, its records and the newest version's record (one
+        # listing), the newest version and the tombstones.
+        (latest, (records, record)), ((retired, _), newest) = await both(
             partial(
                 both,
+                partial(self._s3.head, self.layout.version_key(name, None)),
+                self._hashes(name).latest_and_newest,
+            ),
+            partial(
+                both,
+                self._deletion(name).retired,
                 partial(
                     self._s3.first_numbered,
                     self.layout.versions_dir(name),
                     partial(self.layout.parse_version_key, name),
                     self.layout.version_key(name, None),
-                ),
-                partial(
-                    self._s3.first_numbered,
-                    self.layout.published_dir(name),
-                    lambda key: self.layout.parse_published_key(name, key)[0],
-                    # Past LATEST's records, which sort first ('~' after any ETag).
-                    self.layout.published_prefix(name, None) + "~",
                 ),
             ),
         )

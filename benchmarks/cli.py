@@ -61,6 +61,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--quick", action="store_true", help="tiny cases, few runs (tests)")
     parser.add_argument(
+        "--download-mbps",
+        type=float,
+        default=None,
+        help="hold each connection's responses to this many MB/s, as a remote S3 does (none)",
+    )
+    parser.add_argument(
         "--scenarios", default=",".join(SCENARIOS), help=f"comma list of {', '.join(SCENARIOS)}"
     )
     parser.add_argument("--out", type=Path, default=Path("docs"), help="output folder (docs)")
@@ -197,6 +203,7 @@ async def run_async(
             "budget_s": args.budget,
             "quick": args.quick,
             "scenarios": args.scenarios,
+            "download_mbps_per_connection": args.download_mbps,
         },
         "server": {"kind": _server_kind(args), **speed},
         "notes": NOTES,
@@ -242,7 +249,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         # moto's listen backlog needs the proxy's cap; a keep-alive server does not.
         slots = UPSTREAM_SLOTS if args.server == "moto" else KEEP_ALIVE_SLOTS
         proxies = {
-            delay: stack.enter_context(DelayProxy(port, delay, slots=slots))
+            delay: stack.enter_context(
+                DelayProxy(port, delay, slots=slots, download_mbps=args.download_mbps)
+            )
             for delay in args.delays
         }
         document = asyncio.run(run_async(args, server_url, proxies))

@@ -98,6 +98,21 @@ class Pace:
             await asyncio.sleep(wait)
 
 
+class Throttle:
+    """Holds a response stream to ``rate`` bytes a second, as one connection to a remote
+    S3 is; time the connection was idle earns no credit."""
+
+    def __init__(self, rate: float) -> None:
+        self.rate = rate
+        self.due = 0.0
+
+    async def passing(self, size: int) -> None:
+        now = asyncio.get_running_loop().time()
+        self.due = max(self.due, now) + size / self.rate
+        if (wait := self.due - now) > 0:
+            await asyncio.sleep(wait)
+
+
 async def _copy_exact(
     reader: asyncio.StreamReader, writer: asyncio.StreamWriter, size: int, pace: Pace | None = None
 ) -> None:
@@ -142,10 +157,12 @@ class Proxy:
         delay: float,
         slots: int = UPSTREAM_SLOTS,
         upload_rate: float | None = None,
+        download_rate: float | None = None,
     ) -> None:
         self.upstream_port = upstream_port
         self.delay = delay
         self.upload_rate = upload_rate
+        self.download_rate = download_rate
         self.requests = 0
         self._slots = asyncio.Semaphore(slots)
         self._connections: set[asyncio.Task[object]] = set()
@@ -174,11 +191,14 @@ class Proxy:
             raise ProtocolError("request head too large") from None
 
     async def _pump(self, upstream: asyncio.StreamReader, client: asyncio.StreamWriter) -> None:
+        throttle = Throttle(self.download_rate) if self.download_rate else None
         try:
             for _ in range(MAX_READS_PER_CONNECTION):
                 data = await _read(upstream, CHUNK)
                 if not data:
                     break
+                if throttle is not None:
+                    await throttle.passing(len(data))
                 await _write(client, data)
         finally:
             # A close-delimited response ends only when the client sees the close.
@@ -251,8 +271,9 @@ async def _run(
     max_seconds: float,
     slots: int,
     upload_rate: float | None = None,
+    download_rate: float | None = None,
 ) -> None:
-    proxy = Proxy(upstream_port, delay, slots, upload_rate)
+    proxy = Proxy(upstream_port, delay, slots, upload_rate, download_rate)
     server = await proxy.serve(port)
     print(server.sockets[0].getsockname()[1], flush=True)
     loop = asyncio.get_running_loop()
@@ -286,8 +307,10 @@ class DelayProxy:
         max_seconds: float = 3600.0,
         slots: int = UPSTREAM_SLOTS,
         upload_mbps: float | None = None,
+        download_mbps: float | None = None,
     ) -> None:
         self.upstream_port = upstream_port
+        self.download_mbps = download_mbps
         self.delay_ms = delay_ms
         self.max_seconds = max_seconds
         self.slots = slots
@@ -311,6 +334,7 @@ class DelayProxy:
                 "--slots",
                 str(self.slots),
                 *(["--upload-mbps", str(self.upload_mbps)] if self.upload_mbps else []),
+                *(["--download-mbps", str(self.download_mbps)] if self.download_mbps else []),
             ],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
@@ -361,10 +385,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--upload-mbps", type=float, default=None, help="request body bytes per connection, MB/s"
     )
+    parser.add_argument(
+        "--download-mbps", type=float, default=None, help="response bytes per connection, MB/s"
+    )
     args = parser.parse_args(argv)
     rate = args.upload_mbps * 1e6 if args.upload_mbps else None
+    down = args.download_mbps * 1e6 if args.download_mbps else None
     delay = args.delay_ms / 1000.0
-    asyncio.run(_run(args.upstream_port, delay, args.port, args.max_seconds, args.slots, rate))
+    asyncio.run(
+        _run(args.upstream_port, delay, args.port, args.max_seconds, args.slots, rate, down)
+    )
 
 
 if __name__ == "__main__":

@@ -44,8 +44,9 @@ def published_dir(prefix: str, name: str) -> str:
     return f"{prefix}/{name}/.aioversioned/published/"
 
 
-def published_key(prefix: str, name: str, number: int, etag: str, sha256: str) -> str:
-    """aioversioned's record of a published version: its ETag and sha256 in the key."""
+def published_key(prefix: str, name: str, number: int | None, etag: str, sha256: str) -> str:
+    """aioversioned's record of a version's sha256 (LATEST's too): its ETag and sha256
+    in the key."""
     stem = version_key(prefix, name, number).rsplit("/", 1)[-1]
     return f"{published_dir(prefix, name)}{stem}_{etag.strip(chr(34))}_{sha256}"
 

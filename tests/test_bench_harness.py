@@ -79,6 +79,26 @@ async def test_proxy_forwards_bodies_byte_for_byte(
     assert through_proxy == body
 
 
+async def test_proxy_holds_responses_to_their_bandwidth(
+    moto_server: LocalS3, direct: Any, bucket: str
+) -> None:
+    """--download-mbps: 4 MB through a 20 MB/s connection take 0.2 s or more, and arrive whole."""
+    body = os.urandom(4_000_000)
+    await direct.put_object(Bucket=bucket, Key="big", Body=body)
+    with DelayProxy(moto_server.port, 0, download_mbps=20) as proxy:
+        async with AioSession().create_client(
+            "s3", region_name="us-east-1", endpoint_url=proxy.url
+        ) as client:
+            await client.head_bucket(Bucket=bucket)
+            start = time.perf_counter()
+            resp = await client.get_object(Bucket=bucket, Key="big")
+            async with resp["Body"] as stream:
+                through_proxy = await stream.read()
+            seconds = time.perf_counter() - start
+    assert through_proxy == body
+    assert seconds >= 0.19, seconds
+
+
 async def test_proxy_delays_each_kept_alive_request_once() -> None:
     """Three requests on one connection to an HTTP/1.1 upstream: three delays, not more,
     even when a chunked body arrives in many separate writes."""

@@ -8,7 +8,9 @@ import json
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta, timezone
 from functools import partial
+from typing import Any
 
+import aiohttp
 import anyio
 import pytest
 
@@ -149,16 +151,19 @@ async def test_publish_asks_for_claims_only_when_the_next_number_is_taken(
     await repo.put_artifact("m", b"two")
     log = RequestLog(repo)
     assert (await repo.publish_artifact_version("m")).version == "2"
-    # LATEST and its sha256 records, the newest version, its record and the deleted
-    # versions at once; the claim; the copy and its record.
-    sent = ["HeadObject", *["ListObjectsV2"] * 4, "PutObject", "CopyObject", "PutObject"]
+    # LATEST, the records (LATEST's and the newest version's in one listing), the
+    # newest version and the deleted versions at once; the claim; the copy and its record.
+    sent = ["HeadObject", *["ListObjectsV2"] * 3, "PutObject", "CopyObject", "PutObject"]
     assert sorted(log.sent) == sorted(sent)
+    log.clear()  # LATEST as published: the same round trip decides, no write
+    assert (await repo.publish_artifact_version("m")).unchanged
+    assert sorted(log.sent) == sorted(["HeadObject", *["ListObjectsV2"] * 3])
     for number in (2, 1):  # their bytes gone at once: the next number is 1 by the listing
         await repo.delete_artifact_version("m", number, force=True)
     await repo.put_artifact("m", b"three")
     log.clear()
     assert (await repo.publish_artifact_version("m")).version == "3"
-    assert log.sent.count("ListObjectsV2") == 5  # claim 1 was lost: the claims were listed
+    assert log.sent.count("ListObjectsV2") == 4  # claim 1 was lost: the claims were listed
     assert await repo.get_artifact_content("m", 3) == b"three"
 
 
@@ -551,3 +556,109 @@ async def test_metadata_a_call_did_not_read_is_none_not_empty(repo: AsyncReposit
     assert same.unchanged and (same.version, same.metadata) == ("2", None)
     _, purged = await repo.purge_artifact_versions("m", 0, 0, dry_run=True)
     assert [(a.version, a.metadata) for a in purged] == [("2", None), ("1", None)]
+
+
+class _Sent:
+    """The headers of every request a repository sends, by operation."""
+
+    def __init__(self, repo: AsyncRepository) -> None:
+        self.requests: list[tuple[str, dict[str, str]]] = []
+        repo._s3._client.meta.events.register("before-send.s3", self._on_send)
+
+    def _on_send(self, request: Any, event_name: str, **_: Any) -> None:
+        headers = {
+            k.lower(): v.decode() if isinstance(v, bytes) else v for k, v in request.headers.items()
+        }
+        self.requests.append((event_name.rsplit(".", 1)[1], headers))
+
+    def of(self, operation: str) -> list[dict[str, str]]:
+        return [headers for name, headers in self.requests if name == operation]
+
+
+async def test_small_request_bodies_do_not_wait_for_the_servers_go_ahead(
+    repo: AsyncRepository,
+) -> None:
+    """botocore asks ``Expect: 100-continue`` for every PutObject body; a server answers a
+    small one without the go-ahead, and aiohttp then drops the connection. Claims and
+    records go without it; a large body still waits for it."""
+    sent = _Sent(repo)
+    await repo.put_artifact("m", b"one")
+    await repo.publish_artifact_version("m")
+    await repo.put_artifact("m", b"x" * (1 << 20))
+    small = [h for h in sent.of("PutObject") if int(h["content-length"]) < 1 << 20]
+    large = [h for h in sent.of("PutObject") if int(h["content-length"]) >= 1 << 20]
+    assert len(small) >= 4 and len(large) == 1  # LATEST, its record, the claim, the record
+    assert [h.get("expect") for h in small] == [None] * len(small)
+    assert large[0]["expect"] == "100-continue"
+
+
+async def test_publish_keeps_its_connections(weed_server: Any, bucket: str) -> None:
+    """On a server that keeps connections alive (SeaweedFS), a publish opens none once the
+    pool holds enough: every claim and record used to cost one."""
+    opened: list[object] = []
+    original = aiohttp.TCPConnector._create_direct_connection
+
+    async def counted(self: Any, *args: Any, **kwargs: Any) -> Any:
+        opened.append(args)
+        return await original(self, *args, **kwargs)
+
+    async with AsyncRepository(
+        bucket, endpoint_url=weed_server.endpoint_url, aws_region="us-east-1"
+    ) as r:
+        await r.bootstrap()
+        for body in (b"one", b"two"):  # the pool grows to what a publish uses at once
+            await r.put_artifact("m", body)
+            await r.publish_artifact_version("m")
+        await r.put_artifact("m", b"three")
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(aiohttp.TCPConnector, "_create_direct_connection", counted)
+            assert (await r.publish_artifact_version("m")).version == "3"
+            assert (await r.publish_artifact_version("m")).unchanged
+        assert opened == []
+
+
+async def test_content_reads_leave_the_servers_checksum_to_the_sha256(
+    repo: AsyncRepository,
+) -> None:
+    """A read whose bytes the sha256 checks asks no response checksum of botocore; every
+    other read does (documents, and the bytes a sha256 is learned from)."""
+    await repo.put_artifact("m", b"one")
+    await repo.publish_artifact_version("m")
+    await repo.put_alias("m", "prod", 1)
+    sent = _Sent(repo)
+    assert await repo.get_artifact_content("m", 1) == b"one"
+    assert [h.get("x-amz-checksum-mode") for h in sent.of("GetObject")] == [None]
+    sent.requests.clear()
+    assert (await repo.get_alias("m", "prod")).version == "1"
+    assert [h.get("x-amz-checksum-mode") for h in sent.of("GetObject")] == ["ENABLED"]
+    # LATEST written by another tool, with no sha256: read again, checked, and learned.
+    await repo._s3._client.put_object(
+        Bucket=repo.layout.bucket, Key=repo.layout.version_key("n", None), Body=b"foreign"
+    )
+    sent.requests.clear()
+    assert await repo.get_artifact_content("n") == b"foreign"
+    modes = [h.get("x-amz-checksum-mode") for h in sent.of("GetObject")]
+    assert modes == [None, "ENABLED"]
+    sent.requests.clear()
+    assert await repo.get_artifact_content("n") == b"foreign"  # its record checks it now
+    assert [h.get("x-amz-checksum-mode") for h in sent.of("GetObject")] == [None]
+
+
+async def test_publish_finds_the_newest_record_past_a_page_of_stale_latest_records(
+    repo: AsyncRepository,
+) -> None:
+    """LATEST's records sort before the numbered ones; when stale ones (of ETags LATEST no
+    longer has, left by a failed delete) fill the first page, the listing goes on."""
+    await repo.put_artifact("m", b"one")
+    assert (await repo.publish_artifact_version("m")).version == "1"
+    await repo.put_artifact("m", b"two")
+    stale = [repo.layout.published_key("m", None, f"{i:032x}", sha(b"old")) for i in range(40)]
+    await gather(partial(repo._s3.put, key, b"") for key in stale)
+    log = RequestLog(repo)
+    published = await repo.publish_artifact_version("m")
+    assert (published.version, published.sha256) == ("2", sha(b"two"))
+    assert log.sent.count("ListObjectsV2") == 2 + 3  # the records' listing took 3 pages
+    assert "GetObject" not in log.sent  # LATEST's own record was found: not streamed
+    again = await repo.publish_artifact_version("m")
+    assert (again.version, again.unchanged) == ("2", True)
+    assert await repo.get_artifact_content("m", 2) == b"two"
