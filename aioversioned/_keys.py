@@ -7,8 +7,8 @@ name, whose longest key (:meth:`Layout.longest_key_bytes`) would exceed ``KEY_BU
 
 Right under the prefix, beside the artifacts' folders, are objects (never folders:
 ``versioned`` 1.x lists folders as artifacts) whose names start with '.', as no
-artifact's does: ``{prefix}/.aioversioned-names.json``, the names index (see
-_names.py), and the scratch objects of a server check.
+artifact's does: ``{prefix}/.aioversioned-names{suffix}.json``, the names index of
+each suffix (see _names.py), and the scratch objects of a server check.
 
 A server check writes scratch objects ``{prefix}/.aioversioned-doctor-{run}-{part}`` for
 the seconds it runs (:meth:`Layout.scratch_key`). Layout under
@@ -47,7 +47,7 @@ _WIDTH = 6
 _LATEST_STEM = "000000_LATEST"
 _META_DIR = ".aioversioned"
 _SCRATCH = ".aioversioned-doctor-"
-_NAMES_INDEX = ".aioversioned-names.json"
+_NAMES_INDEX = ".aioversioned-names"
 _HISTORY_WIDTH = 12
 _HISTORY_LIMIT = 1_000_000_000_000  # 10 ** _HISTORY_WIDTH
 MAX_SEQUENCE = 99_999_999_999
@@ -438,8 +438,9 @@ class Layout:
 
     @property
     def names_index_key(self) -> str:
-        """The names index (see _names.py), an object right under the prefix."""
-        return f"{self.prefix}/{_NAMES_INDEX}"
+        """The names index of this suffix (see _names.py), an object right under the
+        prefix: whether a folder has a version depends on the suffix."""
+        return f"{self.prefix}/{_NAMES_INDEX}{self.suffix}.json"
 
     def scratch_key(self, run: str, part: str) -> str:
         """A scratch object of the server check ``run``.

@@ -5,7 +5,8 @@ folder listing alone (one request per 1,000 names) is not enough: a folder may h
 version (what ``purge_artifact`` leaves on a server that keeps empty folders, such as
 SeaweedFS, or where a claim was left; aliases alone), and asking each folder for a
 version costs one request per name. So the listers keep one object,
-``{prefix}/.aioversioned-names.json``, naming the folders they found a version in. A
+``{prefix}/.aioversioned-names{suffix}.json``, naming the folders they found a version
+in (with the repository's suffix: another suffix has an index of its own). A
 listing reads it beside the folders (one GET, concurrent with the first page); a folder
 it names is an artifact; only a folder it does not name is asked (one small listing),
 and a listing that found any such folder writes the index again, conditional on the one

@@ -456,7 +456,7 @@ class AsyncRepository(ContentOperations):
 
         An artifact is a folder with a version (LATEST or a number) under ``versions/``.
         The folders are listed (one request per 1,000) while the names index is read
-        (``.aioversioned-names.json``, one GET): the names it holds are artifacts. A
+        (``.aioversioned-names{suffix}.json``, one GET): the names it holds are artifacts. A
         folder it lacks (an artifact created since the last listing, one ``versioned``
         1.x wrote, what ``purge_artifact`` leaves on a server that keeps empty folders
         such as SeaweedFS, aliases alone) is asked for a version with one small

@@ -65,6 +65,18 @@ async def test_a_name_written_by_versioned_is_asked_once_then_indexed(
     assert sorted(peer_names) == ["ours", "theirs"]
 
 
+async def test_each_suffix_has_an_index_of_its_own(repo: AsyncRepository) -> None:
+    endpoint = endpoint_of(repo)
+    async with AsyncRepository(repo.layout.bucket, suffix=".zip", endpoint_url=endpoint) as zipped:
+        await zipped.put_artifact("z", b"x")
+        await repo.put_artifact("m", b"x")
+        for _ in range(2):  # asked, then from each one's index
+            assert await repo.list_artifact_names() == ["m"]
+            assert await zipped.list_artifact_names() == ["z"]
+        assert zipped.layout.names_index_key != repo.layout.names_index_key
+        assert await indexed(zipped) == ["z"]
+
+
 async def test_credentials_that_may_only_read_still_list(repo: AsyncRepository) -> None:
     for name in ("x", "y", "z"):
         await repo.put_artifact(name, b"1")
