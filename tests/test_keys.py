@@ -191,6 +191,7 @@ def test_longest_key_covers_every_key_the_layout_builds() -> None:
         "retired_key",
         "history_key",
         "scratch_key",
+        "names_index_key",
     }
     layout = Layout("bkt", "p", ".zip")
     # The published record is the longest: p/m/.aioversioned/published/{13}_{40}_{64}
@@ -199,6 +200,8 @@ def test_longest_key_covers_every_key_the_layout_builds() -> None:
     assert layout.longest_key_bytes("m") >= len(layout.history_key("m", "A" * 64, 1))
     assert layout.longest_key_bytes("m") >= len(layout.retired_key("m", 999_999))
     assert layout.longest_key_bytes("m") >= len(layout.scratch_key("0" * 32, "created"))
+    # Name-free; as long as LATEST's key of a 1-character name, which the budget covers.
+    assert len(layout.names_index_key) == len(layout.version_key("m", None))
 
 
 def test_a_prefix_or_suffix_too_long_for_any_name_is_refused() -> None:
