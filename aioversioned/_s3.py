@@ -782,7 +782,17 @@ class S3:
         while True:
             async with self._request("ListObjectsV2", prefix):
                 resp = await self._client.list_objects_v2(**kwargs)
-            yield _listed(resp), server_time(resp)
+            page = [
+                ObjectInfo(
+                    key=item["Key"],
+                    etag=quoted(item.get("ETag", "")),
+                    last_modified=item["LastModified"],
+                    size=item.get("Size", 0),
+                    listed=True,
+                )
+                for item in resp.get("Contents", [])
+            ]
+            yield page, server_time(resp)
             token = resp.get("NextContinuationToken")
             if not resp.get("IsTruncated") or not token:
                 return
@@ -1020,17 +1030,3 @@ class S3:
         """Abort a multipart upload and free its parts."""
         async with self._request("AbortMultipartUpload", key):
             await self._client.abort_multipart_upload(**self._args(Key=key, UploadId=upload_id))
-
-
-def _listed(resp: Mapping[str, Any]) -> list[ObjectInfo]:
-    """The objects of a ListObjectsV2 page."""
-    return [
-        ObjectInfo(
-            key=item["Key"],
-            etag=quoted(item.get("ETag", "")),
-            last_modified=item["LastModified"],
-            size=item.get("Size", 0),
-            listed=True,
-        )
-        for item in resp.get("Contents", [])
-    ]
