@@ -5,15 +5,19 @@ other keys, an alias write may land long after its writer checked the version (a
 arrives up to 15 minutes after it was signed, by a clock up to 15 minutes off), and a
 delete request may land after its caller gave up. So a delete is two steps:
 
-- **Retire** (the delete call): a tombstone ``retired/{number}`` is written for each
-  version that no alias references. From then on the version is deleted for the
-  library: listings leave it out, publish does not return it, an alias write refuses
-  it (and one that wrote it meanwhile puts itself back). Its bytes stay.
+- **Retire** (the delete call): each delete writes a tombstone of its own,
+  ``retired/{number}/{token}``, for each version that no alias references. From then on
+  the version is deleted for the library: listings leave it out, publish does not return
+  it, an alias write refuses it (and one that wrote it meanwhile puts itself back). Its
+  bytes stay. A delete that then reads an alias on the version takes its own tombstone
+  back by emptying it (If-Match its ETag): never another delete's, so a delete that kept
+  a version can not undo one that deleted it; emptied, not removed, so that its create,
+  landing late, can not bring it back.
 - **Collect** (any later delete or purge of the artifact, once ``GRACE`` has passed by
-  the server's clock since the tombstone was written): the aliases are read again, and
+  the server's clock since a tombstone was written): the aliases are read again, and
   the bytes of each retired version that none references are deleted, then its
-  tombstone. A retired version that an alias references then (an alias write that
-  landed late) is kept: its tombstone is taken back and it is listed again.
+  tombstones. A retired version that an alias references then (an alias write that
+  landed late, or another tool's) is kept: its old tombstones are taken back.
 
 ``GRACE`` is longer than any request can arrive late, so an alias write that checked
 the version before its tombstone existed has landed by the time the aliases are read
@@ -42,9 +46,14 @@ AliasUsers = Callable[[], Awaitable[dict[int, list[str]]]]
 """Which aliases reference each version: every alias document read anew."""
 
 
+def _in_force(info: ObjectInfo) -> bool:
+    """A tombstone that was not taken back (emptied)."""
+    return info.size > 0
+
+
 async def is_retired(s3: S3, layout: Layout, name: str, number: int) -> bool:
     """Whether version ``number`` is deleted (its bytes may not be removed yet)."""
-    return await s3.head(layout.retired_key(name, number)) is not None
+    return any(map(_in_force, await s3.list_all(layout.retired_prefix(name, number))))
 
 
 class Deletion:
@@ -56,14 +65,28 @@ class Deletion:
         self._name = name
         self._alias_users = alias_users
 
-    async def retired(self) -> tuple[dict[int, ObjectInfo], datetime | None]:
-        """The tombstones by version number, and the server's time of the listing."""
+    async def retired(self) -> set[int]:
+        """The numbers of the deleted versions (their bytes may not be removed yet)."""
+        return set((await self._tombstones())[0])
+
+    async def _tombstones(
+        self,
+    ) -> tuple[dict[int, list[ObjectInfo]], list[ObjectInfo], datetime | None]:
+        """The tombstones in force by version number, those taken back, and the server's
+        time of the listing."""
         listed, now = await self._s3.list_timed(self._layout.retired_dir(self._name))
-        found: dict[int, ObjectInfo] = {}
+        in_force: dict[int, list[ObjectInfo]] = {}
+        taken_back: list[ObjectInfo] = []
         for info in listed:
-            with contextlib.suppress(ValueError):  # a foreign key names no version
-                found[self._layout.parse_retired_key(self._name, info.key)] = info
-        return found, now
+            try:
+                number = self._layout.parse_retired_key(self._name, info.key)
+            except ValueError:  # a foreign key names no version
+                continue
+            if _in_force(info):
+                in_force.setdefault(number, []).append(info)
+            else:
+                taken_back.append(info)
+        return in_force, taken_back, now
 
     async def delete(self, numbers: list[int], users: dict[int, list[str]]) -> dict[int, list[str]]:
         """Retire the versions among ``numbers`` that no alias references, and collect
@@ -74,32 +97,26 @@ class Deletion:
         1. claims: the numbers stay taken once their versions are gone; a version in
            ``users`` is refused, nothing is written for it;
         2. the tombstones are listed (their ages, for step 5);
-        3. a tombstone for each of the others (a create: one there already is another
-           delete's, and the version is deleted either way);
+        3. a tombstone of this call's own for each of the others;
         4. the aliases are read again: an alias write that landed between step 1 and
-           step 3 is seen, and the tombstone of its version is taken back (If-Match its
-           own, so never another delete's);
-        5. collect, with the aliases of step 4, the tombstones of step 2 older than
-           GRACE by the server's clock of that listing.
+           step 3 is seen, and this call takes its tombstone of that version back;
+        5. collect, with the aliases of step 4, what the tombstones of step 2 older than
+           GRACE by the server's clock of that listing retired.
         """
         await self._keep_claimed(numbers)
-        (tombstones, now), written = await both(
-            self.retired, partial(self._retire, [n for n in numbers if n not in users])
+        (in_force, taken_back, now), written = await both(
+            self._tombstones, partial(self._retire, [n for n in numbers if n not in users])
         )
         after = await self._alias_users()
-        taken_back = [n for n in written if n in after]
-        await gather(
-            partial(self._s3.delete_if, self._layout.retired_key(self._name, n), written[n])
-            for n in taken_back
-        )
+        kept_now = [n for n in written if n in after]
+        await gather(partial(self._take_back, *written[n]) for n in kept_now)
         if now is not None:
-            old = {n: info for n, info in tombstones.items() if now - info.last_modified >= GRACE}
             # This call's own deletes are done: a failure here leaves the tombstones for
             # the next collection, and is not this call's.
             with contextlib.suppress(AioVersionedError):
-                await self._collect(old, after)
+                await self._collect(in_force, taken_back, now, after)
         kept = {n: users[n] for n in numbers if n in users}
-        kept.update({n: after[n] for n in taken_back})
+        kept.update({n: after[n] for n in kept_now})
         return kept
 
     async def remove_now(self, numbers: list[int]) -> None:
@@ -111,41 +128,58 @@ class Deletion:
             [self._layout.version_key(self._name, n) for n in sorted(numbers)] + records
         )
 
-    async def _retire(self, numbers: list[int]) -> dict[int, str]:
-        """Write a tombstone for each number; the ETags of those this call wrote."""
+    async def _retire(self, numbers: list[int]) -> dict[int, tuple[str, str]]:
+        """Write a tombstone of this call's own for each number: their keys and ETags."""
 
-        async def retire(number: int) -> tuple[int, str | None]:
-            token = uuid.uuid4().hex  # the body: each tombstone's ETag is its own
-            try:
-                written = await self._s3.put(
-                    self._layout.retired_key(self._name, number),
-                    token.encode(),
-                    if_none_match=True,
-                    token=token,
-                )
-            except VersionConflictError:  # retired by another delete already
-                return number, None
-            return number, written.etag
+        async def retire(number: int) -> tuple[int, tuple[str, str]]:
+            token = uuid.uuid4().hex
+            key = self._layout.retired_key(self._name, number, token)
+            written = await self._s3.put(key, token.encode(), if_none_match=True, token=token)
+            return number, (key, written.etag)
 
-        done = await gather(partial(retire, n) for n in numbers)
-        return {number: etag for number, etag in done if etag is not None}
+        return dict(await gather(partial(retire, n) for n in numbers))
 
-    async def _collect(self, old: dict[int, ObjectInfo], users: dict[int, list[str]]) -> None:
-        """Remove the bytes of the retired versions in ``old`` that no alias in ``users``
-        references, then their tombstones; take back the tombstones of the others.
+    async def _take_back(self, key: str, etag: str) -> None:
+        """Empty the tombstone ``key`` while it has ``etag``: its version is listed again.
+
+        Emptied, not deleted: its create, if it lands late, then finds the key taken.
+        """
+        with contextlib.suppress(VersionConflictError):  # taken back or collected meanwhile
+            await self._s3.put(key, b"", if_match=etag)
+
+    async def _collect(
+        self,
+        in_force: dict[int, list[ObjectInfo]],
+        taken_back: list[ObjectInfo],
+        now: datetime,
+        users: dict[int, list[str]],
+    ) -> None:
+        """Remove the bytes of each version with a tombstone older than GRACE that no
+        alias in ``users`` references, then its tombstones; take back the old tombstones
+        of the others; remove the tombstones taken back more than GRACE ago.
 
         A tombstone goes only once the DeleteObjects of its version was answered: a
-        failure leaves it for the next collection.
+        failure leaves it for the next collection. After GRACE no create of a tombstone
+        taken back can land any more.
         """
-        if not old:
-            return
-        unused = sorted(n for n in old if n not in users)
+
+        def aged(info: ObjectInfo) -> bool:
+            return now - info.last_modified >= GRACE
+
+        old = sorted(n for n, infos in in_force.items() if any(map(aged, infos)))
+        unused = [n for n in old if n not in users]
         if unused:
             records = await self._records(set(unused))
             await self._s3.delete(
                 [self._layout.version_key(self._name, n) for n in unused] + records
             )
-        await gather(partial(self._s3.delete_if, info.key, info.etag) for info in old.values())
+        gone = [info for n in unused for info in in_force[n]]
+        gone += [info for info in taken_back if aged(info)]
+        kept = [info for n in old if n in users for info in in_force[n] if aged(info)]
+        await both(
+            partial(gather, [partial(self._s3.delete_if, info.key, info.etag) for info in gone]),
+            partial(gather, [partial(self._take_back, info.key, info.etag) for info in kept]),
+        )
 
     async def _records(self, numbers: set[int]) -> list[str]:
         """The keys of the sha256 records of the versions ``numbers``."""

@@ -20,7 +20,7 @@ the seconds it runs (:meth:`Layout.scratch_key`). Layout under
     .aioversioned/claims/999999_000001  number claims (aioversioned only)
     .aioversioned/uploads/{token}       streamed uploads in progress (aioversioned only)
     .aioversioned/history/{alias}/999999999999  alias changes, newest first (aioversioned only)
-    .aioversioned/retired/999999_000001  deleted versions whose bytes are not removed yet
+    .aioversioned/retired/999999_000001/{token}  one delete's tombstone of version 1
     .aioversioned/published/999999_000001_{etag}_{sha256}  sha256 of published versions
     .aioversioned/aliases-index.json    alias documents by ETag, read by list_aliases
 """
@@ -65,7 +65,8 @@ KEY_BUDGET = 1000
 than ``_LONGEST_ETAG`` (other servers) and for keys added later."""
 _LONGEST_ETAG = 40  # a multipart ETag is 32 hex digits, '-' and up to 5 digits
 _LONGEST_ALIAS = "A" * 64  # _ALIAS_RE
-_TOKEN = "0" * 32  # uuid4().hex, in upload keys
+_TOKEN = "0" * 32  # uuid4().hex, in upload and tombstone keys
+_TOKEN_RE = re.compile("[0-9a-f]{32}")
 
 VersionLike = int | str | None
 """A version as accepted from users: ``1``, ``"1"``, ``"000001"``, ``"LATEST"`` or ``None``."""
@@ -276,7 +277,7 @@ class Layout:
             self.version_key(name, MAX_VERSION),
             self.alias_key(name, _LONGEST_ALIAS),
             self.claim_key(name, MAX_VERSION),
-            self.retired_key(name, MAX_VERSION),
+            self.retired_key(name, MAX_VERSION, _TOKEN),
             self.upload_key(name, _TOKEN),
             self.published_key(name, MAX_VERSION, "e" * _LONGEST_ETAG, "0" * 64),
             self.history_key(name, _LONGEST_ALIAS, 1),
@@ -411,13 +412,21 @@ class Layout:
     def retired_dir(self, name: str) -> str:
         return f"{self.prefix}/{name}/{_META_DIR}/retired/"
 
-    def retired_key(self, name: str, number: int) -> str:
-        """Tombstone of a deleted version whose bytes are not removed yet (see _deletion)."""
-        return _numbered_key(self.retired_dir(name), number)
+    def retired_prefix(self, name: str, number: int) -> str:
+        """Key prefix of version ``number``'s tombstones (see _deletion)."""
+        return _numbered_key(self.retired_dir(name), number) + "/"
+
+    def retired_key(self, name: str, number: int, token: str) -> str:
+        """One delete's tombstone of version ``number``, named by that delete's token."""
+        return self.retired_prefix(name, number) + token
 
     def parse_retired_key(self, name: str, key: str) -> int:
         """The version number of a tombstone; ValueError if foreign."""
-        return _parse_numbered_key(self.retired_dir(name), key)
+        directory = self.retired_dir(name)
+        stem, slash, token = key.removeprefix(directory).partition("/")
+        if not key.startswith(directory) or not slash or not _TOKEN_RE.fullmatch(token):
+            raise ValueError(key)
+        return _parse_numbered_key(directory, directory + stem)
 
     def history_dir(self, name: str, alias: str) -> str:
         return f"{self.prefix}/{name}/{_META_DIR}/history/{alias}/"

@@ -222,7 +222,7 @@ class AsyncRepository(ContentOperations):
         """LATEST and published versions from one listing, in key order (foreign keys and
         deleted versions skipped), and the server's time of the listing (None if unknown)."""
         found = []
-        (listed, now), (retired, _) = await both(
+        (listed, now), retired = await both(
             partial(self._s3.list_timed, self.layout.versions_dir(name)),
             self._deletion(name).retired,
         )
@@ -574,7 +574,7 @@ class AsyncRepository(ContentOperations):
         self.layout.check_name(name)
         # One round trip: LATEST, its records and the newest version's record (one
         # listing), the newest version and the tombstones.
-        (latest, (records, record)), ((retired, _), newest) = await both(
+        (latest, (records, record)), (retired, newest) = await both(
             partial(
                 both,
                 partial(self._s3.head, self.layout.version_key(name, None)),

@@ -26,11 +26,18 @@ _PER_CONNECTION = 10_000  # requests one client connection may send
 _DROPPED_HEADERS = ("connection:", "keep-alive:", "expect:", "proxy-connection:")
 
 
+def _on(path: str, path_end: str) -> bool:
+    """``path`` ends with ``path_end``, or lies under it if it is a folder ('/' last)."""
+    if path_end.endswith("/"):
+        return path_end in path
+    return path.endswith(path_end)
+
+
 @dataclass
 class Rule:
     """Lose the answer of the first ``times`` requests with ``method`` whose path ends
-    with ``path_end`` (and that carry header ``header``, when given); with ``forward``
-    False the server never sees them."""
+    with ``path_end``, or lies under it if it ends with '/' (and that carry header
+    ``header``, when given); with ``forward`` False the server never sees them."""
 
     method: str
     path_end: str
@@ -40,7 +47,7 @@ class Rule:
     hits: int = 0
 
     def matches(self, method: str, path: str, headers: dict[str, str]) -> bool:
-        if self.hits >= self.times or method != self.method or not path.endswith(self.path_end):
+        if self.hits >= self.times or method != self.method or not _on(path, self.path_end):
             return False
         return self.header is None or self.header.lower() in headers
 
@@ -119,8 +126,9 @@ class LostAnswerProxy(LoopbackProxy):
         return rule
 
     def requests(self, method: str, path_end: str) -> list[Seen]:
-        """The requests seen so far with ``method`` whose path ends with ``path_end``."""
-        return [s for s in self.seen if s.method == method and s.path.endswith(path_end)]
+        """The requests seen so far with ``method`` whose path ends with ``path_end`` (or
+        lies under it)."""
+        return [s for s in self.seen if s.method == method and _on(s.path, path_end)]
 
     async def _serve_connection(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter

@@ -294,7 +294,7 @@ async def test_undo_never_removes_another_writers_alias(
         tg.start_soon(put.run, lambda: other.put_alias("m", "prod", 1))
         await arrive(writing)
         await any_repo.delete_artifact_version("m", 1)
-        checking = faults.hold("HeadObject", "/.aioversioned/retired/")
+        checking = faults.hold("ListObjectsV2", "/.aioversioned/retired/")
         writing.release()
         await arrive(checking)  # our alias is written; the tombstone is there to be found
         theirs = await third.put_alias("m", "prod", 2)
@@ -499,7 +499,7 @@ async def test_an_interrupted_put_alias_still_checks_and_records_its_write(
         writer.start_soon(Task().run, lambda: other.put_alias("m", "prod", 1))
         await arrive(writing)
         await any_repo.delete_artifact_version("m", 1)
-        checking = faults.hold("HeadObject", "/.aioversioned/retired/")
+        checking = faults.hold("ListObjectsV2", "/.aioversioned/retired/")
         writing.release()
         await arrive(checking)  # written
         writer.cancel_scope.cancel()
@@ -704,7 +704,7 @@ async def test_a_put_back_whose_target_a_delete_keeps_stays(
             await arrive(first_read)  # prod at 2: 1 is free
             first_read.release()
             await arrive(second_read)  # 1 is retired; the aliases are read again next
-            checking = faults.hold("HeadObject", "/.aioversioned/retired/")
+            checking = faults.hold("ListObjectsV2", "/.aioversioned/retired/")
             undoing.release()
             await arrive(checking)  # the put-back is written
             second_read.release()
@@ -807,3 +807,34 @@ async def test_a_copy_whose_answer_was_lost_reports_the_sha256_of_the_bytes_it_c
     assert await any_repo.get_artifact_content("m", published.version) == held[0]
     described = await any_repo.get_artifact_version("m", published.version)
     assert described.sha256 == published.sha256
+
+
+async def test_a_delete_that_takes_its_tombstone_back_never_undoes_another_delete(
+    any_repo: AsyncRepository, other: AsyncRepository
+) -> None:
+    """Explorer (moto seed 56): delete A retires 2, then sees an alias on 2 and takes
+    its tombstone back, but that request is slow. Meanwhile the alias moves away and
+    delete B reports 2 deleted. A's take-back lands after B is done, and must not undo
+    B's delete: each delete takes back only its own tombstone."""
+    for content in (b"one", b"two"):
+        await publish(any_repo, content)
+    await any_repo.put_alias("m", "prod", 1)
+    async with beside(any_repo) as first:
+        faults = Interposer(first)
+        retiring = faults.hold("PutObject", "/.aioversioned/retired/")
+        delete_a = Task()
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(delete_a.run, lambda: first.delete_artifact_version("m", 2))
+            await arrive(retiring)  # A read prod at 1: 2 is free
+            taking_back = faults.hold("PutObject", "/.aioversioned/retired/")
+            await any_repo.put_alias("m", "prod", 2)
+            retiring.release()
+            await arrive(taking_back)  # A read prod at 2 again
+            await any_repo.put_alias("m", "prod", 1)
+            await other.delete_artifact_version("m", 2)  # B: prod is at 1
+            taking_back.release()
+    with pytest.raises(VersionInUseError):
+        await delete_a.result()
+    assert [a.version for a in await any_repo.list_artifact_versions("m")] == ["LATEST", "1"]
+    with pytest.raises(ArtifactNotFoundError):
+        await any_repo.put_alias("m", "prod", 2)

@@ -413,7 +413,7 @@ def test_interrupted_put_alias_never_leaves_the_alias_on_a_deleted_version(
         faults = Interposer(repo._arepo)
         # Rules are made on the loop: their events belong to it.
         writing = loop._portal.call(faults.hold, "PutObject", "aliases/prod.json")
-        retired = repo._arepo.layout.retired_key("m", 2)
+        retired = repo._arepo.layout.retired_prefix("m", 2)
         failures: list[BaseException] = []
         signalled: list[float] = []
 
@@ -437,7 +437,7 @@ def test_interrupted_put_alias_never_leaves_the_alias_on_a_deleted_version(
                     interrupt(writing, delete_two)
                     return
                 delete_two()
-                checking = loop._portal.call(faults.hold, "HeadObject", retired)
+                checking = loop._portal.call(faults.hold, "ListObjectsV2", retired)
                 loop._portal.call(writing.release)
                 _until(lambda: checking.hits == 1, "put_alias's check of the tombstone")
                 interrupt(checking, lambda: None)

@@ -162,20 +162,26 @@ def test_layout_keys_and_parsing() -> None:
 
 def test_tombstones() -> None:
     layout = Layout("bkt", "arts")
-    key = layout.retired_key("m", 3)
-    assert key == "arts/m/.aioversioned/retired/999997_000003"
+    token = "0123456789abcdef" * 2
+    key = layout.retired_key("m", 3, token)
+    assert key == f"arts/m/.aioversioned/retired/999997_000003/{token}"
+    assert key.startswith(layout.retired_prefix("m", 3))
     assert layout.parse_retired_key("m", key) == 3
     for foreign in (
-        "arts/m/.aioversioned/retired/999997_000004",  # the two halves disagree
-        "arts/m/.aioversioned/retired/000000_LATEST",
-        "arts/m/.aioversioned/retired/999997_000003.bak",
-        "arts/other/.aioversioned/retired/999997_000003",
+        f"arts/m/.aioversioned/retired/999997_000004/{token}",  # the two halves disagree
+        f"arts/m/.aioversioned/retired/000000_LATEST/{token}",
+        "arts/m/.aioversioned/retired/999997_000003",  # no token
+        f"arts/m/.aioversioned/retired/999997_000003/{token}.bak",
+        f"arts/m/.aioversioned/retired/999997_000003/{token.upper()}",
+        f"arts/m/.aioversioned/retired/999997_000003/x/{token}",
+        f"arts/other/.aioversioned/retired/999997_000003/{token}",
+        f"other/arts/m/.aioversioned/retired/999997_000003/{token}",
     ):
         with pytest.raises(ValueError):
             layout.parse_retired_key("m", foreign)
     for number in (0, 1_000_000):
         with pytest.raises(ValueError):
-            layout.retired_key("m", number)
+            layout.retired_key("m", number, token)
 
 
 def test_longest_key_covers_every_key_the_layout_builds() -> None:
@@ -198,7 +204,7 @@ def test_longest_key_covers_every_key_the_layout_builds() -> None:
     record = layout.published_key("m", 1, "e" * 40, "0" * 64)
     assert layout.longest_key_bytes("m") == len(record) == 1 + 1 + 145  # prefix, name
     assert layout.longest_key_bytes("m") >= len(layout.history_key("m", "A" * 64, 1))
-    assert layout.longest_key_bytes("m") >= len(layout.retired_key("m", 999_999))
+    assert layout.longest_key_bytes("m") >= len(layout.retired_key("m", 999_999, "0" * 32))
     assert layout.longest_key_bytes("m") >= len(layout.scratch_key("0" * 32, "created"))
     # Name-free; as long as LATEST's key of a 1-character name, which the budget covers.
     assert len(layout.names_index_key) == len(layout.version_key("m", None))

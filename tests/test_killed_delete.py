@@ -80,7 +80,7 @@ async def test_killed_after_its_tombstone_the_version_is_deleted_then_collected(
     monkeypatch.setattr("aioversioned._deletion.GRACE", timedelta(0))
     await repo.delete_artifact_version("m", 1)
     assert await repo._s3.head(repo.layout.version_key("m", 2)) is None
-    assert await repo._s3.head(repo.layout.retired_key("m", 2)) is None
+    assert await repo._s3.list_all(repo.layout.retired_prefix("m", 2)) == []
     await repo.put_artifact("m", b"v4")
     assert (await repo.publish_artifact_version("m")).version == "4"  # 2 is never reused
     assert [a.version for a in await repo.list_artifact_versions("m")] == ["LATEST", "4", "3"]

@@ -130,7 +130,8 @@ async def observe(repo: AsyncRepository, raw: Any, bucket: str, name: str) -> Sn
                 with contextlib.suppress(ValueError):
                     snap.raw_versions[layout.parse_version_key(name, key)] = etag
                 with contextlib.suppress(ValueError):
-                    snap.retired.add(layout.parse_retired_key(name, key))
+                    if item["Size"]:  # a tombstone taken back is emptied
+                        snap.retired.add(layout.parse_retired_key(name, key))
                 with contextlib.suppress(ValueError):
                     snap.records.append(layout.parse_published_key(name, key))
         uploads = await raw.list_multipart_uploads(Bucket=bucket, Prefix=top)
