@@ -349,9 +349,10 @@ async def test_followers_entering_together_share_one_folder(
             stop.set()
     assert len(made) == 1
     assert repo._followed is not None and repo._followed.folder is None
-    # One description of the version (its HEAD and its tombstone's) and one download (its
-    # HEAD and its GET), however many followers asked at once.
-    assert (log.sent.count("HeadObject"), log.version_gets()) == (3, 1)
+    # One description of the version (its HEAD and the listing of its tombstones) and one
+    # download (its HEAD and its GET), however many followers asked at once.
+    assert (log.sent.count("HeadObject"), log.version_gets()) == (2, 1)
+    assert log.sent.count("ListObjectsV2") == 1
 
 
 async def test_with_a_cache_dir_files_come_through_the_content_cache(
