@@ -13,16 +13,15 @@ checked as if it came from another tool: a defect makes it an empty index.
 from __future__ import annotations
 
 import contextlib
-import json
 from collections.abc import Mapping
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, TypeAdapter
 
-from ._documents import INDEX_LIMIT, parse
+from ._documents import read_index, write_index
 from ._keys import Layout
-from ._s3 import S3, TooLarge
-from .errors import CorruptDocumentError, StorageError, VersionConflictError
+from ._s3 import S3
+from .errors import StorageError, VersionConflictError
 
 _FORMAT = 1
 
@@ -52,17 +51,8 @@ class AliasIndex:
     async def load(self) -> None:
         """Read the index; a missing, oversized or malformed one is empty (and, unless
         missing, replaced by the next store)."""
-        try:
-            found = await self._s3.get(self.key, limit=INDEX_LIMIT)
-        except TooLarge as err:
-            self._etag = err.info.etag if err.info is not None else None
-            return
-        if found is None:
-            return
-        body, info = found
-        self._etag = info.etag
-        with contextlib.suppress(CorruptDocumentError):
-            stored = parse(_STORED, body, self.key)
+        stored, self._etag = await read_index(self._s3, self.key, _STORED)
+        if stored is not None:
             self.documents = {
                 self._prefix + name: (etag, text.encode())
                 for name, (etag, text) in stored.documents.items()
@@ -77,15 +67,7 @@ class AliasIndex:
         for key, (etag, body) in documents.items():
             with contextlib.suppress(UnicodeDecodeError):  # JSON that parsed is UTF-8
                 entries[key.removeprefix(self._prefix)] = [etag, body.decode()]
-        payload = json.dumps({"format": _FORMAT, "documents": entries}).encode()
-        if len(payload) > INDEX_LIMIT:
-            return
         with contextlib.suppress(StorageError, VersionConflictError):
-            await self._s3.put(
-                self.key,
-                payload,
-                content_type="application/json",
-                if_none_match=self._etag is None,
-                if_match=self._etag,
-                checked=False,  # a cache: an ignored condition costs the next lister GETs
+            await write_index(
+                self._s3, self.key, {"format": _FORMAT, "documents": entries}, self._etag
             )

@@ -14,10 +14,12 @@ numbers (8 MB).
 
 from __future__ import annotations
 
-from typing import TypeVar
+import json
+from typing import Any, TypeVar
 
-from pydantic import TypeAdapter
+from pydantic import BaseModel, TypeAdapter
 
+from ._s3 import S3, TooLarge
 from .errors import CorruptDocumentError
 
 ALIAS_LIMIT = 1 << 20
@@ -25,9 +27,10 @@ ALIAS_LIMIT = 1 << 20
 RECORD_LIMIT = 1 << 20
 """The most bytes a history record may hold (1 MiB)."""
 INDEX_LIMIT = 32 << 20
-"""The most bytes the alias index may hold (32 MiB, about 60,000 aliases)."""
+"""The most bytes an index (of aliases, of names) may hold (32 MiB, about 60,000 aliases)."""
 
 T = TypeVar("T")
+M = TypeVar("M", bound=BaseModel)
 
 
 def parse(adapter: TypeAdapter[T], body: bytes, key: str) -> T:
@@ -36,3 +39,36 @@ def parse(adapter: TypeAdapter[T], body: bytes, key: str) -> T:
         return adapter.validate_json(body)
     except ValueError as err:  # pydantic's ValidationError is one
         raise CorruptDocumentError(key, str(err)) from err
+
+
+async def read_index(s3: S3, key: str, adapter: TypeAdapter[M]) -> tuple[M | None, str | None]:
+    """An index object (a cache the listers keep: see _alias_index, _names): its document,
+    None when it is missing, oversized or malformed, and its ETag, None when it is
+    missing (an oversized or malformed one is replaced by the next write)."""
+    try:
+        found = await s3.get(key, limit=INDEX_LIMIT)
+    except TooLarge as err:
+        return None, err.info.etag if err.info is not None else None
+    if found is None:
+        return None, None
+    body, info = found
+    try:
+        return parse(adapter, body, key), info.etag
+    except CorruptDocumentError:
+        return None, info.etag
+
+
+async def write_index(s3: S3, key: str, document: dict[str, Any], etag: str | None) -> None:
+    """Write ``document`` as the index object ``key`` if it still has ``etag`` (None: if
+    there is none), else VersionConflictError; one too large to store is not written."""
+    payload = json.dumps(document).encode()
+    if len(payload) > INDEX_LIMIT:
+        return
+    await s3.put(
+        key,
+        payload,
+        content_type="application/json",
+        if_none_match=etag is None,
+        if_match=etag,
+        checked=False,  # a cache: an ignored condition costs the next reader requests
+    )

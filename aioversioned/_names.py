@@ -32,7 +32,6 @@ name removes it.
 from __future__ import annotations
 
 import contextlib
-import json
 import uuid
 from functools import partial
 from typing import Literal
@@ -40,11 +39,11 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, TypeAdapter
 
 from . import _keys
-from ._documents import INDEX_LIMIT, parse
+from ._documents import read_index, write_index
 from ._keys import Layout
-from ._s3 import S3, TooLarge
+from ._s3 import S3
 from ._tasks import both, gather
-from .errors import CorruptDocumentError, InvalidInputError, StorageError, VersionConflictError
+from .errors import InvalidInputError, StorageError, VersionConflictError
 
 _FORMAT = 1
 _FORGET_ATTEMPTS = 10  # a purge's index writes, against concurrent listers'
@@ -105,36 +104,18 @@ class Names:
 
     async def _load(self) -> tuple[set[str], str | None]:
         """The names the index holds, and its ETag (None when there is none)."""
-        try:
-            found = await self._s3.get(self._key, limit=INDEX_LIMIT)
-        except TooLarge as err:
-            return set(), err.info.etag if err.info is not None else None
-        if found is None:
-            return set(), None
-        body, info = found
+        stored, etag = await read_index(self._s3, self._key, _STORED)
         names = set()
-        with contextlib.suppress(CorruptDocumentError):
-            for name in parse(_STORED, body, self._key).names:
-                with contextlib.suppress(InvalidInputError):
-                    names.add(_keys.validate_name(name))
-        return names, info.etag
+        for name in stored.names if stored is not None else ():
+            with contextlib.suppress(InvalidInputError):
+                names.add(_keys.validate_name(name))
+        return names, etag
 
     async def _store(self, names: set[str], etag: str | None) -> None:
         """Write ``names`` as the index, if it still has ``etag``; an index too large to
         store is left as it is (listings then ask the folders it lacks)."""
-        payload = json.dumps(
-            {"format": _FORMAT, "token": uuid.uuid4().hex, "names": sorted(names)}
-        ).encode()
-        if len(payload) > INDEX_LIMIT:
-            return
-        await self._s3.put(
-            self._key,
-            payload,
-            content_type="application/json",
-            if_none_match=etag is None,
-            if_match=etag,
-            checked=False,  # a cache: an ignored condition costs the next lister requests
-        )
+        document = {"format": _FORMAT, "token": uuid.uuid4().hex, "names": sorted(names)}
+        await write_index(self._s3, self._key, document, etag)
 
     async def _has_version(self, name: str) -> bool:
         async for page in self._s3.pages(self._layout.versions_dir(name), page_size=8):
