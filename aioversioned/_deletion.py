@@ -114,7 +114,7 @@ class Deletion:
             # This call's own deletes are done: a failure here leaves the tombstones for
             # the next collection, and is not this call's.
             with contextlib.suppress(AioVersionedError):
-                await self._collect(in_force, taken_back, now, after)
+                await self._collect(in_force, taken_back, now, after, written)
         kept = {n: users[n] for n in numbers if n in users}
         kept.update({n: after[n] for n in kept_now})
         return kept
@@ -153,10 +153,12 @@ class Deletion:
         taken_back: list[ObjectInfo],
         now: datetime,
         users: dict[int, list[str]],
+        own: dict[int, tuple[str, str]],
     ) -> None:
         """Remove the bytes of each version with a tombstone older than GRACE that no
-        alias in ``users`` references, then its tombstones; take back the old tombstones
-        of the others; remove the tombstones taken back more than GRACE ago.
+        alias in ``users`` references, then its tombstones (``own``: this call's, which
+        the listing may have missed); take back the old tombstones of the others; remove
+        the tombstones taken back more than GRACE ago.
 
         A tombstone goes only once the DeleteObjects of its version was answered: a
         failure leaves it for the next collection. After GRACE no create of a tombstone
@@ -173,11 +175,12 @@ class Deletion:
             await self._s3.delete(
                 [self._layout.version_key(self._name, n) for n in unused] + records
             )
-        gone = [info for n in unused for info in in_force[n]]
-        gone += [info for info in taken_back if aged(info)]
+        gone = {(info.key, info.etag) for n in unused for info in in_force[n]}
+        gone.update(own[n] for n in unused if n in own)
+        gone.update((info.key, info.etag) for info in taken_back if aged(info))
         kept = [info for n in old if n in users for info in in_force[n] if aged(info)]
         await both(
-            partial(gather, [partial(self._s3.delete_if, info.key, info.etag) for info in gone]),
+            partial(gather, [partial(self._s3.delete_if, *key_etag) for key_etag in gone]),
             partial(gather, [partial(self._take_back, info.key, info.etag) for info in kept]),
         )
 

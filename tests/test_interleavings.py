@@ -838,3 +838,37 @@ async def test_a_delete_that_takes_its_tombstone_back_never_undoes_another_delet
     assert [a.version for a in await any_repo.list_artifact_versions("m")] == ["LATEST", "1"]
     with pytest.raises(ArtifactNotFoundError):
         await any_repo.put_alias("m", "prod", 2)
+
+
+async def test_a_delete_that_collects_a_version_removes_its_own_tombstone_of_it(
+    any_repo: AsyncRepository, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Deleting a version again once its grace period ended collects it, and writes a
+    tombstone of its own first. The tombstones' listing runs beside that write: when
+    the listing was answered before the write landed, it does not show the call's own
+    tombstone, which must go with the version all the same (none is left behind)."""
+    for content in (b"one", b"two"):
+        await publish(any_repo, content)
+    await any_repo.delete_artifact_version("m", 1)
+    monkeypatch.setattr("aioversioned._deletion.GRACE", timedelta(0))
+    retired_dir = any_repo.layout.retired_dir("m")
+    listed = anyio.Event()
+
+    def answered(parsed: Any, **_: Any) -> None:
+        if parsed.get("Prefix") == retired_dir:
+            listed.set()
+
+    events = any_repo._s3._client.meta.events
+    events.register("after-call.s3.ListObjectsV2", answered)
+    retiring = Interposer(any_repo).hold("PutObject", "/.aioversioned/retired/")
+    again = Task()
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(again.run, lambda: any_repo.delete_artifact_version("m", 1))
+        await arrive(retiring)
+        with anyio.fail_after(30):
+            await listed.wait()  # the listing is answered, without this call's tombstone
+        retiring.release()
+    assert await again.result() == ()
+    assert await any_repo._s3.list_all(retired_dir) == []
+    assert await any_repo._s3.head(any_repo.layout.version_key("m", 1)) is None
+    assert [a.version for a in await any_repo.list_artifact_versions("m")] == ["LATEST", "2"]
