@@ -23,6 +23,7 @@ Each rule acts on its first ``times`` matching requests (every one with ``times=
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -51,6 +52,21 @@ def _error_response(url: str, status: int, code: str) -> AioAWSResponse:
     body = f"<Error><Code>{code}</Code><Message>injected</Message></Error>".encode()
     headers = {"Content-Type": "application/xml", "Content-Length": str(len(body))}
     return AioAWSResponse(url, status, headers, _Body(body))
+
+
+def _as_sent(request: Any) -> Any:
+    """A copy of ``request`` whose body is the bytes it carries now.
+
+    botocore rewinds and sends the same body file again on a retry, so by the time a
+    late request is delivered that file may have been read to its end.
+    """
+    kept = copy.copy(request)
+    body = request.body
+    if hasattr(body, "read") and hasattr(body, "seek"):
+        start = body.tell()
+        kept.body = body.read()
+        body.seek(start)
+    return kept
 
 
 @dataclass
@@ -148,7 +164,7 @@ class Interposer:
         elif rule.action == "drop_before":
             raise ConnectionClosedError(endpoint_url=request.url)
         elif rule.action == "late":
-            rule.pending.append(request)
+            rule.pending.append(_as_sent(request))
             raise ConnectionClosedError(endpoint_url=request.url)
         elif rule.action == "drop_after":
             response = await self._http.send(request)
