@@ -54,6 +54,14 @@ def _error_response(url: str, status: int, code: str) -> AioAWSResponse:
     return AioAWSResponse(url, status, headers, _Body(body))
 
 
+def request_key(operation: str, url: str) -> str:
+    """The key a rule matches: the object's key, or for ``ListObjectsV2`` the prefix."""
+    parts = urlsplit(url)
+    if operation == "ListObjectsV2":
+        return parse_qs(parts.query).get("prefix", [""])[0]
+    return unquote(parts.path).lstrip("/").partition("/")[2]  # path-style: /bucket/key
+
+
 def _as_sent(request: Any) -> Any:
     """A copy of ``request`` whose body is the bytes it carries now.
 
@@ -144,10 +152,7 @@ class Interposer:
 
     async def _before_send(self, request: Any, event_name: str, **_: Any) -> Any:
         operation = event_name.rsplit(".", 1)[1]
-        url = urlsplit(request.url)
-        key = unquote(url.path).lstrip("/").partition("/")[2]  # path-style: /bucket/key
-        if operation == "ListObjectsV2":
-            key = parse_qs(url.query).get("prefix", [""])[0]  # a listing's "key": its prefix
+        key = request_key(operation, request.url)
         rule = next((r for r in self.rules if r.matches(operation, key)), None)
         self.log.append((operation, key, rule.action if rule else "pass"))
         if rule is None:

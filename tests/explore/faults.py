@@ -28,13 +28,12 @@ from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
 import anyio
 from anyio.abc import TaskGroup
 
 from aioversioned import AsyncRepository
-from tests.interpose import Interposer, Rule
+from tests.interpose import Interposer, Rule, request_key
 
 from .workload import Faults
 
@@ -170,7 +169,7 @@ class SeededFaults(Interposer):
         scope = SCOPE.get()
         if scope is not None:
             operation = event_name.rsplit(".", 1)[1]
-            key = unquote(urlsplit(request.url).path).lstrip("/").partition("/")[2]
+            key = request_key(operation, request.url)
             action = draw(scope, operation, key, request.headers)
             if action is not None:
                 # Inserted first and consumed by this very request: nothing awaits between.
