@@ -23,6 +23,7 @@ Each rule acts on its first ``times`` matching requests (every one with ``times=
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -51,6 +52,29 @@ def _error_response(url: str, status: int, code: str) -> AioAWSResponse:
     body = f"<Error><Code>{code}</Code><Message>injected</Message></Error>".encode()
     headers = {"Content-Type": "application/xml", "Content-Length": str(len(body))}
     return AioAWSResponse(url, status, headers, _Body(body))
+
+
+def request_key(operation: str, url: str) -> str:
+    """The key a rule matches: the object's key, or for ``ListObjectsV2`` the prefix."""
+    parts = urlsplit(url)
+    if operation == "ListObjectsV2":
+        return parse_qs(parts.query).get("prefix", [""])[0]
+    return unquote(parts.path).lstrip("/").partition("/")[2]  # path-style: /bucket/key
+
+
+def _as_sent(request: Any) -> Any:
+    """A copy of ``request`` whose body is the bytes it carries now.
+
+    botocore rewinds and sends the same body file again on a retry, so by the time a
+    late request is delivered that file may have been read to its end.
+    """
+    kept = copy.copy(request)
+    body = request.body
+    if hasattr(body, "read") and hasattr(body, "seek"):
+        start = body.tell()
+        kept.body = body.read()
+        body.seek(start)
+    return kept
 
 
 @dataclass
@@ -128,10 +152,7 @@ class Interposer:
 
     async def _before_send(self, request: Any, event_name: str, **_: Any) -> Any:
         operation = event_name.rsplit(".", 1)[1]
-        url = urlsplit(request.url)
-        key = unquote(url.path).lstrip("/").partition("/")[2]  # path-style: /bucket/key
-        if operation == "ListObjectsV2":
-            key = parse_qs(url.query).get("prefix", [""])[0]  # a listing's "key": its prefix
+        key = request_key(operation, request.url)
         rule = next((r for r in self.rules if r.matches(operation, key)), None)
         self.log.append((operation, key, rule.action if rule else "pass"))
         if rule is None:
@@ -148,7 +169,7 @@ class Interposer:
         elif rule.action == "drop_before":
             raise ConnectionClosedError(endpoint_url=request.url)
         elif rule.action == "late":
-            rule.pending.append(request)
+            rule.pending.append(_as_sent(request))
             raise ConnectionClosedError(endpoint_url=request.url)
         elif rule.action == "drop_after":
             response = await self._http.send(request)

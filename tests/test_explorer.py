@@ -198,6 +198,33 @@ def test_checker_outcomes_raw_exception_hang_wrong_not_found() -> None:
     assert any(v.startswith("not found: #3 publish") for v in found), found
 
 
+def test_checker_excuses_only_the_uploads_late_creates_began() -> None:
+    """A late CreateMultipartUpload excuses one leftover upload of its own key, no more."""
+    plan = _plan(Call(1, 0, "publish"))
+    late = [
+        "late CreateMultipartUpload versions/999997_000003",
+        "delivering late CreateMultipartUpload versions/999997_000003 (2 calls ended)",
+    ]
+    record = _rec(1, "publish", 0, 1, result={"version": "1", "sha256": _sha(CONTENTS[0])})
+    snap = _store({None: CONTENTS[0], 1: CONTENTS[0]})
+    snap.multipart_left = ["explore/s1/versions/999997_000003"]
+    assert check(plan, [record], snap) == [
+        "leftover: multipart upload of " + snap.multipart_left[0]
+    ]
+    record.faults = late
+    assert check(plan, [record], snap) == []
+    snap.multipart_left += [
+        "explore/s1/versions/999997_000003",
+        "explore/s1/versions/999997_000002",
+    ]
+    assert check(plan, [record], snap) == [
+        "leftover: multipart upload of explore/s1/versions/999997_000003",
+        "leftover: multipart upload of explore/s1/versions/999997_000002",
+    ]
+    record.faults = late[:1]  # kept back but never delivered: excuses nothing
+    assert len(check(plan, [record], snap)) == 3
+
+
 def _descendants(pid: int) -> set[int]:
     """Every live process below ``pid`` (from /proc: its children, theirs, ...)."""
     parents: dict[int, int] = {}

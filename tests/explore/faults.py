@@ -11,6 +11,12 @@ At most ``MAX_FAULTS`` attempts of one botocore invocation are faulted, fewer th
 5 attempts: every request eventually reaches the server, so a transient fault alone
 never turns into a StorageError, and the checker can hold the library to exact
 outcomes.
+
+A ``late`` attempt (a fault like the others) is kept back: the client sees a dropped
+connection at once and botocore goes on as usual, and the kept request reaches the
+server later, after 1-3 more calls of the seed ended or ``LATE_SECONDS`` at most, always
+within the seed's task group: before its concurrent phase ends and the checker reads
+the store.
 """
 
 from __future__ import annotations
@@ -22,21 +28,28 @@ from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
 import anyio
 from anyio.abc import TaskGroup
 
 from aioversioned import AsyncRepository
-from tests.interpose import Interposer, Rule
+from tests.interpose import Interposer, Rule, request_key
 
 from .workload import Faults
 
 MAX_FAULTS = 2
 BACKOFF_SCALE = 0.03  # botocore waits rand(0, 1) * 2**attempt s between attempts; we scale it
 _TOKEN = re.compile(r"[0-9a-f]{16,}")
-_FAULT_KINDS = (("fail", 500), ("fail", 503), ("drop_before", 0), ("drop_after", 0))
-_FAULT_WEIGHTS = (1, 1, 1, 2)
+LATE_SECONDS = (0.05, 0.4)  # a late request waits at most this long (drawn) for calls to end
+DELIVERY_TIMEOUT = 10.0  # a late request the server does not answer by then: explorer error
+_FAULT_KINDS = (
+    ("fail", 500),
+    ("fail", 503),
+    ("drop_before", 0),
+    ("drop_after", 0),
+    ("late", 0),
+)
+_FAULT_WEIGHTS = (1, 1, 1, 2, 1)
 
 
 @dataclass
@@ -47,6 +60,7 @@ class SeedRun:
     faults: Faults
     group: TaskGroup
     artifact_dir: str
+    calls: int  # of the seed's writers in this process: no more than these ever end
     completed: int = 0
     progress: anyio.Event = field(default_factory=anyio.Event)
     injected: Counter[str] = field(default_factory=Counter)
@@ -56,13 +70,28 @@ class SeedRun:
         self.progress.set()
         self.progress = anyio.Event()
 
-    async def _release(self, rule: Rule, after: int, seconds: float) -> None:
-        """Release a held request once ``after`` more calls ended, or after ``seconds``."""
+    async def _calls_end(self, after: int, seconds: float) -> None:
+        """Wait until ``after`` more calls ended, or ``seconds`` passed."""
         target = self.completed + after
         with anyio.move_on_after(seconds):
             while self.completed < target:
                 await self.progress.wait()
+
+    async def _release(self, rule: Rule, after: int, seconds: float) -> None:
+        """Release a held request once ``after`` more calls ended, or after ``seconds``."""
+        await self._calls_end(after, seconds)
         rule.release()
+
+    async def _deliver(
+        self, faults: Interposer, rule: Rule, action: Action, trace: list[str], what: str
+    ) -> None:
+        """Send a late request once ``action.after`` more calls ended (or all of this
+        process's calls did: no later one would come), or after ``action.seconds``."""
+        await self._calls_end(min(action.after, self.calls - self.completed), action.seconds)
+        if rule.pending:
+            trace.append(f"delivering {what} ({self.completed} calls ended)")
+            with anyio.fail_after(DELIVERY_TIMEOUT):
+                await faults.deliver(rule)
 
 
 @dataclass
@@ -87,7 +116,7 @@ def _header(headers: Any, name: str) -> str:
 
 @dataclass(frozen=True)
 class Action:
-    kind: str  # fail, drop_before, drop_after, delay, hold
+    kind: str  # fail, drop_before, drop_after, late, delay, hold
     status: int = 0
     seconds: float = 0.0
     after: int = 0
@@ -113,6 +142,8 @@ def draw(scope: Scope, operation: str, key: str, headers: Any) -> Action | None:
             return None
         scope.faulted[invocation] += 1
         kind, status = rng.choices(_FAULT_KINDS, _FAULT_WEIGHTS)[0]
+        if kind == "late":
+            return Action(kind, seconds=rng.uniform(*LATE_SECONDS), after=rng.randint(1, 3))
         return Action(kind, status=status)
     r -= f.fault
     if r < f.hold:
@@ -138,7 +169,7 @@ class SeededFaults(Interposer):
         scope = SCOPE.get()
         if scope is not None:
             operation = event_name.rsplit(".", 1)[1]
-            key = unquote(urlsplit(request.url).path).lstrip("/").partition("/")[2]
+            key = request_key(operation, request.url)
             action = draw(scope, operation, key, request.headers)
             if action is not None:
                 # Inserted first and consumed by this very request: nothing awaits between.
@@ -153,12 +184,16 @@ class SeededFaults(Interposer):
                 self.rules.insert(0, rule)
                 kind = f"{action.kind}{action.status or ''}"
                 scope.run.injected[kind] += 1
+                what = f"{kind} {operation} {key.removeprefix(scope.run.artifact_dir)}"
                 if action.kind != "delay":
-                    relative = key.removeprefix(scope.run.artifact_dir)
-                    scope.trace.append(f"{kind} {operation} {relative}")
+                    scope.trace.append(what)
                 if action.kind == "hold":
                     scope.run.group.start_soon(
                         scope.run._release, rule, action.after, action.seconds
+                    )
+                elif action.kind == "late":
+                    scope.run.group.start_soon(
+                        scope.run._deliver, self, rule, action, scope.trace, what
                     )
         if len(self.rules) > 64:
             self.rules[:] = [r for r in self.rules if r.times is None or r.hits < r.times]

@@ -173,7 +173,8 @@ class Fleet:
     ) -> list[Record]:
         """Run this process's writers of the seed concurrently; their records.
 
-        ``injected`` counts the faults, holds and delays drawn.
+        ``injected`` counts the faults, holds and delays drawn. Late requests are
+        delivered in the writers' task group: all have landed when this returns.
         """
         writers = [w for w in plan.writers if w.process == process]
         records: list[Record] = []
@@ -197,7 +198,8 @@ class Fleet:
 
         with copy_limit(plan.multipart_copy):
             async with anyio.create_task_group() as group:
-                run = SeedRun(plan.seed, plan.faults, group, artifact_dir)
+                calls = sum(len(w.calls) for w in writers)
+                run = SeedRun(plan.seed, plan.faults, group, artifact_dir, calls)
                 for w in writers:
                     group.start_soon(writer_task, run, w.index, w.gateway, w.calls)
         injected.update(run.injected)

@@ -62,8 +62,9 @@ class Writer:
 @dataclass(frozen=True)
 class Faults:
     """Per request attempt: probability of a fault (500, 503, a connection dropped before
-    or after the server acted), of a hold (released when another writer's call ends,
-    or after ``hold_timeout``), and of a delay up to ``max_delay`` seconds."""
+    or after the server acted, a request delivered late), of a hold (released when
+    another writer's call ends, or after ``hold_timeout``), and of a delay up to
+    ``max_delay`` seconds."""
 
     fault: float
     hold: float
