@@ -725,7 +725,10 @@ class AsyncRepository(ContentOperations):
                 written = WriteResult(info.etag, info.last_modified)
             except VersionConflictError:
                 if await self._s3.head(target) is not None:
-                    # Only a writer that ignores claims (versioned 1.x) can get here.
+                    # A writer that ignores claims (versioned 1.x) put a version there,
+                    # or this call's own first attempt, kept back, landed meanwhile: the
+                    # two can not be told apart, and either is a whole version
+                    # (protocol.md, Publish, "Orphans").
                     number = await self._claim(name, number + 1)
                     target = self.layout.version_key(name, number)
                 digest, latest = await self._sha256_of_latest(name)

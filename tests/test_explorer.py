@@ -225,6 +225,30 @@ def test_checker_excuses_only_the_uploads_late_creates_began() -> None:
     assert len(check(plan, [record], snap)) == 3
 
 
+def test_checker_excuses_only_the_orphans_a_late_copy_landed_on() -> None:
+    """Seaweedfs seed 407: a publish's copy to 4, kept back, landed after the publish had
+    found 4 taken (by it) and published 6. Version 4 is excused, no other orphan."""
+    plan = _plan(Call(1, 0, "publish"))
+    late = [
+        "late CopyObject versions/999996_000004",
+        "delivering late CopyObject versions/999996_000004 (2 calls ended)",
+    ]
+    record = _rec(1, "publish", 0, 1, result={"version": "6", "sha256": _sha(CONTENTS[0])})
+    snap = _store({None: CONTENTS[0], 4: CONTENTS[0], 6: CONTENTS[0]})
+    orphan = "orphan versions: 4 were returned by no successful publish"
+    assert check(plan, [record], snap) == [orphan + " and only 0 publish call(s) failed"]
+    record.faults = late
+    assert check(plan, [record], snap) == []
+    record.faults = late[:1]  # kept back but never delivered: excuses nothing
+    assert check(plan, [record], snap) == [orphan + " and only 0 publish call(s) failed"]
+    record.faults = late
+    snap = _store({None: CONTENTS[0], 4: CONTENTS[0], 5: CONTENTS[0], 6: CONTENTS[0]})
+    assert check(plan, [record], snap) == [
+        "orphan versions: 5 were returned by no successful publish"
+        " and only 0 publish call(s) failed"
+    ]
+
+
 def _descendants(pid: int) -> set[int]:
     """Every live process below ``pid`` (from /proc: its children, theirs, ...)."""
     parents: dict[int, int] = {}
