@@ -38,12 +38,10 @@ if TYPE_CHECKING:
     from .runner import Record
 
 INCONCLUSIVE_ERRORS = {"StorageError", "BucketNotFoundError"}
-# How faults.py traces a late CreateMultipartUpload it delivers (the key relative to the
-# artifact's folder).
-_LATE_CREATE = re.compile(r"delivering late CreateMultipartUpload (\S+) ")
-_LATE_VERSION = re.compile(
-    r"delivering late (?:CopyObject|CompleteMultipartUpload) versions/\d{6}_(\d{6})\S* "
-)
+# How faults.py traces a late request it delivers: its operation, and its key relative
+# to the artifact's folder.
+_DELIVERED = re.compile(r"delivering late (\S+) (\S+) ")
+_VERSION_KEY = re.compile(r"versions/\d{6}_(\d{6})")
 
 
 @dataclass(frozen=True)
@@ -240,12 +238,7 @@ def _leftover_uploads(records: list[Record], snap: Snapshot) -> list[str]:
     abort it (an empty upload, left to an AbortIncompleteMultipartUpload lifecycle
     rule, README's known limits). Each one delivered excuses one upload of its key.
     """
-    late: Counter[str] = Counter()
-    for rec in records:
-        for line in rec.faults:
-            match = _LATE_CREATE.match(line)
-            if match:
-                late[match.group(1)] += 1
+    late = Counter(key for op, key in _delivered_late(records) if op == "CreateMultipartUpload")
     out = []
     for key in snap.multipart_left:
         excused = next((k for k in late if late[k] and key.endswith(f"/{k}")), None)
@@ -254,6 +247,17 @@ def _leftover_uploads(records: list[Record], snap: Snapshot) -> list[str]:
         else:
             late[excused] -= 1
     return out
+
+
+def _delivered_late(records: list[Record]) -> list[tuple[str, str]]:
+    """The late requests faults.py delivered: (operation, key relative to the artifact's
+    folder), one per delivery."""
+    return [
+        (match[1], match[2])
+        for rec in records
+        for line in rec.faults
+        if (match := _DELIVERED.match(line))
+    ]
 
 
 def _show(rec: Record) -> str:
@@ -373,10 +377,9 @@ def _numbers(calls: dict[int, Any], records: list[Record], snap: Snapshot) -> li
     # answer lost, the number found taken by then) leaves a whole version there that no
     # call reported: valid bytes under a number nobody else holds (protocol.md, Publish).
     landed_late = {
-        str(int(m.group(1)))
-        for rec in records
-        for line in rec.faults
-        if (m := _LATE_VERSION.match(line))
+        str(int(number[1]))
+        for op, key in _delivered_late(records)
+        if op in ("CopyObject", "CompleteMultipartUpload") and (number := _VERSION_KEY.match(key))
     }
     orphans = sorted((present | purged) - set(told) - landed_late, key=int)
     failed = [r for r in records if r.op == "publish" and r.status != "ok"]
